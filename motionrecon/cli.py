@@ -1,0 +1,64 @@
+"""The `motionrecon` command.
+
+Subcommands live in their own modules; each module provides
+`add_arguments(parser)` and `run(args) -> int` (the exit code). A video path
+given without a subcommand runs `motionrecon video`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import os
+import sys
+
+from motionrecon.errors import InputError
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("motionrecon.commands.demo", "reconstruct a bundled real mocap clip (pybullet walk, 4 s) and print metrics"),
+    "mocap": ("motionrecon.commands.mocap", "reconstruct motion-capture files into DIR/<name>/"),
+    "video": ("motionrecon.commands.video", "reconstruct 3D motion from videos of one person"),
+    "eval": ("motionrecon.commands.evaluate", "evaluate on Human3.6M or AIST++ splits"),
+    "export": ("motionrecon.export.cli", "write BVH / glTF / OBJ / plots / report from a reconstruction folder"),
+    "bench-optim": ("motionrecon.optim.benchmark_cli", "classical optimisation benchmark (paper section 5.1)"),
+    "train-optimus": ("motionrecon.optim.meta.train_cli", "meta-train a learned optimizer with PES"),
+}
+
+
+def available_commands() -> dict[str, tuple[str, str]]:
+    return {name: spec for name, spec in COMMANDS.items() if importlib.util.find_spec(spec[0]) is not None}
+
+
+def build_parser(commands: dict[str, tuple[str, str]]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="motionrecon", description="Physics-based 3D human motion reconstruction.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in commands.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(module).add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = available_commands()
+    if argv and argv[0] not in commands and not argv[0].startswith("-") and "video" in commands:
+        argv = ["video"] + argv
+    parser = build_parser(commands)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(importlib.import_module(commands[args.command][0]).run(args) or 0)
+    except InputError as e:
+        print(f"motionrecon: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("motionrecon: interrupted; finished outputs are kept, unfinished ones were not written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

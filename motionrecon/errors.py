@@ -1,0 +1,14 @@
+"""Errors caused by user input.
+
+`InputError` carries one line naming the input and the problem; the CLI prints
+it as is (no traceback) and exits non-zero.
+"""
+
+
+class InputError(Exception):
+    """Bad user input: a missing or unreadable file, an invalid option value."""
+
+    def __init__(self, source: str, problem: str):
+        self.source = str(source)
+        self.problem = problem
+        super().__init__(f"{self.source}: {problem}")
