@@ -1,0 +1,174 @@
+"""Kinematic initialisation: the body's shape from observed bone lengths, and
+per-frame inverse kinematics.
+
+Shape: each `BodyShape` field is measured as the median over frames of a
+distance between observed landmarks (left and right averaged); fields the joint
+set cannot see are the template's, scaled by the measured leg length.
+
+IK: damped Gauss-Newton (Levenberg-Marquardt) per frame in MuJoCo's tangent
+space, with analytic site Jacobians (`mujoco.mj_jacSite`) on the CPU; each
+frame starts from the previous solution, the first from the rest pose placed
+and turned by the hips and shoulders. A small pull towards the rest pose fixes
+the rotations the markers cannot see (e.g. a forearm's twist).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import mujoco
+import numpy as np
+
+from motionrecon.body.template import BodyShape
+from motionrecon.observations import Observations
+from motionrecon.skeleton import BODY_LANDMARKS
+
+
+def _landmark_positions(obs: Observations) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """landmark -> (positions [T, 3], confidence [T]) for the observed landmarks."""
+    out = {}
+    for j, lm in enumerate(obs.skeleton.landmarks):
+        out.setdefault(lm, (obs.joints3d[:, j], obs.confidence[:, j]))
+    return out
+
+
+def _median_distance(pos, a: str, b: str) -> float | None:
+    if a not in pos or b not in pos:
+        return None
+    (pa, ca), (pb, cb) = pos[a], pos[b]
+    ok = (ca > 0.3) & (cb > 0.3)
+    if ok.sum() == 0:
+        return None
+    return float(np.median(np.linalg.norm(pa[ok] - pb[ok], axis=-1)))
+
+
+def _both_sides(pos, a: str, b: str) -> float | None:
+    vals = [v for v in (_median_distance(pos, f"left_{a}", f"left_{b}"),
+                        _median_distance(pos, f"right_{a}", f"right_{b}")) if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def measure_shape(obs: Observations) -> BodyShape:
+    """Bone lengths of the observed person (needs `joints3d`)."""
+    if obs.joints3d is None:
+        raise ValueError("measure_shape needs 3D joints")
+    pos = _landmark_positions(obs)
+    default = BodyShape()
+    m: dict[str, float] = {}
+    for field, (a, b) in dict(thigh=("hip", "knee"), shin=("knee", "ankle"), upper_arm=("shoulder", "elbow"),
+                              forearm=("elbow", "wrist")).items():
+        v = _both_sides(pos, a, b)
+        if v is not None:
+            m[field] = v
+    hip_w = _median_distance(pos, "left_hip", "right_hip")
+    if hip_w:
+        m["hip_half_width"] = hip_w / 2
+    sh_w = _median_distance(pos, "left_shoulder", "right_shoulder")
+    if sh_w:
+        m["shoulder_half_width"] = sh_w / 2
+    ph = _median_distance(pos, "pelvis", "left_hip")
+    if ph and hip_w:
+        m["hip_drop"] = float(np.sqrt(max(ph ** 2 - (hip_w / 2) ** 2, 0.0)))
+    for field, (a, b) in dict(pelvis_to_chest=("pelvis", "chest"), chest_to_thorax=("chest", "thorax"),
+                              thorax_to_head=("thorax", "head")).items():
+        v = _median_distance(pos, a, b)
+        if v is not None:
+            m[field] = v
+    cs = _median_distance(pos, "chest", "left_shoulder")
+    if cs and sh_w:
+        m["shoulder_rise"] = float(np.sqrt(max(cs ** 2 - (sh_w / 2) ** 2, 0.0)))
+    toe = _both_sides(pos, "ankle", "toe")
+    if toe:
+        ref = np.hypot(default.foot_forward, default.ankle_height)
+        m.update(foot_forward=default.foot_forward * toe / ref, ankle_height=default.ankle_height * toe / ref,
+                 heel_back=default.heel_back * toe / ref)
+    # Fields this joint set cannot see: the template's, scaled by the leg length.
+    legs = [m[k] for k in ("thigh", "shin") if k in m]
+    scale = sum(legs) / (default.thigh + default.shin) if len(legs) == 2 else 1.0
+    values = {f.name: m.get(f.name, getattr(default, f.name) * scale) for f in dataclasses.fields(BodyShape)}
+    return BodyShape(**values)
+
+
+def _root_guess(pos_t: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Root position and quaternion from one frame's hips (and shoulders)."""
+    if "left_hip" not in pos_t or "right_hip" not in pos_t:
+        return None
+    left = pos_t["left_hip"] - pos_t["right_hip"]
+    if "left_shoulder" in pos_t and "right_shoulder" in pos_t:
+        left = left + pos_t["left_shoulder"] - pos_t["right_shoulder"]
+    left[2] = 0.0
+    left /= np.linalg.norm(left) + 1e-9
+    up = np.array([0.0, 0.0, 1.0])
+    fwd = np.cross(left, up)
+    R = np.stack([fwd, left, up], axis=1)
+    q = np.zeros(4)
+    mujoco.mju_mat2Quat(q, R.reshape(-1))
+    centre = pos_t.get("pelvis", 0.5 * (pos_t["left_hip"] + pos_t["right_hip"]))
+    return centre, q
+
+
+def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first: int = 60, iters: int = 15,
+                       rest_weight: float = 1e-3, temporal_weight: float = 1e-2) -> np.ndarray:
+    """qpos [T, nq] that best places the body's landmark sites on the observed joints.
+
+    Frames with no confident joint keep the previous solution.
+    """
+    js = obs.skeleton
+    site_ids = np.array([mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, lm) for lm in js.landmarks])
+    data = mujoco.MjData(model)
+    nv = model.nv
+    qpos = model.qpos0.copy()
+    out = np.zeros((obs.num_frames, model.nq))
+    jacp = np.zeros((3, nv))
+    for t in range(obs.num_frames):
+        y, c = obs.joints3d[t], obs.confidence[t]
+        if t == 0:
+            guess = _root_guess({lm: y[j] for j, lm in enumerate(js.landmarks) if c[j] > 0})
+            if guess is not None:
+                qpos[:3], qpos[3:7] = guess
+        prev = qpos.copy()
+        w = np.sqrt(np.repeat(c, 3))
+        lam = 1e-2
+        for _ in range(iters_first if t == 0 else iters):
+            data.qpos[:] = qpos
+            mujoco.mj_kinematics(model, data)
+            r = (data.site_xpos[site_ids] - y).reshape(-1) * w
+            J = np.zeros((3 * len(site_ids), nv))
+            for k, s in enumerate(site_ids):
+                mujoco.mj_jacSite(model, data, jacp, None, s)
+                J[3 * k:3 * k + 3] = jacp
+            J *= w[:, None]
+            d_rest = np.zeros(nv)
+            mujoco.mj_differentiatePos(model, d_rest, 1.0, model.qpos0, qpos)
+            d_prev = np.zeros(nv)
+            mujoco.mj_differentiatePos(model, d_prev, 1.0, prev, qpos)
+            reg = np.full(nv, rest_weight)
+            reg[:6] = 0.0  # the root is free
+            tw = temporal_weight if t > 0 else 0.0
+            H = J.T @ J + np.diag(reg + tw + lam)
+            g = J.T @ r + reg * d_rest + tw * d_prev
+            step = -np.linalg.solve(H, g)
+            mujoco.mj_integratePos(model, qpos, step, 1.0)
+            if np.linalg.norm(step) < 1e-6:
+                break
+        out[t] = qpos
+    return out
+
+
+def finite_difference_velocity(model: mujoco.MjModel, qpos_a: np.ndarray, qpos_b: np.ndarray, dt: float):
+    """qvel [nv] that takes qpos_a to qpos_b in dt seconds."""
+    v = np.zeros(model.nv)
+    mujoco.mj_differentiatePos(model, v, dt, qpos_a, qpos_b)
+    return v
+
+
+def landmark_sites(model: mujoco.MjModel, qpos: np.ndarray) -> np.ndarray:
+    """Forward kinematics: [T, nq] -> [T, L, 3] landmark site positions (BODY_LANDMARKS order)."""
+    data = mujoco.MjData(model)
+    ids = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, n) for n in BODY_LANDMARKS]
+    out = np.zeros((len(qpos), len(ids), 3))
+    for t, q in enumerate(qpos):
+        data.qpos[:] = q
+        mujoco.mj_kinematics(model, data)
+        out[t] = data.site_xpos[ids]
+    return out

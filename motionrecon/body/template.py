@@ -1,0 +1,249 @@
+"""The shape-specific humanoid: `BodyShape` (bone lengths) -> MJCF.
+
+Topology (as the DeepMimic humanoid): pelvis (free root) -> torso (ball, at the
+chest joint) -> head (ball, at the neck base); pelvis -> thighs (ball) -> shins
+(hinge) -> feet (ball); torso -> upper arms (ball) -> forearms with hands (hinge).
+13 bodies, 8 ball + 4 hinge joints, 28 actuated degrees of freedom.
+
+Rest pose: standing, arms hanging, world z-up, x forward, y to the body's left.
+Geometry: capsules and spheres with the radii of `BodyShape`; masses follow
+from volumes at a density of 1000 kg/m^3 (MuJoCo's inertia-from-geometry).
+Marker sites: one per `skeleton.BODY_LANDMARKS` entry. Foot contact: four
+spheres per foot (heel and ball of the foot, inner and outer), handled by the
+penalty contact model in `motionrecon.physics.contact` (MuJoCo's own contacts
+are disabled).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+
+from motionrecon.skeleton import BODY_LANDMARKS
+
+# DeepMimic / pybullet humanoid proportions (its URDF at globalScaling 0.25), metres.
+_DEFAULTS = dict(
+    pelvis_to_chest=0.236, chest_to_thorax=0.224, thorax_to_head=0.175,
+    hip_half_width=0.085, hip_drop=0.0,
+    shoulder_half_width=0.183, shoulder_rise=0.2435,
+    thigh=0.4215, shin=0.4099, ankle_height=0.05, foot_forward=0.1335, heel_back=0.0435,
+    upper_arm=0.2748, forearm=0.2589,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class BodyShape:
+    """Bone lengths (metres) of the simulated body. Radii scale with `scale`."""
+
+    pelvis_to_chest: float = _DEFAULTS["pelvis_to_chest"]
+    chest_to_thorax: float = _DEFAULTS["chest_to_thorax"]
+    thorax_to_head: float = _DEFAULTS["thorax_to_head"]
+    hip_half_width: float = _DEFAULTS["hip_half_width"]
+    hip_drop: float = _DEFAULTS["hip_drop"]
+    shoulder_half_width: float = _DEFAULTS["shoulder_half_width"]
+    shoulder_rise: float = _DEFAULTS["shoulder_rise"]
+    thigh: float = _DEFAULTS["thigh"]
+    shin: float = _DEFAULTS["shin"]
+    ankle_height: float = _DEFAULTS["ankle_height"]
+    foot_forward: float = _DEFAULTS["foot_forward"]
+    heel_back: float = _DEFAULTS["heel_back"]
+    upper_arm: float = _DEFAULTS["upper_arm"]
+    forearm: float = _DEFAULTS["forearm"]
+
+    @property
+    def scale(self) -> float:
+        """Size relative to the template (leg + trunk length ratio)."""
+        ref = _DEFAULTS["thigh"] + _DEFAULTS["shin"] + _DEFAULTS["pelvis_to_chest"] + _DEFAULTS["chest_to_thorax"]
+        return (self.thigh + self.shin + self.pelvis_to_chest + self.chest_to_thorax) / ref
+
+    @property
+    def height(self) -> float:
+        """Standing height, sole to head top, metres."""
+        return (self.ankle_height + self.shin + self.thigh + self.hip_drop + self.pelvis_to_chest
+                + self.chest_to_thorax + self.thorax_to_head + self.radii()["head"])
+
+    def radii(self) -> dict[str, float]:
+        s = self.scale
+        return {k: v * s for k, v in dict(pelvis=0.1, torso=0.13, head=0.095, thigh=0.078, shin=0.056,
+                                          foot=0.03, upper_arm=0.045, forearm=0.038, hand=0.045,
+                                          contact=0.015).items()}
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Gains:
+    """PD gains per joint group (DeepMimic values), N m/rad; damping kd = kp / 10."""
+
+    chest: float = 1000.0
+    neck: float = 100.0
+    hip: float = 500.0
+    knee: float = 500.0
+    ankle: float = 400.0
+    shoulder: float = 400.0
+    elbow: float = 300.0
+
+
+# (body, joint type, gain group, limit in degrees: hinge [lo, hi] or ball max angle)
+JOINTS = (
+    ("torso", "ball", "chest", 60.0),
+    ("head", "ball", "neck", 70.0),
+    ("right_thigh", "ball", "hip", 120.0),
+    ("right_shin", "hinge", "knee", (0.0, 160.0)),
+    ("right_foot", "ball", "ankle", 60.0),
+    ("left_thigh", "ball", "hip", 120.0),
+    ("left_shin", "hinge", "knee", (0.0, 160.0)),
+    ("left_foot", "ball", "ankle", 60.0),
+    ("right_upper_arm", "ball", "shoulder", 170.0),
+    ("right_forearm", "hinge", "elbow", (0.0, 160.0)),
+    ("left_upper_arm", "ball", "shoulder", 170.0),
+    ("left_forearm", "hinge", "elbow", (0.0, 160.0)),
+)
+
+
+def _v(*xs) -> str:
+    return " ".join(f"{x:.6g}" for x in xs)
+
+
+def _sites(items: dict[str, tuple[float, float, float]]) -> str:
+    return "".join(f'<site name="{n}" pos="{_v(*p)}" size="0.01"/>' for n, p in items.items())
+
+
+def build_mjcf(shape: BodyShape, gains: Gains = Gains(), timestep: float = 1.0 / 480.0) -> str:
+    """MJCF XML of the humanoid for `shape`, standing with its soles at z = 0."""
+    s, r = shape, shape.radii()
+    kp = dataclasses.asdict(gains)
+    ranges = {b: lim for b, _, _, lim in JOINTS}
+    root_z = s.ankle_height + s.shin + s.thigh + s.hip_drop
+
+    def joint(body: str, kind: str, group: str) -> str:
+        lim = ranges[body]
+        damping = kp[group] / 10.0
+        if kind == "ball":
+            return (f'<joint name="{body}" type="ball" range="0 {lim}" limited="true" '
+                    f'damping="{damping:g}" armature="0.01" user="{kp[group]:g}"/>')
+        # Hinges flex about -y: knees bend backwards (axis +y), elbows forwards.
+        axis = "0 1 0" if body.endswith("shin") else "0 -1 0"
+        return (f'<joint name="{body}" type="hinge" axis="{axis}" range="{lim[0]} {lim[1]}" limited="true" '
+                f'damping="{damping:g}" armature="0.01" user="{kp[group]:g}"/>')
+
+    def leg(side: str, sign: float) -> str:
+        hx, hy, hz = 0.0, sign * s.hip_half_width, -s.hip_drop
+        foot_len = s.foot_forward + s.heel_back
+        fw = 0.6 * r["shin"]  # half width of the contact pattern
+        cz = -s.ankle_height + r["contact"]
+        contacts = "".join(
+            f'<geom name="{side}_contact_{i}" type="sphere" size="{r["contact"]:.4g}" pos="{_v(x, y, cz)}" '
+            f'class="contact"/>'
+            for i, (x, y) in enumerate([(-s.heel_back + r["contact"], fw), (-s.heel_back + r["contact"], -fw),
+                                        (s.foot_forward - r["contact"], fw), (s.foot_forward - r["contact"], -fw)]))
+        return f"""
+      <body name="{side}_thigh" pos="{_v(hx, hy, hz)}">
+        {joint(side + "_thigh", "ball", "hip")}
+        <geom type="capsule" fromto="{_v(0, 0, -r['thigh'] * 0.5)} {_v(0, 0, -s.thigh + r['shin'])}" size="{r['thigh']:.4g}"/>
+        {_sites({side + "_hip": (0, 0, 0)})}
+        <body name="{side}_shin" pos="{_v(0, 0, -s.thigh)}">
+          {joint(side + "_shin", "hinge", "knee")}
+          <geom type="capsule" fromto="{_v(0, 0, -r['shin'] * 0.5)} {_v(0, 0, -s.shin + r['shin'])}" size="{r['shin']:.4g}"/>
+          {_sites({side + "_knee": (0, 0, 0)})}
+          <body name="{side}_foot" pos="{_v(0, 0, -s.shin)}">
+            {joint(side + "_foot", "ball", "ankle")}
+            <geom type="box" pos="{_v((s.foot_forward - s.heel_back) / 2, 0, -s.ankle_height / 2)}" size="{_v(foot_len / 2, fw + r['contact'], s.ankle_height / 2)}"/>
+            {contacts}
+            {_sites({side + "_ankle": (0, 0, 0), side + "_heel": (-s.heel_back, 0, -s.ankle_height),
+                     side + "_toe": (s.foot_forward, 0, -s.ankle_height)})}
+          </body>
+        </body>
+      </body>"""
+
+    def arm(side: str, sign: float) -> str:
+        h = r["hand"]
+        return f"""
+        <body name="{side}_upper_arm" pos="{_v(0, sign * s.shoulder_half_width, s.shoulder_rise)}">
+          {joint(side + "_upper_arm", "ball", "shoulder")}
+          <geom type="capsule" fromto="{_v(0, 0, -r['upper_arm'])} {_v(0, 0, -s.upper_arm + r['forearm'])}" size="{r['upper_arm']:.4g}"/>
+          {_sites({side + "_shoulder": (0, 0, 0)})}
+          <body name="{side}_forearm" pos="{_v(0, 0, -s.upper_arm)}">
+            {joint(side + "_forearm", "hinge", "elbow")}
+            <geom type="capsule" fromto="{_v(0, 0, -r['forearm'] * 0.5)} {_v(0, 0, -s.forearm)}" size="{r['forearm']:.4g}"/>
+            <geom type="sphere" pos="{_v(0, 0, -s.forearm - h)}" size="{h:.4g}"/>
+            {_sites({side + "_elbow": (0, 0, 0), side + "_wrist": (0, 0, -s.forearm),
+                     side + "_pinky": (0, -sign * 0.6 * h, -s.forearm - 1.8 * h),
+                     side + "_index": (0, sign * 0.6 * h, -s.forearm - 1.8 * h),
+                     side + "_thumb": (0.8 * h, sign * 0.6 * h, -s.forearm - 0.8 * h)})}
+          </body>
+        </body>"""
+
+    hr = r["head"]
+    head_sites = {
+        "neck": (0, 0, 0), "head": (0, 0, s.thorax_to_head), "head_top": (0, 0, s.thorax_to_head + hr),
+        "nose": (hr, 0, s.thorax_to_head), "left_eye": (0.85 * hr, 0.35 * hr, s.thorax_to_head + 0.3 * hr),
+        "right_eye": (0.85 * hr, -0.35 * hr, s.thorax_to_head + 0.3 * hr),
+        "left_ear": (0, hr, s.thorax_to_head), "right_ear": (0, -hr, s.thorax_to_head),
+        "mouth_left": (0.9 * hr, 0.25 * hr, s.thorax_to_head - 0.35 * hr),
+        "mouth_right": (0.9 * hr, -0.25 * hr, s.thorax_to_head - 0.35 * hr),
+    }
+    xml = f"""<mujoco model="motionrecon_humanoid">
+  <compiler angle="degree" autolimits="true"/>
+  <option timestep="{timestep:.8g}" integrator="Euler" gravity="0 0 -9.81">
+    <flag constraint="disable" contact="disable"/>
+  </option>
+  <size nuser_jnt="1"/>
+  <default>
+    <geom density="1000" contype="0" conaffinity="0" rgba="0.8 0.6 0.4 1"/>
+    <default class="contact"><geom density="0" rgba="0.9 0.2 0.2 1"/></default>
+  </default>
+  <worldbody>
+    <geom name="floor" type="plane" size="10 10 0.1" rgba="0.5 0.5 0.5 1"/>
+    <body name="pelvis" pos="0 0 {root_z:.6g}">
+      <freejoint name="root"/>
+      <geom type="capsule" fromto="{_v(0, s.hip_half_width, -s.hip_drop * 0.5)} {_v(0, -s.hip_half_width, -s.hip_drop * 0.5)}" size="{r['pelvis']:.4g}"/>
+      {_sites({"pelvis": (0, 0, 0), "spine": (0, 0, 0.5 * s.pelvis_to_chest)})}
+      <body name="torso" pos="{_v(0, 0, s.pelvis_to_chest)}">
+        {joint("torso", "ball", "chest")}
+        <geom type="capsule" fromto="{_v(0, 0, 0.05 * s.chest_to_thorax)} {_v(0, 0, s.chest_to_thorax - r['torso'] * 0.6)}" size="{r['torso']:.4g}"/>
+        {_sites({"chest": (0, 0, 0), "thorax": (0, 0, s.chest_to_thorax)})}
+        <body name="head" pos="{_v(0, 0, s.chest_to_thorax)}">
+          {joint("head", "ball", "neck")}
+          <geom type="capsule" fromto="{_v(0, 0, 0.02)} {_v(0, 0, s.thorax_to_head - hr)}" size="{0.45 * hr:.4g}"/>
+          <geom type="sphere" pos="{_v(0, 0, s.thorax_to_head)}" size="{hr:.4g}"/>
+          {_sites(head_sites)}
+        </body>
+        {arm("right", -1.0)}
+        {arm("left", 1.0)}
+      </body>
+      {leg("right", -1.0)}
+      {leg("left", 1.0)}
+    </body>
+  </worldbody>
+</mujoco>
+"""
+    return xml
+
+
+def body_summary(model, shape: BodyShape) -> dict:
+    """JSON-able facts of a compiled body: bone lengths, masses per body (kg), total, height."""
+    import mujoco
+
+    masses = {mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_BODY, i): float(model.body_mass[i])
+              for i in range(1, model.nbody)}
+    return {"bone_lengths": shape.to_dict(), "masses": masses, "total_mass": float(sum(masses.values())),
+            "height": shape.height}
+
+
+def site_order(model) -> np.ndarray:
+    """Site ids of `BODY_LANDMARKS`, in that order. [L] int."""
+    import mujoco
+
+    ids = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, n) for n in BODY_LANDMARKS]
+    missing = [n for n, i in zip(BODY_LANDMARKS, ids) if i < 0]
+    if missing:
+        raise ValueError(f"body model lacks landmark sites {missing}")
+    return np.asarray(ids, np.int32)
+
+
+def shape_to_json(shape: BodyShape) -> str:
+    return json.dumps(shape.to_dict())

@@ -1,0 +1,80 @@
+"""Control parameterisation and PD torques.
+
+The control trajectory of a window is a set of K keyframes [K, U] of offsets
+from the kinematic initialisation: a rotation vector (rad) per ball joint and an
+angle (rad) per hinge, U = 3 B + H. Between keyframes the offsets are linearly
+interpolated; the kinematic pose itself is interpolated between observation
+frames (nlerp for ball joints). The PD target of a ball joint is
+q_target = q_kin * exp(offset) (offset in the joint's child frame), of a hinge
+theta_kin + offset.
+
+PD torque (N m): tau = kp * log(q^-1 q_target) for ball joints (child frame, as
+MuJoCo's ball dofs), kp * (theta_target - theta) for hinges. Damping kd = kp/10
+is MuJoCo joint damping, integrated implicitly by the Euler integrator.
+Joint limits are soft: a stiff one-sided spring beyond the range.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from motionrecon.body import BodyArrays, Layout
+from motionrecon.physics import quat
+
+LIMIT_STIFFNESS = 300.0  # N m / rad beyond the joint range
+LIMIT_WIDTH = 0.02  # rad, smoothing of the one-sided spring
+
+
+def _relu(x):
+    return LIMIT_WIDTH * jax.nn.softplus(x / LIMIT_WIDTH)
+
+
+def ball_quats(qpos, layout: Layout):
+    """[..., nq] -> [..., B, 4] ball-joint quaternions."""
+    idx = jnp.asarray([[a + i for i in range(4)] for a in layout.ball_qadr])
+    return qpos[..., idx]
+
+
+def hinge_angles(qpos, layout: Layout):
+    """[..., nq] -> [..., H] hinge angles."""
+    return qpos[..., jnp.asarray(layout.hinge_qadr)]
+
+
+def keyframe_offsets(keyframes, t):
+    """Offsets at window time t in [0, 1] from keyframes [K, U] spread evenly over the window. -> [U]."""
+    K = keyframes.shape[0]
+    s = jnp.clip(t, 0.0, 1.0) * (K - 1)
+    k0 = jnp.clip(jnp.floor(s), 0, K - 2).astype(jnp.int32)
+    lam = s - k0
+    return (1.0 - lam) * keyframes[k0] + lam * keyframes[k0 + 1]
+
+
+def targets(base_a, base_b, tau, offset, layout: Layout):
+    """PD targets between kinematic poses base_a, base_b ([nq]) at fraction tau, plus offsets [U].
+
+    Returns (ball target quaternions [B, 4], hinge target angles [H]).
+    """
+    B = len(layout.ball_qadr)
+    qa, qb = ball_quats(base_a, layout), ball_quats(base_b, layout)
+    base_ball = quat.nlerp(qa, qb, tau)
+    ball = quat.mul(base_ball, quat.exp(offset[: 3 * B].reshape(B, 3)))
+    hinge = (1.0 - tau) * hinge_angles(base_a, layout) + tau * hinge_angles(base_b, layout) + offset[3 * B:]
+    return ball, hinge
+
+
+def pd_torques(qpos, ball_target, hinge_target, arrays: BodyArrays, layout: Layout):
+    """Generalised forces [nv] of the PD controllers and the soft joint limits (root dofs get 0)."""
+    q = ball_quats(qpos, layout)
+    err = quat.log(quat.mul(quat.conj(q), ball_target))
+    tau_ball = arrays.ball_kp[:, None] * err
+    rot = quat.log(q)
+    angle = jnp.sqrt(jnp.sum(rot * rot, axis=-1) + 1e-12)
+    tau_ball = tau_ball - (LIMIT_STIFFNESS * _relu(angle - arrays.ball_limit) / angle)[:, None] * rot
+    th = hinge_angles(qpos, layout)
+    tau_hinge = (arrays.hinge_kp * (hinge_target - th)
+                 - LIMIT_STIFFNESS * (_relu(th - arrays.hinge_hi) - _relu(arrays.hinge_lo - th)))
+    ball_dofs = jnp.asarray([[a + i for i in range(3)] for a in layout.ball_dadr]).reshape(-1)
+    qfrc = jnp.zeros(layout.nv, qpos.dtype)
+    qfrc = qfrc.at[ball_dofs].set(tau_ball.reshape(-1))
+    return qfrc.at[jnp.asarray(layout.hinge_dadr)].set(tau_hinge)
