@@ -1,0 +1,1 @@
+"""Readers that turn motion-capture and benchmark files into `Observations`."""
