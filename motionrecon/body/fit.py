@@ -132,6 +132,7 @@ def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first:
         for _ in range(iters_first if t == 0 else iters):
             data.qpos[:] = qpos
             mujoco.mj_kinematics(model, data)
+            mujoco.mj_comPos(model, data)  # the Jacobians read cdof
             r = (data.site_xpos[site_ids] - y).reshape(-1) * w
             J = np.zeros((3 * len(site_ids), nv))
             for k, s in enumerate(site_ids):

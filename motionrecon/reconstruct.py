@@ -1,0 +1,265 @@
+"""Reconstruction: Observations -> physically simulated motion.
+
+    obs ──measure_shape──► Body ──inverse_kinematics──► kinematic poses qpos_kin [T, nq]
+        windows of `window` seconds overlapping by `overlap`:
+            x0  = previous window's controls shifted in time (zeros for the first)
+            x*  = solver.minimize(DiffPhy loss and gradient, x0)
+            keep frames up to the next window's start; its state starts the next window
+        ──► Reconstruction (simulated joints, qpos, controls, metrics, traces)
+
+Compilation happens once per (joint set, window frames, steps per frame,
+keyframes); the body itself is a traced argument, so a new subject or clip
+reuses the compiled function, and JAX's persistent cache keeps it across runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Callable, Optional
+
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+
+from motionrecon import diffphy, metrics
+from motionrecon.body import Body, build_body
+from motionrecon.body.fit import finite_difference_velocity, inverse_kinematics, measure_shape
+from motionrecon.body.template import BodyShape
+from motionrecon.errors import InputError
+from motionrecon.jaxsetup import enable_compilation_cache
+from motionrecon.observations import Observations
+from motionrecon.optim import get_solver
+from motionrecon.physics.contact import ContactParams
+from motionrecon.physics.rollout import SimState
+from motionrecon.skeleton import BODY_LANDMARKS
+
+
+@dataclasses.dataclass(frozen=True)
+class ReconstructionConfig:
+    """Settings of a reconstruction (seconds, Hz; see README for the tuning behind the defaults)."""
+
+    solver: str = "lbfgs"
+    max_evals: int = 60             # loss+gradient evaluations per window
+    window: float = 1.0             # s
+    overlap: float = 0.2            # s
+    keyframe_spacing: float = 0.1   # s
+    sim_rate: float = 480.0         # Hz (rounded to a whole number of steps per frame)
+    weights: diffphy.LossWeights = diffphy.LossWeights()
+    contact: ContactParams = ContactParams()
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        return d
+
+
+@dataclasses.dataclass
+class Reconstruction:
+    """The result.
+
+    joints3d: [T, J, 3] simulated joints (observation layout), metres, world z-up.
+    observed3d: [T, J, 3] the observations. qpos: [T, nq] simulated poses.
+    qpos_kinematic: [T, nq] the IK poses. markers: [T, L, 3] all body landmarks.
+    contact_pos: [T, C, 3] foot contact sphere centres.
+    control: [W, K, U] optimised keyframes per window. windows: per-window facts (start frame,
+    solver trace, evaluations, message). metrics: see `metrics.summarize` plus counts and timings.
+    """
+
+    fps: float
+    joint_set: str
+    joint_names: tuple[str, ...]
+    joints3d: np.ndarray
+    observed3d: Optional[np.ndarray]
+    confidence: np.ndarray
+    qpos: np.ndarray
+    qpos_kinematic: np.ndarray
+    markers: np.ndarray
+    contact_pos: np.ndarray
+    control: np.ndarray
+    control_fps: float
+    body: Body
+    windows: list[dict]
+    metrics: dict
+    config: ReconstructionConfig
+    source: str = ""
+
+
+def _frames_per_window(cfg: ReconstructionConfig, fps: float, num_frames: int):
+    F = max(2, int(round(cfg.window * fps)))
+    F = min(F, num_frames - 1)
+    ov = int(round(cfg.overlap * fps))
+    ov = min(max(ov, 0), F - 1)
+    K = max(2, int(round(F / fps / cfg.keyframe_spacing)) + 1)
+    spf = max(1, int(round(cfg.sim_rate / fps)))
+    return F, ov, K, spf
+
+
+def _initial_state(body: Body, qpos0: np.ndarray, qpos1: np.ndarray, dt: float) -> SimState:
+    """State at the first frame: IK pose lifted out of the floor, finite-difference velocity."""
+    m = body.model
+    q = qpos0.copy()
+    d = mujoco.MjData(m)
+    d.qpos[:] = q
+    mujoco.mj_kinematics(m, d)
+    geoms = list(body.layout.contact_geoms)
+    lowest = float(np.min(d.geom_xpos[geoms, 2] - m.geom_size[geoms, 0]))
+    if lowest < 0:
+        q[2] -= lowest
+        d.qpos[:] = q
+        mujoco.mj_kinematics(m, d)
+    qvel = finite_difference_velocity(m, qpos0, qpos1, dt)
+    anchor = d.geom_xpos[geoms, :2]
+    f32 = lambda a: jnp.asarray(np.asarray(a, np.float32))
+    return SimState(f32(q), f32(qvel), f32(anchor))
+
+
+def _shift_keyframes(prev: np.ndarray, shift_frames: int, F: int) -> np.ndarray:
+    """Warm start: the previous window's control offsets [K, U] moved `shift_frames` earlier (zeros past its end)."""
+    K = prev.shape[0]
+    times = np.linspace(0.0, F, K)
+    new_times = times + shift_frames
+    out = np.zeros_like(prev)
+    for u in range(prev.shape[1]):
+        out[:, u] = np.interp(new_times, times, prev[:, u], right=0.0)
+    return out
+
+
+class WindowProblem:
+    """The compiled loss of one window size, reusable across windows and sequences."""
+
+    def __init__(self, body: Body, num_joints: int, F: int, K: int, spf: int, cfg: ReconstructionConfig):
+        self.body, self.F, self.K, self.spf, self.cfg = body, F, K, spf, cfg
+        self.static = dict(layout=body.layout, spf=spf, num_keyframes=K)
+        U = body.layout.num_controls
+        L = body.layout
+        data = diffphy.WindowData(
+            init=SimState(jnp.zeros(L.nq), jnp.zeros(L.nv), jnp.zeros((len(L.contact_geoms), 2))),
+            base_qpos=jnp.zeros((F + 1, L.nq)), observed=jnp.zeros((F, num_joints, 3)),
+            confidence=jnp.zeros((F, num_joints)), landmarks=jnp.zeros(num_joints, jnp.int32))
+        data = jax.tree_util.tree_map(lambda a: a.astype(jnp.float32) if a.dtype == jnp.float64 else a, data)
+        args = (jnp.zeros(K * U, jnp.float32), data, body.mjx_model, body.arrays, cfg.contact, cfg.weights)
+        t = time.perf_counter()
+        self.loss_and_grad = diffphy.loss_and_grad.lower(*args, **self.static).compile()
+        self.simulate = diffphy.simulate.lower(*args, **self.static).compile()
+        self.compile_s = time.perf_counter() - t
+
+    def fun_and_grad(self, data: diffphy.WindowData) -> Callable:
+        """float64 [K*U] -> (loss, float64 gradient), for the solvers."""
+        b, cfg = self.body, self.cfg
+
+        def f(x):
+            loss, grad = self.loss_and_grad(jnp.asarray(x, jnp.float32), data, b.mjx_model, b.arrays,
+                                            cfg.contact, cfg.weights)
+            return float(loss), np.asarray(grad, np.float64)
+
+        return f
+
+    def run(self, x, data):
+        b, cfg = self.body, self.cfg
+        return self.simulate(jnp.asarray(x, jnp.float32), data, b.mjx_model, b.arrays, cfg.contact, cfg.weights)
+
+
+def reconstruct(obs: Observations, config: ReconstructionConfig | None = None, *,
+                shape: BodyShape | None = None, progress: Callable[[int, int], None] | None = None,
+                problem_cache: dict | None = None) -> Reconstruction:
+    """Physically simulated reconstruction of `obs` (3D observations).
+
+    Args:
+      obs: observations with `joints3d` (world z-up, ground z = 0, metres).
+      config: settings; defaults as `ReconstructionConfig()`.
+      shape: body shape; measured from `obs` when None.
+      progress: called as progress(evaluations_done, evaluations_total).
+      problem_cache: a dict reused across calls to share compiled window problems.
+    """
+    cfg = config or ReconstructionConfig()
+    if obs.joints3d is None:
+        raise InputError(obs.source, "reconstruction from 2D keypoints alone is not supported yet")
+    solver = get_solver(cfg.solver)  # unknown names fail before any work
+    t_start = time.perf_counter()
+    enable_compilation_cache()
+    T, fps = obs.num_frames, obs.fps
+    F, ov, K, spf = _frames_per_window(cfg, fps, T)
+    shape = shape or measure_shape(obs)
+    body = build_body(shape, timestep=1.0 / (fps * spf))
+    qkin = inverse_kinematics(body.model, obs)
+    js = obs.skeleton
+    landmarks = jnp.asarray([BODY_LANDMARKS.index(lm) for lm in js.landmarks], jnp.int32)
+
+    key = (js.name, F, K, spf)
+    cache = problem_cache if problem_cache is not None else {}
+    problem = cache.get(key)
+    compile_s = 0.0
+    if problem is None:
+        problem = WindowProblem(body, js.num_joints, F, K, spf, cfg)
+        cache[key] = problem
+        compile_s = problem.compile_s
+    problem.body = body  # traced argument: same compiled code, this subject's body
+    problem.cfg = cfg
+
+    step = F - ov
+    starts = list(range(0, T - 1, step))
+    while len(starts) > 1 and starts[-1] + F > T - 1 and starts[-2] + F >= T - 1:
+        starts.pop()  # the previous window already reaches the end
+    total_evals = len(starts) * cfg.max_evals
+    U = body.layout.num_controls
+
+    qpos = np.zeros((T, body.model.nq))
+    markers = np.zeros((T, len(BODY_LANDMARKS), 3))
+    contact_pos = np.zeros((T, len(body.layout.contact_geoms), 3))
+    state = _initial_state(body, qkin[0], qkin[1], 1.0 / fps)
+    qpos[0] = np.asarray(state.qpos)
+    from motionrecon.body.fit import landmark_sites
+
+    markers[0] = landmark_sites(body.model, qpos[:1])[0]
+    d0 = mujoco.MjData(body.model)
+    d0.qpos[:] = qpos[0]
+    mujoco.mj_kinematics(body.model, d0)
+    contact_pos[0] = d0.geom_xpos[list(body.layout.contact_geoms)]
+
+    controls, windows = [], []
+    x_prev = np.zeros((K, U))
+    evals_done = 0
+    for w, s in enumerate(starts):
+        frames = np.arange(s, s + F + 1)
+        valid = frames <= T - 1
+        clipped = np.minimum(frames, T - 1)
+        conf = obs.confidence[clipped[1:]] * valid[1:, None]
+        data = diffphy.WindowData(
+            init=state, base_qpos=jnp.asarray(qkin[clipped], jnp.float32),
+            observed=jnp.asarray(obs.joints3d[clipped[1:]], jnp.float32),
+            confidence=jnp.asarray(conf, jnp.float32), landmarks=landmarks)
+        x0 = _shift_keyframes(x_prev, step, F) if w > 0 else np.zeros((K, U))
+        offset = evals_done
+        cb = None if progress is None else (lambda n, f: progress(offset + n, total_evals))
+        res = solver.minimize(problem.fun_and_grad(data), x0.reshape(-1), max_evals=cfg.max_evals, callback=cb)
+        evals_done += cfg.max_evals
+        loss, traj, parts = problem.run(res.x, data)
+        last = w == len(starts) - 1
+        keep = (int(valid[1:].sum()) if last else step)  # frames s+1 .. s+keep
+        sl = slice(s + 1, s + 1 + keep)
+        qpos[sl] = np.asarray(traj.qpos[:keep])
+        markers[sl] = np.asarray(traj.markers[:keep])
+        contact_pos[sl] = np.asarray(traj.contact_pos[:keep])
+        if not last:
+            state = traj.state(step - 1)
+        x_prev = res.x.reshape(K, U)
+        controls.append(x_prev.copy())
+        windows.append({"start_frame": int(s), "frames": int(F), "kept_frames": int(keep), "n_evals": res.n_evals,
+                        "n_iters": res.n_iters, "loss": float(loss), "parts": {k: float(v) for k, v in parts.items()},
+                        "message": res.message, "trace": [float(v) for v in res.trace], "info": res.info})
+    joints3d = markers[:, np.asarray(landmarks)]
+    wall_s = time.perf_counter() - t_start
+    radius = np.asarray(body.arrays.contact_radius)
+    m = metrics.summarize(joints3d, obs.joints3d, fps, js, weights=obs.confidence)
+    m.update({
+        "contact_penetration_mm": float(max(0.0, 1000 * np.max(radius - contact_pos[..., 2]))),
+        "pelvis_height_error_max_mm": float(1000 * np.max(np.abs(qpos[:, 2] - qkin[:, 2]))),
+        "n_evals": int(sum(wd["n_evals"] for wd in windows)), "n_windows": len(windows), "solver": cfg.solver,
+        "wall_s": wall_s, "compile_s": compile_s, "frames": T, "fps": fps,
+    })
+    return Reconstruction(
+        fps=fps, joint_set=js.name, joint_names=js.joints, joints3d=joints3d, observed3d=obs.joints3d,
+        confidence=obs.confidence, qpos=qpos, qpos_kinematic=qkin, markers=markers, contact_pos=contact_pos,
+        control=np.stack(controls), control_fps=(K - 1) / (F / fps), body=body, windows=windows, metrics=m,
+        config=cfg, source=obs.source)
