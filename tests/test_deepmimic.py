@@ -194,6 +194,10 @@ def test_start_picks_the_first_frame_at_or_after_it(walk, walk_clip):
     np.testing.assert_allclose(obs.joints3d, walk.joints3d[15:], atol=1e-12)
     obs = dm.load_deepmimic(dm.clip_path("walk"), start=15.2 * dt, duration=10 * dt)
     np.testing.assert_allclose(obs.joints3d, walk.joints3d[16:26], atol=1e-12)
+    # A start in a later cycle of a looping clip is the same stretch of the long motion.
+    long = dm.load_deepmimic(dm.clip_path("walk"), duration=4.0)
+    later = dm.load_deepmimic(dm.clip_path("walk"), start=60 * dt, duration=30 * dt)
+    np.testing.assert_allclose(later.joints3d, long.joints3d[60:90], atol=1e-9)
 
 
 def test_non_looping_clip_past_its_end_is_an_input_error():

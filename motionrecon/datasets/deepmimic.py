@@ -284,6 +284,12 @@ def cycle_transform(clip: DeepMimicClip) -> tuple[np.ndarray, np.ndarray]:
 
         T(p) = R_z(Δheading) (p − c_first) + c_last,   c = (root x, root y, 0)
 
+    DeepMimic itself (C++ `cKinCharacter::CalcCycleRootDelta` and the pybullet
+    port's `computeCycleOffset`) adds only the root position difference, all
+    three components, and keeps the heading; here the vertical part is dropped
+    (it is ~0 in the shipped clips) and the heading change is carried too, so
+    that a clip which turns keeps turning instead of snapping back at the seam.
+
     Returns:
       (R [3, 3], t [3]) with T(p) = R p + t, z-up metres.
     """
