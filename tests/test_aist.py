@@ -180,3 +180,11 @@ def test_video_resolver(tmp_path):
     assert aist.aist_video(tmp_path, VIDEO).name == f"{VIDEO}.mp4"
     with pytest.raises(InputError, match="video not found"):
         aist.aist_video(tmp_path, SEQ, 2)
+
+
+def test_no_ankle_at_all_cannot_place_the_floor(tmp_path):
+    raw = aist_raw_from_zup(aist_motion_zup(10), FLOOR_CM)
+    raw[:, 15:17] = np.nan
+    write_aist(tmp_path, SEQ, raw)
+    with pytest.raises(InputError, match="no finite ankle keypoint"):
+        aist.load_aist(tmp_path, SEQ)

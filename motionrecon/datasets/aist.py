@@ -195,9 +195,8 @@ def world_transform(keypoints3d: np.ndarray, *, unit_m: float = UNIT_M,
     ankle's height, minus `ankle_height`: where the ankles sit when a foot is
     flat on the ground. Estimated over the whole sequence.
     """
-    up = (unit_m * keypoints3d) @ Y_UP_TO_Z_UP.T
-    lowest_ankle = np.nanmin(up[:, [LEFT_ANKLE, RIGHT_ANKLE], 2], axis=1) \
-        if np.isfinite(up[:, [LEFT_ANKLE, RIGHT_ANKLE], 2]).any() else np.array([np.nan])
+    ankle_z = ((unit_m * keypoints3d) @ Y_UP_TO_Z_UP.T)[:, [LEFT_ANKLE, RIGHT_ANKLE], 2]
+    lowest_ankle = np.min(np.where(np.isfinite(ankle_z), ankle_z, np.inf), axis=1)
     lowest_ankle = lowest_ankle[np.isfinite(lowest_ankle)]
     if lowest_ankle.size == 0:
         raise ValueError("no finite ankle keypoint to estimate the floor from")

@@ -253,17 +253,17 @@ def _load_npz_dict(path: str, key: str) -> dict:
 
 
 @functools.lru_cache(maxsize=3)
-def _preprocessed_cached(path: str, key: str, mtime_ns: int) -> dict:
+def _preprocessed_cached(path: str, key: str, mtime_ns: int, size: int) -> dict:
     return _load_npz_dict(path, key)
 
 
 def _preprocessed(path: str, key: str) -> dict:
-    """The dict stored under `key` of a preprocessed npz (cached: the 3D file is large)."""
+    """The dict stored under `key` of a preprocessed npz (cached per file version: the 3D file is large)."""
     try:
-        mtime = os.stat(path).st_mtime_ns
+        st = os.stat(path)
     except FileNotFoundError:
         raise InputError(path, "file not found") from None
-    return _preprocessed_cached(path, key, mtime)
+    return _preprocessed_cached(path, key, st.st_mtime_ns, st.st_size)
 
 
 def _to_17(joints: np.ndarray, source: str) -> np.ndarray:
