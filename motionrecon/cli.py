@@ -27,8 +27,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def _exists(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is absent
+        return False
+
+
 def available_commands() -> dict[str, tuple[str, str]]:
-    return {name: spec for name, spec in COMMANDS.items() if importlib.util.find_spec(spec[0]) is not None}
+    return {name: spec for name, spec in COMMANDS.items() if _exists(spec[0])}
 
 
 def build_parser(commands: dict[str, tuple[str, str]]) -> argparse.ArgumentParser:

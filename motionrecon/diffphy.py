@@ -81,15 +81,11 @@ def window_loss(x, data: WindowData, m, arrays: BodyArrays, params: contact.Cont
 
 @partial(jax.jit, static_argnames=("layout", "spf", "num_keyframes"))
 def loss_and_grad(x, data, m, arrays, params, weights, *, layout: Layout, spf: int, num_keyframes: int):
-    """(loss, d loss / d x) for flat controls x [K*U] (float32)."""
+    """((loss, (trajectory, parts)), d loss / d x) for flat controls x [K*U] (float32).
+
+    One compiled function serves the solver (loss, gradient) and the final
+    rollout (trajectory), so each window size compiles once.
+    """
     f = lambda x: window_loss(x, data, m, arrays, params, weights, layout=layout, spf=spf,
-                              num_keyframes=num_keyframes)[0]
-    return jax.value_and_grad(f)(x)
-
-
-@partial(jax.jit, static_argnames=("layout", "spf", "num_keyframes"))
-def simulate(x, data, m, arrays, params, weights, *, layout: Layout, spf: int, num_keyframes: int):
-    """The rollout and loss parts at x (no gradient)."""
-    loss, (traj, parts) = window_loss(x, data, m, arrays, params, weights, layout=layout, spf=spf,
-                                      num_keyframes=num_keyframes)
-    return loss, traj, parts
+                              num_keyframes=num_keyframes)
+    return jax.value_and_grad(f, has_aux=True)(x)

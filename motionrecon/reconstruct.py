@@ -125,6 +125,9 @@ def _shift_keyframes(prev: np.ndarray, shift_frames: int, F: int) -> np.ndarray:
     return out
 
 
+_PROBLEMS: dict = {}  # compiled window problems of this process, by (joint set, F, K, spf)
+
+
 class WindowProblem:
     """The compiled loss of one window size, reusable across windows and sequences."""
 
@@ -141,7 +144,6 @@ class WindowProblem:
         args = (jnp.zeros(K * U, jnp.float32), data, body.mjx_model, body.arrays, cfg.contact, cfg.weights)
         t = time.perf_counter()
         self.loss_and_grad = diffphy.loss_and_grad.lower(*args, **self.static).compile()
-        self.simulate = diffphy.simulate.lower(*args, **self.static).compile()
         self.compile_s = time.perf_counter() - t
 
     def fun_and_grad(self, data: diffphy.WindowData) -> Callable:
@@ -149,15 +151,18 @@ class WindowProblem:
         b, cfg = self.body, self.cfg
 
         def f(x):
-            loss, grad = self.loss_and_grad(jnp.asarray(x, jnp.float32), data, b.mjx_model, b.arrays,
-                                            cfg.contact, cfg.weights)
+            (loss, _), grad = self.loss_and_grad(jnp.asarray(x, jnp.float32), data, b.mjx_model, b.arrays,
+                                                 cfg.contact, cfg.weights)
             return float(loss), np.asarray(grad, np.float64)
 
         return f
 
     def run(self, x, data):
+        """(loss, trajectory, loss parts) at controls x."""
         b, cfg = self.body, self.cfg
-        return self.simulate(jnp.asarray(x, jnp.float32), data, b.mjx_model, b.arrays, cfg.contact, cfg.weights)
+        (loss, (traj, parts)), _ = self.loss_and_grad(jnp.asarray(x, jnp.float32), data, b.mjx_model, b.arrays,
+                                                      cfg.contact, cfg.weights)
+        return loss, traj, parts
 
 
 def reconstruct(obs: Observations, config: ReconstructionConfig | None = None, *,
@@ -170,7 +175,7 @@ def reconstruct(obs: Observations, config: ReconstructionConfig | None = None, *
       config: settings; defaults as `ReconstructionConfig()`.
       shape: body shape; measured from `obs` when None.
       progress: called as progress(evaluations_done, evaluations_total).
-      problem_cache: a dict reused across calls to share compiled window problems.
+      problem_cache: where compiled window problems are kept (default: one per process).
     """
     cfg = config or ReconstructionConfig()
     if obs.joints3d is None:
@@ -187,7 +192,7 @@ def reconstruct(obs: Observations, config: ReconstructionConfig | None = None, *
     landmarks = jnp.asarray([BODY_LANDMARKS.index(lm) for lm in js.landmarks], jnp.int32)
 
     key = (js.name, F, K, spf)
-    cache = problem_cache if problem_cache is not None else {}
+    cache = problem_cache if problem_cache is not None else _PROBLEMS
     problem = cache.get(key)
     compile_s = 0.0
     if problem is None:

@@ -105,7 +105,7 @@ def arrays_of(model: mujoco.MjModel, layout: Layout) -> BodyArrays:
 
 def build_body(shape: BodyShape = BodyShape(), gains: Gains = Gains(), timestep: float = 1.0 / 480.0) -> Body:
     """Builds the simulated body for `shape` (MJCF, MuJoCo model, MJX model)."""
-    from mujoco import mjx
+    from motionrecon.physics.mjx_import import mjx
 
     mjcf = build_mjcf(shape, gains, timestep)
     model = mujoco.MjModel.from_xml_string(mjcf)

@@ -82,7 +82,7 @@ class Gains:
     neck: float = 100.0
     hip: float = 500.0
     knee: float = 500.0
-    ankle: float = 400.0
+    ankle: float = 800.0  # DeepMimic: 400, too weak to hold a quiet stance (see README)
     shoulder: float = 400.0
     elbow: float = 300.0
 

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 class ContactParams:
     """Ground contact constants (SI units). Each is a traced scalar."""
 
-    stiffness: float = 3.0e4          # N/m per sphere
+    stiffness: float = 1.0e5          # N/m per sphere
     hc_damping: float = 3.0           # s/m, Hunt-Crossley alpha
     friction: float = 0.9             # Coulomb mu
     tangential_stiffness: float = 2.0e4  # N/m

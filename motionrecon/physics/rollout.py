@@ -12,7 +12,7 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
-from mujoco import mjx
+from motionrecon.physics.mjx_import import mjx
 
 from motionrecon.body import BodyArrays, Layout
 from motionrecon.physics import contact, control

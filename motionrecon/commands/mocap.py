@@ -1,0 +1,123 @@
+"""`motionrecon mocap PATH [PATH ...] --out DIR`: reconstruct motion-capture files into DIR/<name>/."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from motionrecon.errors import InputError
+from motionrecon.optim import SOLVER_NAMES
+
+DEFAULTS = dict(solver="lbfgs", max_evals=60, window=1.0)
+
+
+def add_common_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--solver", default=DEFAULTS["solver"],
+                   help=f"one of {', '.join(SOLVER_NAMES)}, optionally with +basinhopping (default %(default)s)")
+    p.add_argument("--start", type=float, default=0.0, help="start time in seconds (default 0)")
+    p.add_argument("--duration", type=float, default=None,
+                   help="seconds to reconstruct; looping clips are repeated to fill it (default: whole clip)")
+    p.add_argument("--window", type=float, default=DEFAULTS["window"], help="window length in seconds (default 1)")
+    p.add_argument("--max-evals", type=int, default=DEFAULTS["max_evals"],
+                   help="loss+gradient evaluations per window (default %(default)s)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", metavar="PATH", help="motion files (DeepMimic/pybullet .txt)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder; each input goes to DIR/<name>/")
+    p.add_argument("--force", action="store_true", help="redo inputs whose output folder is already complete")
+    add_common_arguments(p)
+
+
+def config_from_args(args):
+    from motionrecon.optim import get_solver
+    from motionrecon.reconstruct import ReconstructionConfig
+
+    try:
+        get_solver(args.solver)
+    except ValueError as e:
+        raise InputError("--solver", str(e)) from None
+    if args.max_evals < 1:
+        raise InputError("--max-evals", f"must be at least 1, got {args.max_evals}")
+    if not 0.2 <= args.window <= 5.0:
+        raise InputError("--window", f"must be between 0.2 and 5 seconds, got {args.window}")
+    if args.duration is not None and args.duration <= 0:
+        raise InputError("--duration", f"must be positive, got {args.duration}")
+    if args.start < 0:
+        raise InputError("--start", f"must not be negative, got {args.start}")
+    return ReconstructionConfig(solver=args.solver, max_evals=args.max_evals, window=args.window)
+
+
+def reconstruct_files(paths, out: Path, args, *, force: bool = False, echo=print) -> tuple[list, list]:
+    """Reconstructs each file into out/<stem>/. Returns (done folders, failures as (path, message))."""
+    from tqdm import tqdm
+
+    from motionrecon.datasets import load_motion
+    from motionrecon.export.contract import is_complete, write_reconstruction
+    from motionrecon.reconstruct import reconstruct
+
+    cfg = config_from_args(args)
+    done, failed = [], []
+    for path in paths:
+        folder = out / Path(path).stem
+        if is_complete(folder) and not force:
+            echo(f"{path}: already reconstructed in {folder}, skipped")
+            done.append(folder)
+            continue
+        try:
+            obs = load_motion(path, start=args.start, duration=args.duration)
+            bar = tqdm(total=1, desc=Path(path).stem, unit="eval", disable=args.no_progress, file=sys.stderr)
+
+            def progress(n, total):
+                bar.total = total
+                bar.n = n
+                bar.refresh()
+
+            rec = reconstruct(obs, cfg, progress=progress)
+            bar.close()
+            write_reconstruction(rec, folder, {"input": str(path), "start": args.start, "duration": args.duration},
+                                 extra_files=_exports)
+            done.append(folder)
+        except InputError as e:
+            failed.append((str(path), str(e)))
+            print(f"motionrecon: error: {e}", file=sys.stderr)
+    return done, failed
+
+
+def _exports(folder: Path) -> None:
+    """Formats for other tools, when the export module is installed (BVH, glTF, plots, report)."""
+    import importlib.util
+
+    if importlib.util.find_spec("motionrecon.export.cli") is None:
+        return
+    from motionrecon.export.cli import export_all
+
+    export_all(folder)
+
+
+def print_metrics(folder: Path, echo=print) -> None:
+    import json
+
+    m = json.loads((folder / "metrics.json").read_text())
+    rows = [("MPJPE-G", "mpjpe_g_mm", "mm"), ("MPJPE", "mpjpe_mm", "mm"), ("PA-MPJPE", "pa_mpjpe_mm", "mm"),
+            ("TV", "tv", "mm/frame^2"), ("foot skate", "foot_skate_pct", "%"),
+            ("penetration", "penetration_mm", "mm"), ("evaluations", "n_evals", ""), ("wall time", "wall_s", "s"),
+            ("compile", "compile_s", "s")]
+    echo(f"{folder.name}")
+    for label, key, unit in rows:
+        if key in m:
+            v = m[key]
+            echo(f"  {label:<12} {v:>10.1f} {unit}" if isinstance(v, float) else f"  {label:<12} {v:>10} {unit}")
+
+
+def run(args) -> int:
+    out = Path(args.out)
+    done, failed = reconstruct_files(args.paths, out, args, force=args.force)
+    for folder in done:
+        print_metrics(folder)
+    if failed:
+        print(f"motionrecon: {len(failed)} of {len(args.paths)} inputs failed", file=sys.stderr)
+        return 1
+    return 0

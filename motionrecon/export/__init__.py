@@ -1,0 +1,1 @@
+"""Outputs of a reconstruction: the folder contract (`contract`), and formats other tools open."""
