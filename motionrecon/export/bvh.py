@@ -2,7 +2,7 @@
 
 Hierarchy: one BVH joint per body of the articulated subtree of the MJCF (the
 body with the free joint and its descendants), named after the body, placed
-at the body's *anchor* (the position of its first non-free joint, else the
+at the body's *anchor* (the position of its first ball or hinge joint, else the
 body origin; see `motionrecon.export.kinematics`). OFFSET is the anchor
 relative to the parent's anchor in the parent's frame. Leaf bodies get an
 End Site at the far end of their geoms.

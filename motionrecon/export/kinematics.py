@@ -8,9 +8,9 @@ joints and geoms from the `mujoco.MjModel` built from the reconstruction's
 Terms used across `motionrecon.export`:
   body frame   MuJoCo's body frame (origin `xpos`, orientation `xquat`).
   anchor       the point a body rotates about: the position of its first
-               non-free joint (`jnt_pos`, in the body frame); the body origin
-               for a free joint or a body without joints. Skeleton formats
-               (BVH) put their joints there.
+               ball or hinge joint (`jnt_pos`, in the body frame); the body
+               origin for a body with only free/slide joints or none.
+               Skeleton formats (BVH) put their joints there.
 """
 
 from __future__ import annotations
@@ -96,10 +96,10 @@ def body_names(model: mujoco.MjModel) -> tuple[str, ...]:
 
 
 def body_anchor(model: mujoco.MjModel, body: int) -> np.ndarray:
-    """[3] the rotation pivot of `body` in its own frame (first non-free joint's `jnt_pos`)."""
+    """[3] the rotation pivot of `body` in its own frame: its first ball or hinge joint's `jnt_pos`, else 0."""
     start, count = model.body_jntadr[body], model.body_jntnum[body]
     for j in range(start, start + count):
-        if int(model.jnt_type[j]) != mujoco.mjtJoint.mjJNT_FREE:
+        if int(model.jnt_type[j]) in (mujoco.mjtJoint.mjJNT_BALL, mujoco.mjtJoint.mjJNT_HINGE):
             return np.array(model.jnt_pos[j], dtype=np.float64)
     return np.zeros(3)
 

@@ -134,6 +134,9 @@ def load_reconstruction(folder) -> Reconstruction:
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    with open(path, "rb") as f:
+        if f.read(4) != b"PK\x03\x04":
+            raise InputError(str(path), "is not a readable npz file (not a zip archive)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}
