@@ -4,8 +4,8 @@
 (and optionally small real videos) for a small MJCF humanoid that exercises
 what exporters must handle on any body: a free root, ball and hinge joints, a
 body with two hinges, a welded body without joints, a joint whose anchor is
-not the body origin, rotated body frames, and capsule / sphere / box /
-cylinder / ellipsoid geoms. The motion turns the root through more than 180
+not the body origin, rotated body frames, capsule / sphere / box /
+cylinder / ellipsoid geoms, and hidden contact spheres (geom group 3). The motion turns the root through more than 180
 degrees of heading so Euler-angle code meets its awkward cases.
 
 Import it from tests (pytest puts tests/ on sys.path):
@@ -80,6 +80,7 @@ FIXTURE_MJCF = """
             <joint name="right_ankle_y" type="hinge" axis="0 1 0" range="-0.8 0.8"/>
             <joint name="right_ankle_x" type="hinge" axis="1 0 0" range="-0.5 0.5"/>
             <geom name="right_foot_geom" type="box" pos="0.05 0 -0.03" size="0.1 0.045 0.025"/>
+            <geom name="right_heel_contact" type="sphere" pos="-0.04 0 -0.04" size="0.015" group="3"/>
             <site name="right_ankle" pos="0 0 0"/>
             <site name="right_toe" pos="0.14 0 -0.05"/>
           </body>
@@ -96,6 +97,7 @@ FIXTURE_MJCF = """
           <body name="left_foot" pos="0 0 -0.42">
             <joint name="left_ankle" type="ball"/>
             <geom name="left_foot_geom" type="box" pos="0.05 0 -0.03" size="0.1 0.045 0.025"/>
+            <geom name="left_heel_contact" type="sphere" pos="-0.04 0 -0.04" size="0.015" group="3"/>
             <site name="left_ankle" pos="0 0 0"/>
             <site name="left_toe" pos="0.14 0 -0.05"/>
           </body>

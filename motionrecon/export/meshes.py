@@ -26,7 +26,7 @@ from motionrecon.export.reconstruction import Reconstruction
 from motionrecon.fileio import atomic_dir
 
 _ROUND_SECTIONS = 16  # segments around capsules and cylinders
-_DEFAULT_RGBA = (0.5, 0.5, 0.5, 1.0)
+VISIBLE_GROUPS = 3  # geom groups 0, 1, 2 are drawn (MuJoCo's viewer default); 3-5 hold helper geoms
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +56,11 @@ def geom_rgba(model: mujoco.MjModel, g: int) -> tuple[float, float, float, float
     else:
         rgba = model.geom_rgba[g]
     return tuple(float(x) for x in rgba)
+
+
+def is_visible(model: mujoco.MjModel, g: int) -> bool:
+    """Shown by MuJoCo's viewer by default: geom group 0-2 and a colour that is not fully transparent."""
+    return int(model.geom_group[g]) < VISIBLE_GROUPS and geom_rgba(model, g)[3] > 0
 
 
 def geom_mesh(model: mujoco.MjModel, g: int, *, plane_half_extent: float = 10.0,
@@ -95,7 +100,7 @@ def geom_mesh(model: mujoco.MjModel, g: int, *, plane_half_extent: float = 10.0,
 
 
 def body_geom_meshes(model: mujoco.MjModel, bodies, *, sections: int = _ROUND_SECTIONS) -> list[GeomMesh]:
-    """Visible geoms (alpha > 0) of `bodies` with their meshes (planes excluded)."""
+    """Visible geoms (`is_visible`) of `bodies` with their meshes (planes excluded)."""
     names = kinematics.body_names(model)
     bodies = set(int(b) for b in bodies)
     out, per_body = [], {}
@@ -104,7 +109,7 @@ def body_geom_meshes(model: mujoco.MjModel, bodies, *, sections: int = _ROUND_SE
         if body not in bodies or int(model.geom_type[g]) == mujoco.mjtGeom.mjGEOM_PLANE:
             continue
         rgba = geom_rgba(model, g)
-        if rgba[3] <= 0:
+        if not is_visible(model, g):
             continue
         mesh = geom_mesh(model, g, sections=sections)
         if mesh is None:

@@ -22,7 +22,7 @@ import mujoco
 import numpy as np
 from matplotlib.figure import Figure
 
-from motionrecon.export import kinematics, plots
+from motionrecon.export import kinematics, meshes, plots
 from motionrecon.export.reconstruction import Reconstruction
 from motionrecon.fileio import atomic_path
 
@@ -49,7 +49,7 @@ _EXPORT_FILES = ("motion.npz", "motion.bvh", "motion.glb", "metrics.json", "run.
 
 
 def body_segments(model: mujoco.MjModel, poses: kinematics.Poses, bodies) -> dict[str, np.ndarray]:
-    """Every visible geom of `bodies` as a capsule (segment + radius), for drawing.
+    """Every visible geom (`meshes.is_visible`) of `bodies` as a capsule (segment + radius), for drawing.
 
     Capsules/cylinders keep their axis; boxes run along their longest side;
     spheres, ellipsoids and meshes become balls.
@@ -62,7 +62,8 @@ def body_segments(model: mujoco.MjModel, poses: kinematics.Poses, bodies) -> dic
     for g in range(model.ngeom):
         kind = int(model.geom_type[g])
         color = model.mat_rgba[model.geom_matid[g]] if model.geom_matid[g] >= 0 else model.geom_rgba[g]
-        if int(model.geom_bodyid[g]) not in bodies or kind == mujoco.mjtGeom.mjGEOM_PLANE or color[3] <= 0:
+        if (int(model.geom_bodyid[g]) not in bodies or kind == mujoco.mjtGeom.mjGEOM_PLANE
+                or not meshes.is_visible(model, g)):
             continue
         size = np.array(model.geom_size[g])
         centre, rot = poses.geom_xpos[:, g], poses.geom_xmat[:, g]
