@@ -97,7 +97,8 @@ def trajectories_figure(recon: Reconstruction, joints: list[int] | None = None) 
     title = "Joint trajectories: reconstructed (solid)" + (" vs observed (dashed)" if recon.observed3d is not None
                                                            else " (no 3D observation)")
     fig.suptitle(title, fontsize=10, y=0.995, va="top")
-    fig.tight_layout(rect=(0, 0, 1, 1.0 - 0.75 / fig.get_figheight()))
+    fig.tight_layout()
+    fig.subplots_adjust(top=1.0 - 0.9 / fig.get_figheight())  # room for the title and legend
     return fig
 
 
