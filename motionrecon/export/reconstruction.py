@@ -142,7 +142,8 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
             return {k: npz[k] for k in npz.files}
     except ValueError as e:
         if "pickle" in str(e):
-            raise InputError(str(path), "holds Python objects (pickled arrays); strings must be stored as str arrays") from None
+            raise InputError(str(path), "holds Python objects (pickled arrays); "
+                                        "strings must be stored as str arrays") from None
         raise InputError(str(path), f"is not a readable npz file ({e})") from None
     except (zipfile.BadZipFile, OSError, EOFError, KeyError) as e:
         raise InputError(str(path), f"is not a readable npz file ({type(e).__name__}: {e})") from None

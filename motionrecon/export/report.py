@@ -263,7 +263,8 @@ _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1100px;padding:1em 2em;
 color:#222;background:#fafafa}
 h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
-.meta{color:#555}table{border-collapse:collapse}th,td{padding:.25em .8em;border-bottom:1px solid #e4e4e4;text-align:left}
+.meta{color:#555}table{border-collapse:collapse}
+th,td{padding:.25em .8em;border-bottom:1px solid #e4e4e4;text-align:left}
 td{font-variant-numeric:tabular-nums}.key{color:#999;font-size:.85em}figure{margin:1em 0}img,video{max-width:100%;
 background:#fff;border:1px solid #ddd}figcaption{color:#555;font-size:.9em}canvas{background:#fff;
 border:1px solid #ddd;cursor:grab;max-width:100%}.controls{display:flex;gap:.8em;align-items:center;margin:.4em 0}
