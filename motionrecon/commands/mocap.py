@@ -87,12 +87,8 @@ def reconstruct_files(paths, out: Path, args, *, force: bool = False, echo=print
 
 
 def _exports(folder: Path) -> None:
-    """Formats for other tools, when the export module is installed (BVH, glTF, plots, report)."""
-    import importlib.util
-
-    if importlib.util.find_spec("motionrecon.export.cli") is None:
-        return
-    from motionrecon.export.cli import export_all
+    """Formats for other tools: BVH, glTF, plots, report (see motionrecon.export)."""
+    from motionrecon.export import export_all
 
     export_all(folder)
 

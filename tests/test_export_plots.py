@@ -1,0 +1,84 @@
+"""Plots: which figures exist for which data, what they draw, and the plots/ folder."""
+
+import dataclasses
+import io
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+from synthetic_reconstruction import write_reconstruction
+
+from motionrecon.export import plots
+from motionrecon.export.reconstruction import load_reconstruction
+
+
+@pytest.fixture(scope="module")
+def recon(tmp_path_factory):
+    return load_reconstruction(write_reconstruction(tmp_path_factory.mktemp("recon"), n_windows=4))
+
+
+def test_loss_figure_has_one_line_per_window_with_its_trace(recon):
+    fig = plots.loss_figure(recon.run)
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == 4
+    for line, window in zip(lines, recon.run["windows"]):
+        np.testing.assert_allclose(line.get_ydata(), window["trace"])
+        np.testing.assert_array_equal(line.get_xdata(), np.arange(1, len(window["trace"]) + 1))
+    assert fig.axes[0].get_yscale() == "log"
+    assert plots.loss_figure({}) is None and plots.loss_figure({"windows": [{"trace": []}]}) is None
+    # A trace with non-positive values stays on a linear axis.
+    assert plots.loss_figure({"windows": [{"trace": [3.0, -1.0]}]}).axes[0].get_yscale() == "linear"
+
+
+def test_trajectories_plot_reconstructed_and_observed(recon):
+    joints = plots.pick_trajectory_joints(recon)
+    assert joints[0] == 0 and len(joints) == 6
+    fig = plots.trajectories_figure(recon, joints)
+    first = fig.axes[0]
+    assert first.get_title() == recon.joint_names[0]
+    assert len(first.get_lines()) == 6  # x, y, z reconstructed and observed
+    np.testing.assert_allclose(first.get_lines()[0].get_ydata(), recon.joints3d[:, 0, 0])
+    np.testing.assert_allclose(first.get_lines()[1].get_ydata(), recon.observed3d[:, 0, 0])
+    no_obs = dataclasses.replace(recon, observed3d=None)
+    assert len(plots.trajectories_figure(no_obs, joints).axes[0].get_lines()) == 3
+
+
+def test_foot_joints_and_contacts(recon):
+    feet = plots.foot_joints(recon)
+    assert [recon.joint_names[j] for j in feet] == ["right_ankle", "right_toe", "left_ankle", "left_toe"]
+    heights = np.array([[0.01, 0.2], [0.049, 0.05], [0.3, -0.01]])
+    np.testing.assert_array_equal(plots.contacts(heights), [[True, False], [True, False], [False, True]])
+    unnamed = dataclasses.replace(recon, joint_names=tuple(f"j{i}" for i in range(len(recon.joint_names))))
+    lowest = np.argsort(np.nanmean(recon.joints3d[..., 2], axis=0))[:2]
+    assert plots.foot_joints(unnamed) == sorted(lowest.tolist())
+
+
+def test_foot_heights_figure_shades_contacts(recon):
+    fig = plots.foot_heights_figure(recon)
+    feet = plots.foot_joints(recon)
+    assert len(fig.axes) == len(feet)
+    for ax, j in zip(fig.axes, feet):
+        np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), recon.joints3d[:, j, 2])
+        share = 100 * np.mean(recon.joints3d[:, j, 2] < plots.CONTACT_HEIGHT_M)
+        assert f"contact {share:.0f}%" in ax.get_title()
+    assert any(np.mean(recon.joints3d[:, j, 2] < 0.05) > 0 for j in feet)  # the fixture does touch the ground
+
+
+def test_render_and_write_plots(recon, tmp_path):
+    pngs = plots.render_plots(recon)
+    assert set(pngs) == {"loss.png", "trajectories.png", "foot_heights.png", "errors.png"}
+    for data in pngs.values():
+        image = imread(io.BytesIO(data), format="png")
+        assert image.shape[0] > 200 and image.shape[1] > 400
+        assert image[..., :3].std() > 0.05  # not a blank canvas
+    bare = dataclasses.replace(recon, observed3d=None, run={})
+    assert set(plots.render_plots(bare)) == {"trajectories.png", "foot_heights.png"}
+    out = plots.write_plots(tmp_path / "plots", recon, pngs)
+    assert sorted(p.name for p in out.iterdir()) == sorted(pngs)
+    assert [p.name for p in tmp_path.iterdir()] == ["plots"]  # no temporary folder left behind
+
+
+def test_errors_figure_is_mean_joint_error(recon):
+    fig = plots.errors_figure(recon)
+    err = np.linalg.norm(recon.joints3d - recon.observed3d, axis=-1) * 1000
+    np.testing.assert_allclose(fig.axes[0].get_lines()[0].get_ydata(), np.nanmean(err, axis=1))
