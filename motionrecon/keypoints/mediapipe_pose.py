@@ -29,6 +29,7 @@ match, so a rerun with other solver settings skips detection.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -48,8 +49,6 @@ PINNED_MEDIAPIPE = "0.10.14"
 _MISSING = (f"motionrecon needs the legacy MediaPipe Pose solution (mediapipe.solutions.pose) with its bundled "
             f"models; install the pinned version: pip install mediapipe=={PINNED_MEDIAPIPE}")
 
-# MediaPipe's C++ side logs through glog; keep it to errors unless the user asked otherwise.
-os.environ.setdefault("GLOG_minloglevel", "2")
 try:
     import mediapipe as _mp
     _mp_pose = _mp.solutions.pose
@@ -142,6 +141,31 @@ def _landmarks_to_arrays(result, width: int, height: int):
     return j2, j3, vis
 
 
+@contextlib.contextmanager
+def native_stderr_silenced(enabled: bool = True):
+    """Sends file descriptor 2 to /dev/null for the block.
+
+    MediaPipe's C++ side and TensorFlow Lite print start-up notices straight
+    to stderr ("Created TensorFlow Lite XNNPACK delegate", absl warnings about
+    feedback tensors) from their own threads between creating a graph and its
+    first result; no setting turns them off. Used only for that window; Python
+    exceptions are unaffected (an error message printed by MediaPipe's C++
+    code in that window would be lost).
+    """
+    if not enabled:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _process(pose, frame_bgr: np.ndarray):
     rgb = np.ascontiguousarray(frame_bgr[:, :, ::-1])
     with warnings.catch_warnings():  # protobuf deprecation noise from inside mediapipe
@@ -157,8 +181,8 @@ def detect_image(image_bgr: np.ndarray, *, model_complexity: int = 1):
     """
     check_model_available(model_complexity)
     h, w = image_bgr.shape[:2]
-    with _PoseSolution(static_image_mode=True, model_complexity=model_complexity,
-                       smooth_landmarks=False, enable_segmentation=False) as pose:
+    with native_stderr_silenced(), _PoseSolution(static_image_mode=True, model_complexity=model_complexity,
+                                                 smooth_landmarks=False, enable_segmentation=False) as pose:
         return _landmarks_to_arrays(_process(pose, image_bgr), w, h)
 
 
@@ -189,12 +213,18 @@ def detect_video(video_path: str | os.PathLike, *, model_complexity: int = 1,
     nan3 = np.full((NUM_LANDMARKS, 3), np.nan, np.float32)
     zeros = np.zeros(NUM_LANDMARKS, np.float32)
     t0 = time.perf_counter()
-    with _PoseSolution(static_image_mode=False, model_complexity=model_complexity, smooth_landmarks=False,
-                       enable_segmentation=False) as pose, \
-            tqdm(total=expected, desc="keypoints", unit="frame", disable=not progress, file=sys.stderr,
-                 leave=False) as bar:
+    with contextlib.ExitStack() as stack:
+        # MediaPipe's start-up notices are printed from its threads between creation and the first result.
+        quiet = stack.enter_context(contextlib.ExitStack())
+        quiet.enter_context(native_stderr_silenced())
+        pose = stack.enter_context(_PoseSolution(static_image_mode=False, model_complexity=model_complexity,
+                                                 smooth_landmarks=False, enable_segmentation=False))
+        bar = stack.enter_context(tqdm(total=expected, desc="keypoints", unit="frame", disable=not progress,
+                                       file=sys.stderr, leave=False))
         for index, frame in videoio.iter_frames(info.path, stride=stride, max_side=max_side):
-            out = _landmarks_to_arrays(_process(pose, frame), info.width, info.height)
+            result = _process(pose, frame)
+            quiet.close()
+            out = _landmarks_to_arrays(result, info.width, info.height)
             indices.append(index)
             found.append(out is not None)
             a2, a3, av = out if out is not None else (nan2, nan3, zeros)
