@@ -52,7 +52,8 @@ class VideoInfo:
         OpenCV applies), taken from the first frame.
       fps: frames per second the container declares.
       frame_count: frames the container declares (may be an estimate for some
-        containers; `iter_frames` checks it while decoding).
+        containers; `iter_frames` checks it while decoding), or the number of
+        frames that decode when the container declares none.
       fourcc: the codec tag, e.g. "avc1", or "" if unknown.
     """
 
@@ -153,8 +154,10 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         raise InputError(path, f"declares no valid frame rate ({fps}); re-encode it with a constant frame rate")
     fourcc = "".join(chr((code >> (8 * i)) & 0xFF) for i in range(4)).strip("\x00 ") if code > 0 else ""
     height, width = frame.shape[:2]
-    return VideoInfo(path=path, width=int(width), height=int(height), fps=fps,
-                     frame_count=max(declared, 1), fourcc=fourcc)
+    if declared <= 0:  # the container does not say (some streamed WebM/MKV files): count by decoding
+        declared = count_frames(path)
+    return VideoInfo(path=path, width=int(width), height=int(height), fps=fps, frame_count=declared,
+                     fourcc=fourcc)
 
 
 def frame_stride(fps: float, max_fps: float | None) -> int:

@@ -163,3 +163,16 @@ def test_h36m_sample_2d_error_against_ground_truth():
     errors = np.array(errors)  # [4 frames, 12 limb joints], pixels
     assert np.median(errors) < 25.0, errors.round(1)
     assert np.median(errors, axis=0).max() < 60.0, errors.round(1)
+
+
+def test_observations_from_video_fails_early_and_writes_nothing(tmp_path):
+    from motionrecon.keypoints import observations_from_video
+
+    text = tmp_path / "clip.mp4"
+    text.write_text("not a video")
+    with pytest.raises(InputError, match="not a video"):
+        observations_from_video(text, cache_path=tmp_path / "out" / "keypoints.npz", progress=False)
+    with pytest.raises(InputError, match="at most one of --focal and --fov"):
+        observations_from_video(require(DRIBBLE), cache_path=tmp_path / "out" / "keypoints.npz",
+                                focal=1500.0, fov_deg=60.0, progress=False)
+    assert not (tmp_path / "out").exists()

@@ -60,7 +60,9 @@ def test_overlay_of_a_subsampled_track_interpolates_between_kept_frames(tmp_path
     J = 2
     kept = np.array([0, 4, 8])
     joints2d = np.stack([np.array([[40.0 + 100 * k, 60.0], [40.0 + 100 * k, 180.0]]) for k in range(3)])
-    out = overlay.write_overlay(video, joints2d, [-1, 0], tmp_path / "ov.mp4", frame_indices=kept)
+    target = tmp_path / "sortie à 日本" / "over lay.mp4"  # spaces and non-ASCII in the output path
+    out = overlay.write_overlay(video, joints2d, [-1, 0], target, frame_indices=kept)
+    assert out == target
     frames, _ = _read_all(out)
     assert len(frames) == 9
     # Frame 2 is halfway between kept frames 0 and 1: its line is at x = 90.

@@ -69,7 +69,7 @@ def fit_views(joints3d: np.ndarray, panel_size: tuple[int, int], margin: float =
     title_px = 28
     ppm = min(min(width / (hi[0] - lo[0]), (height - title_px) / (hi[1] - lo[1])) for lo, hi in spans)
     views = []
-    for name, axis, (lo, hi) in (("side (world y)", 1, spans[0]), ("front (world x)", 0, spans[1])):
+    for name, axis, (lo, hi) in (("side view (world y: depth)", 1, spans[0]), ("front view (world x)", 0, spans[1])):
         # Centre the content in the panel.
         extra = np.array([width / ppm - (hi[0] - lo[0]), (height - title_px) / ppm - (hi[1] - lo[1])])
         views.append(View(name, axis, lo - extra / 2, ppm, panel_size))

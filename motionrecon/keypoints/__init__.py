@@ -16,8 +16,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from typing import TYPE_CHECKING
 
 from motionrecon.skeleton import JointSet
+
+if TYPE_CHECKING:  # the modules import MediaPipe and OpenCV; load them only when used
+    from motionrecon.camera import Intrinsics
+    from motionrecon.keypoints.mediapipe_pose import PoseTrack
+    from motionrecon.keypoints.placement import Placement
+    from motionrecon.observations import Observations
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,10 +40,10 @@ class VideoObservations:
       seconds: wall time of "detection" (0 when cached) and "placement".
     """
 
-    observations: object
-    track: object
-    intrinsics: object
-    placement: object
+    observations: "Observations"
+    track: "PoseTrack"
+    intrinsics: "Intrinsics"
+    placement: "Placement"
     from_cache: bool
     seconds: dict
 
