@@ -236,7 +236,13 @@ def reconstruct(obs: Observations, config: ReconstructionConfig | None = None, *
             confidence=jnp.asarray(conf, jnp.float32), landmarks=landmarks)
         x0 = _shift_keyframes(x_prev, step, F) if w > 0 else np.zeros((K, U))
         offset = evals_done
-        cb = None if progress is None else (lambda n, f: progress(offset + n, total_evals))
+        if w == 0:
+            ready_s = time.perf_counter() - t_start  # setup and compilation done, optimisation starts
+
+        def cb(n, f, offset=offset):
+            if progress is not None:
+                progress(offset + n, total_evals)
+
         res = solver.minimize(problem.fun_and_grad(data), x0.reshape(-1), max_evals=cfg.max_evals, callback=cb)
         evals_done += cfg.max_evals
         loss, traj, parts = problem.run(res.x, data)
@@ -261,7 +267,7 @@ def reconstruct(obs: Observations, config: ReconstructionConfig | None = None, *
         "contact_penetration_mm": float(max(0.0, 1000 * np.max(radius - contact_pos[..., 2]))),
         "pelvis_height_error_max_mm": float(1000 * np.max(np.abs(qpos[:, 2] - qkin[:, 2]))),
         "n_evals": int(sum(wd["n_evals"] for wd in windows)), "n_windows": len(windows), "solver": cfg.solver,
-        "wall_s": wall_s, "compile_s": compile_s, "frames": T, "fps": fps,
+        "wall_s": wall_s, "compile_s": compile_s, "ready_s": ready_s, "frames": T, "fps": fps,
     })
     return Reconstruction(
         fps=fps, joint_set=js.name, joint_names=js.joints, joints3d=joints3d, observed3d=obs.joints3d,

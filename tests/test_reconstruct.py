@@ -1,0 +1,109 @@
+"""End to end: reconstruction of real mocap, the `mocap`/`demo` commands and their output contract."""
+
+import dataclasses
+import json
+import os
+
+import mujoco
+import numpy as np
+import pygltflib
+import pytest
+
+from motionrecon import reconstruct
+from motionrecon.cli import main
+from motionrecon.datasets.deepmimic import clip_path
+from conftest import TEST_WINDOW
+
+import export_checks
+
+
+def test_reconstruction_beats_open_loop_replay(walk_1s, test_config):
+    rec = reconstruct(walk_1s, test_config)
+    replay = reconstruct(walk_1s, dataclasses.replace(test_config, max_evals=1))  # kinematic init, open loop
+    m, m0 = rec.metrics, replay.metrics
+    assert m["mpjpe_g_mm"] < 60, m
+    assert m["mpjpe_g_mm"] < m0["mpjpe_g_mm"] / 3, (m["mpjpe_g_mm"], m0["mpjpe_g_mm"])
+    assert m["pelvis_height_error_max_mm"] < 150  # never falls
+    assert rec.joints3d.shape == walk_1s.joints3d.shape and np.all(np.isfinite(rec.joints3d))
+    assert m["n_windows"] == len(rec.windows) >= 2
+    for w in rec.windows:  # solvers report every evaluation, and improve on their start
+        assert len(w["trace"]) == w["n_evals"] and min(w["trace"]) <= w["trace"][0]
+
+
+@pytest.fixture(scope="module")
+def mocap_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mocap")
+    bad = out / "broken.txt"
+    bad.write_text('{"Loop": "wrap", "Frames": [[0.033, 1, 2')  # truncated JSON
+    args = ["mocap", str(bad), str(clip_path("walk")), "--out", str(out / "res"), "--duration", "0.6",
+            "--window", str(TEST_WINDOW), "--max-evals", "3", "--no-progress"]
+    code = main(args)
+    return out, args, code
+
+
+def test_mocap_batch_writes_the_contract_and_reports_bad_inputs(mocap_run, capsys):
+    out, _, code = mocap_run
+    assert code == 1  # one input failed
+    assert not (out / "res" / "broken").exists()
+    folder = out / "res" / "humanoid3d_walk"
+    with np.load(folder / "motion.npz") as z:
+        for key in ("fps", "joint_names", "joints3d", "observed3d", "qpos", "body", "body_mjcf", "control"):
+            assert key in z.files, key
+        T = z["joints3d"].shape[0]
+        assert z["joints3d"].shape == z["observed3d"].shape == (T, 18, 3) and T == 18
+        body = json.loads(str(z["body"]))
+        assert 50 < body["total_mass"] < 90
+        model = mujoco.MjModel.from_xml_string(str(z["body_mjcf"]))
+        assert z["qpos"].shape == (T, model.nq)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    for key in ("mpjpe_g_mm", "mpjpe_mm", "pa_mpjpe_mm", "tv", "foot_skate_pct", "penetration_mm", "n_evals",
+                "n_windows", "solver", "wall_s", "compile_s"):
+        assert key in metrics, key
+    run = json.loads((folder / "run.json").read_text())
+    assert run["versions"]["mujoco"] and all(len(w["trace"]) == w["n_evals"] for w in run["windows"])
+    assert not [p for p in (out / "res").iterdir() if p.name.startswith(".")]  # no leftovers
+
+
+def test_mocap_exports_open_elsewhere(mocap_run):
+    out, _, _ = mocap_run
+    folder = out / "res" / "humanoid3d_walk"
+    for name in ("motion.bvh", "motion.glb", "report.html"):
+        assert (folder / name).is_file(), name
+    model, qpos, fps = export_checks.load_contract(folder)
+    err, _ = export_checks.bvh_round_trip_error(folder / "motion.bvh", model, qpos)
+    assert err < 1e-3
+    export_checks.check_glb_structure(pygltflib.GLTF2().load(str(folder / "motion.glb")))
+
+
+def test_mocap_skips_complete_folders(mocap_run, capsys):
+    out, args, _ = mocap_run
+    motion = out / "res" / "humanoid3d_walk" / "motion.npz"
+    before = os.stat(motion).st_mtime_ns
+    good_only = [a for a in args if not a.endswith("broken.txt")]
+    assert main(good_only) == 0
+    assert os.stat(motion).st_mtime_ns == before
+    assert "skipped" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["mocap", "missing.txt", "--out", "OUT"], "no such file"),
+    (["mocap", "KICK", "--out", "OUT", "--duration", "10"], "runs past the end"),
+    (["mocap", "WALK", "--out", "OUT", "--solver", "nonsense"], "unknown solver"),
+    (["mocap", "NAN", "--out", "OUT"], "NaN"),
+    (["mocap", "ONEFRAME", "--out", "OUT"], "frame"),
+])
+def test_bad_inputs_fail_with_one_line_and_no_output(tmp_path, capsys, argv, message):
+    nan = tmp_path / "nan.txt"
+    frame = [0.0333] + [0.0] * 43
+    frames = [list(frame) for _ in range(3)]
+    frames[1][2] = float("nan")
+    nan.write_text(json.dumps({"Loop": "none", "Frames": frames}).replace("NaN", "NaN"))
+    one = tmp_path / "one.txt"
+    one.write_text(json.dumps({"Loop": "none", "Frames": [frame]}))
+    subst = {"OUT": str(tmp_path / "out"), "KICK": str(clip_path("kick")), "WALK": str(clip_path("walk")),
+             "NAN": str(nan), "ONEFRAME": str(one)}
+    code = main([subst.get(a, a) for a in argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0
+    assert err and message.lower() in err[0].lower(), err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
