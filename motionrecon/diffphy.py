@@ -3,13 +3,16 @@ compare its markers with the observations.
 
     L(x) = w_3d    * sum_{f,j} c_fj |m_fj(x) - o_fj|^2 / sum c          (cm^2)
          + w_root  * same on root-relative markers (video: depth is uncertain)
+         + w_2d    * sum_{f,j} c2_fj |P(m_fj(x)) - u_fj|^2 / (s^2 sum c2)  (x 1e4: 1 = an error of 1 % of the image)
          + w_smooth* mean_k |x_{k+1} - 2 x_k + x_{k-1}|^2               (rad^2)
          + w_reg   * mean_k |x_k|^2                                     (deviation from the kinematic init)
          + w_ground* mean_{f,c} max(0, r_c - z_fc)^2                    (cm^2, foot spheres below the floor)
 
 x are the control keyframes [K, U] (offsets from the kinematic initialisation,
 see `physics.control`), m the simulated landmark sites of the observed joints,
-o the observed joints (metres, world frame), c their confidences.
+o the observed joints (metres, world frame), c their confidences; P projects
+through the camera (pinhole, OpenCV convention) to pixels, u are the detected
+2D keypoints with confidences c2, s the image's longer side in pixels.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from motionrecon.physics import contact, rollout
 class LossWeights:
     marker3d: float = 1.0
     root_relative: float = 0.0
+    reprojection: float = 1.0
     smooth: float = 10.0
     reg: float = 0.1
     ground: float = 1.0
@@ -42,6 +46,8 @@ class WindowData:
     init: state at the window's first frame. base_qpos: [F+1, nq] kinematic poses.
     observed: [F, J, 3] observed joints at frames 1..F (metres). confidence: [F, J] (0 = ignore, padding).
     landmarks: [J] int, index into BODY_LANDMARKS of each observed joint.
+    observed2d: [F, J, 2] pixels; confidence2d: [F, J] (all 0 without 2D observations).
+    camera_K: [3, 3]; camera_R: [3, 3], camera_t: [3] world-to-camera; image_scale: longer image side, pixels.
     """
 
     init: rollout.SimState
@@ -49,6 +55,28 @@ class WindowData:
     observed: jax.Array
     confidence: jax.Array
     landmarks: jax.Array
+    observed2d: jax.Array
+    confidence2d: jax.Array
+    camera_K: jax.Array
+    camera_R: jax.Array
+    camera_t: jax.Array
+    image_scale: jax.Array
+
+
+def no_2d(num_frames: int, num_joints: int) -> dict:
+    """The 2D fields of a `WindowData` without 2D observations (mocap)."""
+    return dict(observed2d=jnp.zeros((num_frames, num_joints, 2), jnp.float32),
+                confidence2d=jnp.zeros((num_frames, num_joints), jnp.float32),
+                camera_K=jnp.eye(3, dtype=jnp.float32), camera_R=jnp.eye(3, dtype=jnp.float32),
+                camera_t=jnp.asarray([0.0, 0.0, 5.0], jnp.float32), image_scale=jnp.asarray(1.0, jnp.float32))
+
+
+def project(points, K, R, t):
+    """[..., 3] world points -> [..., 2] pixels (depth clamped at 10 cm in front of the camera)."""
+    p = points @ R.T + t
+    z = jnp.maximum(p[..., 2:3], 0.1)
+    uv = (p[..., :2] / z) @ K[:2, :2].T + K[:2, 2]
+    return uv
 
 
 def marker_error(markers, data: WindowData):
@@ -72,10 +100,14 @@ def window_loss(x, data: WindowData, m, arrays: BodyArrays, params: contact.Cont
     reg = jnp.mean(keyframes ** 2)
     below = jax.nn.relu(arrays.contact_radius - traj.contact_pos[..., 2])
     ground = jnp.mean(below ** 2)
-    parts = {"marker3d": 1e4 * e3d, "root_relative": 1e4 * e_root, "smooth": smooth, "reg": reg,
-             "ground": 1e4 * ground}
+    uv = project(sim, data.camera_K, data.camera_R, data.camera_t)
+    sq2d = jnp.sum(((uv - data.observed2d) / data.image_scale) ** 2, axis=-1)
+    e2d = jnp.sum(data.confidence2d * sq2d) / jnp.maximum(jnp.sum(data.confidence2d), 1e-6)
+    parts = {"marker3d": 1e4 * e3d, "root_relative": 1e4 * e_root, "reprojection": 1e4 * e2d, "smooth": smooth,
+             "reg": reg, "ground": 1e4 * ground}
     loss = (weights.marker3d * parts["marker3d"] + weights.root_relative * parts["root_relative"]
-            + weights.smooth * parts["smooth"] + weights.reg * parts["reg"] + weights.ground * parts["ground"])
+            + weights.reprojection * parts["reprojection"] + weights.smooth * parts["smooth"]
+            + weights.reg * parts["reg"] + weights.ground * parts["ground"])
     return loss, (traj, parts)
 
 

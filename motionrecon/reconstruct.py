@@ -114,6 +114,17 @@ def _initial_state(body: Body, qpos0: np.ndarray, qpos1: np.ndarray, dt: float) 
     return SimState(f32(q), f32(qvel), f32(anchor))
 
 
+def _window_2d(obs: Observations, frames: np.ndarray, valid: np.ndarray) -> dict:
+    """The 2D fields of a window's data: detections and camera, or none."""
+    if obs.joints2d is None or obs.camera is None:
+        return diffphy.no_2d(len(frames), obs.skeleton.num_joints)
+    cam = obs.camera
+    f32 = lambda a: jnp.asarray(np.asarray(a, np.float32))
+    uv = np.nan_to_num(obs.joints2d[frames])
+    return dict(observed2d=f32(uv), confidence2d=f32(obs.confidence[frames] * valid[:, None]), camera_K=f32(cam.K),
+                camera_R=f32(cam.R), camera_t=f32(cam.t), image_scale=f32(max(cam.width, cam.height)))
+
+
 def _shift_keyframes(prev: np.ndarray, shift_frames: int, F: int) -> np.ndarray:
     """Warm start: the previous window's control offsets [K, U] moved `shift_frames` earlier (zeros past its end)."""
     K = prev.shape[0]
@@ -139,7 +150,8 @@ class WindowProblem:
         data = diffphy.WindowData(
             init=SimState(jnp.zeros(L.nq), jnp.zeros(L.nv), jnp.zeros((len(L.contact_geoms), 2))),
             base_qpos=jnp.zeros((F + 1, L.nq)), observed=jnp.zeros((F, num_joints, 3)),
-            confidence=jnp.zeros((F, num_joints)), landmarks=jnp.zeros(num_joints, jnp.int32))
+            confidence=jnp.zeros((F, num_joints)), landmarks=jnp.zeros(num_joints, jnp.int32),
+            **diffphy.no_2d(F, num_joints))
         data = jax.tree_util.tree_map(lambda a: a.astype(jnp.float32) if a.dtype == jnp.float64 else a, data)
         args = (jnp.zeros(K * U, jnp.float32), data, body.mjx_model, body.arrays, cfg.contact, cfg.weights)
         t = time.perf_counter()
@@ -233,7 +245,8 @@ def reconstruct(obs: Observations, config: ReconstructionConfig | None = None, *
         data = diffphy.WindowData(
             init=state, base_qpos=jnp.asarray(qkin[clipped], jnp.float32),
             observed=jnp.asarray(obs.joints3d[clipped[1:]], jnp.float32),
-            confidence=jnp.asarray(conf, jnp.float32), landmarks=landmarks)
+            confidence=jnp.asarray(conf, jnp.float32), landmarks=landmarks,
+            **_window_2d(obs, clipped[1:], valid[1:]))
         x0 = _shift_keyframes(x_prev, step, F) if w > 0 else np.zeros((K, U))
         offset = evals_done
         if w == 0:

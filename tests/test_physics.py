@@ -1,5 +1,7 @@
 """Physics: contact model, standing, gradients through contact, and a guard on the pinned MJX behaviour."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import mujoco
@@ -49,7 +51,8 @@ def walk_window(walk_1s, test_config):
     data = diffphy.WindowData(
         init=_initial_state(body, qkin[0], qkin[1], 1 / obs.fps), base_qpos=jnp.asarray(qkin[: F + 1], jnp.float32),
         observed=jnp.asarray(obs.joints3d[1: F + 1], jnp.float32),
-        confidence=jnp.ones((F, obs.skeleton.num_joints), jnp.float32), landmarks=lm)
+        confidence=jnp.ones((F, obs.skeleton.num_joints), jnp.float32), landmarks=lm,
+        **diffphy.no_2d(F, obs.skeleton.num_joints))
     return problem, data, body, qkin
 
 
@@ -69,16 +72,14 @@ def standing_pose(body, lean=0.025):
 def test_standing_body_with_zero_control_error_stays_standing(walk_window):
     problem, data, body, _ = walk_window
     q0 = standing_pose(body)
-    stand = jax.tree_util.tree_map(lambda a: a, data)
-    stand = diffphy.WindowData(init=_initial_state(body, q0, q0, 1 / 30), base_qpos=jnp.tile(jnp.asarray(q0, jnp.float32), (problem.F + 1, 1)),
-                               observed=data.observed, confidence=data.confidence, landmarks=data.landmarks)
+    stand = dataclasses.replace(data, init=_initial_state(body, q0, q0, 1 / 30),
+                                base_qpos=jnp.tile(jnp.asarray(q0, jnp.float32), (problem.F + 1, 1)))
     x = np.zeros(problem.K * body.layout.num_controls)
     heights = []
     for _ in range(4):  # 4 chained windows = 2 s
         _, traj, _ = problem.run(x, stand)
         heights.append(np.asarray(traj.qpos[:, 2]))
-        stand = diffphy.WindowData(init=traj.state(problem.F - 1), base_qpos=stand.base_qpos,
-                                   observed=stand.observed, confidence=stand.confidence, landmarks=stand.landmarks)
+        stand = dataclasses.replace(stand, init=traj.state(problem.F - 1))
     heights = np.concatenate(heights)
     assert np.all(np.abs(heights - q0[2]) < 0.03), (heights.min(), heights.max())
     feet = np.asarray(traj.contact_pos[-1])

@@ -52,8 +52,6 @@ def config_from_args(args):
 
 def reconstruct_files(paths, out: Path, args, *, force: bool = False, echo=print) -> tuple[list, list]:
     """Reconstructs each file into out/<stem>/. Returns (done folders, failures as (path, message))."""
-    from tqdm import tqdm
-
     from motionrecon.datasets import load_motion
     from motionrecon.export.contract import is_complete, write_reconstruction
     from motionrecon.reconstruct import reconstruct
@@ -68,14 +66,8 @@ def reconstruct_files(paths, out: Path, args, *, force: bool = False, echo=print
             continue
         try:
             obs = load_motion(path, start=args.start, duration=args.duration)
-            bar = tqdm(total=1, desc=Path(path).stem, unit="eval", disable=args.no_progress, file=sys.stderr)
-
-            def progress(n, total):
-                bar.total = total
-                bar.n = n
-                bar.refresh()
-
-            rec = reconstruct(obs, cfg, progress=progress)
+            bar = progress_bar(Path(path).stem, args.no_progress)
+            rec = reconstruct(obs, cfg, progress=bar.update_to)
             bar.close()
             write_reconstruction(rec, folder, {"input": str(path), "start": args.start, "duration": args.duration},
                                  extra_files=_exports)
@@ -84,6 +76,21 @@ def reconstruct_files(paths, out: Path, args, *, force: bool = False, echo=print
             failed.append((str(path), str(e)))
             print(f"motionrecon: error: {e}", file=sys.stderr)
     return done, failed
+
+
+def progress_bar(name: str, disable: bool):
+    """A tqdm bar over loss evaluations, with `update_to(done, total)` for `reconstruct(progress=...)`."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=1, desc=name, unit="eval", disable=disable, file=sys.stderr)
+
+    def update_to(n, total):
+        bar.total = total
+        bar.n = n
+        bar.refresh()
+
+    bar.update_to = update_to
+    return bar
 
 
 def _exports(folder: Path) -> None:
@@ -99,7 +106,8 @@ def print_metrics(folder: Path, echo=print) -> None:
     m = json.loads((folder / "metrics.json").read_text())
     rows = [("MPJPE-G", "mpjpe_g_mm", "mm"), ("MPJPE", "mpjpe_mm", "mm"), ("PA-MPJPE", "pa_mpjpe_mm", "mm"),
             ("TV", "tv", "mm/frame^2"), ("foot skate", "foot_skate_pct", "%"),
-            ("penetration", "penetration_mm", "mm"), ("evaluations", "n_evals", ""), ("wall time", "wall_s", "s"),
+            ("penetration", "penetration_mm", "mm"), ("MPJPE-2d", "mpjpe_2d_px", "px"),
+            ("evaluations", "n_evals", ""), ("wall time", "wall_s", "s"),
             ("compile", "compile_s", "s")]
     echo(f"{folder.name}")
     for label, key, unit in rows:

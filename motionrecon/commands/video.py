@@ -1,0 +1,128 @@
+"""`motionrecon VIDEO [VIDEO ...] --out DIR`: physics-based 3D motion from videos of one person.
+
+Per video, into DIR/<video stem>/: the reconstruction contract (motion.npz,
+metrics.json, run.json), keypoints.npz (MediaPipe detections, reused on a rerun),
+overlay.mp4 (the simulated skeleton drawn over the input), side.mp4 (side and
+front views against the ground), and the exports (BVH, glTF, plots, report).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from motionrecon.commands import mocap
+from motionrecon.errors import InputError
+
+# Loss weights for video, where the placed 3D is uncertain in depth: mostly 2D
+# reprojection and root-relative 3D pose (README: "Video").
+VIDEO_WEIGHTS = dict(marker3d=0.2, root_relative=1.0, reprojection=2.0)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("videos", nargs="+", metavar="VIDEO", help="videos of one person (any format OpenCV reads)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder; each video goes to DIR/<stem>/")
+    cam = p.add_mutually_exclusive_group()
+    cam.add_argument("--focal", type=float, metavar="PIXELS", help="focal length in pixels")
+    cam.add_argument("--fov", type=float, metavar="DEGREES",
+                     help="field of view across the longer image side (default 65, a phone's main camera)")
+    p.add_argument("--force", action="store_true", help="redo videos whose output folder is complete")
+    mocap.add_common_arguments(p)
+
+
+def _time_slice(obs, start: float, duration: float | None):
+    first = int(round(start * obs.fps))
+    stop = obs.num_frames if duration is None else min(obs.num_frames, first + int(round(duration * obs.fps)) + 1)
+    if first >= obs.num_frames - 1 or stop - first < 2:
+        raise InputError(obs.source, f"--start {start} s / --duration {duration} leave fewer than 2 of the "
+                                     f"{obs.num_frames} frames ({obs.duration:.2f} s)")
+    return obs.slice_frames(first, stop), first, stop
+
+
+def reconstruct_video(video: Path, folder: Path, args, cfg, echo=print) -> Path:
+    """Detection (cached), placement, physics, and every output file, written atomically into `folder`."""
+    from motionrecon import metrics
+    from motionrecon.diffphy import LossWeights
+    from motionrecon.export.contract import write_reconstruction
+    from motionrecon.export.overlay import write_overlay
+    from motionrecon.export.side_view import write_side_view
+    from motionrecon.keypoints import observations_from_video
+    from motionrecon.reconstruct import reconstruct
+    from motionrecon.skeleton import MEDIAPIPE33
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    fd, cache_tmp = tempfile.mkstemp(prefix=f".{folder.name}.keypoints.", suffix=".npz", dir=folder.parent)
+    os.close(fd)
+    os.unlink(cache_tmp)
+    try:
+        old_cache = folder / "keypoints.npz"
+        vo = observations_from_video(video, cache_path=old_cache if old_cache.exists() else None,
+                                     write_cache_to=cache_tmp, focal=args.focal, fov_deg=args.fov,
+                                     progress=not args.no_progress)
+        obs, first, stop = _time_slice(vo.observations, args.start, args.duration)
+        cfg = dataclasses.replace(cfg, weights=LossWeights(**VIDEO_WEIGHTS))
+        bar = mocap.progress_bar(video.stem, args.no_progress)
+        rec = reconstruct(obs, cfg, progress=bar.update_to)
+        bar.close()
+        cam = obs.camera
+        sim2d = cam.project(rec.joints3d)
+        raw = np.nan_to_num(obs.joints3d)
+        rec.metrics.update({
+            "mpjpe_2d_px": metrics.mpjpe_2d(sim2d, np.nan_to_num(obs.joints2d), obs.confidence),
+            "raw_mpjpe_2d_px": metrics.mpjpe_2d(cam.project(raw), np.nan_to_num(obs.joints2d), obs.confidence),
+            "raw_tv": metrics.tv(raw),
+            "raw_foot_skate_pct": metrics.foot_skate_pct(raw, obs.fps, metrics.foot_indices(MEDIAPIPE33)),
+            "detected_frames": int(vo.track.detected[first:stop].sum()), "video_frames": int(stop - first),
+            "camera": {"K": cam.K.tolist(), "R": cam.R.tolist(), "t": cam.t.tolist(), "width": cam.width,
+                       "height": cam.height, "intrinsics": vo.intrinsics.describe(),
+                       "placement": vo.placement.describe()},
+            "detection_s": vo.seconds["detection"], "placement_s": vo.seconds["placement"],
+        })
+        frame_idx = np.asarray(vo.track.frame_indices)[first:stop]
+
+        def extra(tmp: Path) -> None:
+            shutil.move(cache_tmp, tmp / "keypoints.npz")
+            write_overlay(video, sim2d, MEDIAPIPE33.parents, tmp / "overlay.mp4", frame_indices=frame_idx,
+                          joint_names=MEDIAPIPE33.joints)
+            write_side_view(rec.joints3d, MEDIAPIPE33.parents, obs.fps, tmp / "side.mp4",
+                            joint_names=MEDIAPIPE33.joints)
+            mocap._exports(tmp)
+
+        return write_reconstruction(rec, folder, {"input": str(video), "start": args.start,
+                                                  "duration": args.duration, "video_frames": [first, stop]},
+                                    extra_files=extra)
+    finally:
+        if os.path.exists(cache_tmp):
+            os.unlink(cache_tmp)
+
+
+def run(args) -> int:
+    cfg = mocap.config_from_args(args)
+    out = Path(args.out)
+    done, failed = [], []
+    for video in map(Path, args.videos):
+        folder = out / video.stem
+        from motionrecon.export.contract import is_complete
+
+        if is_complete(folder) and not args.force:
+            print(f"{video}: already reconstructed in {folder}, skipped")
+            done.append(folder)
+            continue
+        try:
+            done.append(reconstruct_video(video, folder, args, cfg))
+        except InputError as e:
+            failed.append(str(video))
+            print(f"motionrecon: error: {e}", file=sys.stderr)
+    for folder in done:
+        mocap.print_metrics(folder)
+    if failed:
+        print(f"motionrecon: {len(failed)} of {len(args.videos)} videos failed", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,64 @@
+"""`motionrecon VIDEO`: the real phone video end to end (a short piece), its outputs, cache reuse, bad input."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from motionrecon.cli import main
+
+
+@pytest.fixture(scope="module")
+def video_run(shared_data, tmp_path_factory):
+    video = shared_data / "video" / "single_person_dribble.mp4"
+    out = tmp_path_factory.mktemp("video")
+    args = [str(video), "--out", str(out), "--duration", "1.0", "--window", "0.5", "--max-evals", "4",
+            "--no-progress"]
+    assert main(args) == 0
+    return video, out / video.stem, args
+
+
+def test_video_outputs(video_run):
+    video, folder, _ = video_run
+    for name in ("motion.npz", "metrics.json", "run.json", "keypoints.npz", "overlay.mp4", "side.mp4",
+                 "motion.bvh", "motion.glb", "report.html"):
+        assert (folder / name).is_file(), name
+    m = json.loads((folder / "metrics.json").read_text())
+    for key in ("mpjpe_2d_px", "tv", "foot_skate_pct", "raw_tv", "raw_foot_skate_pct", "detected_frames", "camera"):
+        assert key in m, key
+    assert m["detected_frames"] == m["video_frames"] == 13  # 1 s at 12 fps, both ends
+    assert np.isfinite(m["mpjpe_2d_px"])
+    with np.load(folder / "motion.npz") as z:
+        assert z["joints3d"].shape == (13, 33, 3)
+        assert np.all(np.isfinite(z["joints3d"]))
+    src, ovl = cv2.VideoCapture(str(video)), cv2.VideoCapture(str(folder / "overlay.mp4"))
+    assert int(ovl.get(cv2.CAP_PROP_FRAME_COUNT)) == int(src.get(cv2.CAP_PROP_FRAME_COUNT))
+    assert abs(ovl.get(cv2.CAP_PROP_FPS) - src.get(cv2.CAP_PROP_FPS)) < 0.01
+
+
+@pytest.mark.xfail(reason="known: on the dribble video the simulated body falls within about a second "
+                          "(issue 4 stays open; see README 'Video')", strict=False)
+def test_video_body_stays_up_and_on_the_image(video_run):
+    _, folder, _ = video_run
+    m = json.loads((folder / "metrics.json").read_text())
+    with np.load(folder / "motion.npz") as z:
+        assert z["joints3d"][..., 2].min() > -0.05  # on or above the ground
+    assert m["mpjpe_2d_px"] < 50
+    assert m["pelvis_height_error_max_mm"] < 150
+
+
+def test_video_rerun_reuses_detections(video_run):
+    _, folder, args = video_run
+    assert main(args + ["--force", "--max-evals", "1"]) == 0
+    m = json.loads((folder / "metrics.json").read_text())
+    assert m["detection_s"] == 0.0
+
+
+def test_not_a_video_fails_cleanly(tmp_path, capsys):
+    fake = tmp_path / "clip with spaces é.mp4"
+    fake.write_text("not a video")
+    assert main([str(fake), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "clip with spaces" in err[0]
+    assert not (tmp_path / "out" / fake.stem).exists()
