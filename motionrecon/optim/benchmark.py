@@ -408,7 +408,7 @@ def plot_performance_profile(results, path) -> None:
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend()
-    ax.set_title("Performance profiles")
+    ax.set_title("Performance profiles (Dolan-Moré)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -420,7 +420,7 @@ def plot_relative_iterations(results, path, at: int = 100) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
     rel = relative_iterations(results, at=at)
     cap = 10.0
     for b, v in rel.items():
@@ -430,8 +430,8 @@ def plot_relative_iterations(results, path, at: int = 100) -> None:
     ax.axhline(0.2, color="gray", lw=0.8, ls=":", label="5x fewer")
     ax.set_yscale("log")
     ax.set_xlabel("percentile of tasks")
-    ax.set_ylabel(f"relative iterations (Optimus / {at}); capped at {cap:g} = never")
-    ax.set_title(f"Iterations Optimus needs to reach each baseline's value after {at} iterations")
+    ax.set_ylabel(f"Optimus iterations / {at} (capped: {cap:g} = never)")
+    ax.set_title(f"Iterations for Optimus to reach a baseline's value at iteration {at}", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -454,10 +454,14 @@ def write_outputs(results: list[CellResult], config: BenchmarkConfig, out_dir, e
         cells = [{"function": r.function, "dim": r.dim, "solver": r.solver, "mean_final": r.mean_final,
                   "std_final": r.std_final, "mean_evals": float(np.mean(r.evals)), "f_star": r.f_star,
                   "mean_init": r.mean_init, "learning_rate": r.learning_rate, "seconds": round(r.seconds, 3),
-                  "mean_best_so_far": [float(v) for v in r.curve]}
+                  "finals": [float(v) for v in r.finals], "evals": [int(v) for v in r.evals],
+                  "mean_best_so_far": [float(f"{v:.4g}") for v in r.curve]}
                  for r in results]
-        doc = {"grid": grid, "summary": summary(results), "cells": cells, **(extra or {})}
-        (tmp / "results.json").write_text(json.dumps(_json_clean(doc), indent=1, allow_nan=False) + "\n")
+        head = _json_clean({"grid": grid, "summary": summary(results), **(extra or {})})
+        # one line per cell keeps the file small and diff-able; non-finite values are written as null
+        body = ",\n".join(json.dumps(_json_clean(c), separators=(",", ":"), allow_nan=False) for c in cells)
+        text = json.dumps(head, indent=1, allow_nan=False)[:-2] + ',\n "cells": [\n' + body + "\n ]\n}\n"
+        (tmp / "results.json").write_text(text)
         plot_performance_profile(results, tmp / "performance_profile.png")
         if any(r.solver == "optimus" for r in results):
             plot_relative_iterations(results, tmp / "relative_iterations.png")

@@ -138,6 +138,9 @@ def _validate_impl(optimizer, task, theta, keys, dim, steps):
 
 
 _validate = jax.jit(_validate_impl, static_argnums=(0, 1, 4, 5))
+# module level, so a resumed run in the same process reuses the compiled programs
+_pes_step = jax.jit(pes.pes_step, static_argnums=(0, 1, 2))
+_pes_init = jax.jit(pes.pes_init, static_argnums=(0, 1, 2, 4))
 
 
 # --------------------------------------------------------------------------------------------- checkpoints
@@ -145,7 +148,7 @@ _validate = jax.jit(_validate_impl, static_argnums=(0, 1, 4, 5))
 def _save_checkpoint(path: Path, theta, opt_state, step: int, key, elapsed: float):
     flat, _ = ravel_pytree(theta)
     leaves = jax.tree_util.tree_leaves(opt_state)
-    write_npz(path, theta=np.asarray(flat), step=np.int64(step), key=np.asarray(jax.random.key_data(key)),
+    write_npz(path, theta=np.asarray(flat), step=np.int64(step), key=np.asarray(key),
               elapsed=np.float64(elapsed), **{f"opt_{i}": np.asarray(leaf) for i, leaf in enumerate(leaves)})
 
 
@@ -156,7 +159,7 @@ def _load_checkpoint(path: Path, theta_template, opt_state_template):
         treedef = jax.tree_util.tree_structure(opt_state_template)
         n = treedef.num_leaves
         opt_state = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(data[f"opt_{i}"]) for i in range(n)])
-        key = jax.random.wrap_key_data(jnp.asarray(data["key"]))
+        key = jnp.asarray(data["key"], jnp.uint32)  # raw key, as jax.random.PRNGKey makes
         return theta, opt_state, int(data["step"]), key, float(data["elapsed"])
 
 
@@ -215,7 +218,7 @@ def train(config: TrainConfig, out_dir, *, resume: bool = True, log=print) -> di
         metrics_path.unlink(missing_ok=True)
     write_json(config_path, config_dict)
 
-    pes_step = jax.jit(pes.pes_step, static_argnums=(0, 1, 2))
+    pes_step = _pes_step
     groups: dict[int, pes.PESState] = {}
     window: list[dict] = []
     start = time.time()
@@ -247,7 +250,7 @@ def train(config: TrainConfig, out_dir, *, resume: bool = True, log=print) -> di
             dim = task.dims[step % len(task.dims)]
             key, k_init, k_step = jax.random.split(key, 3)
             if dim not in groups:
-                groups[dim] = pes.pes_init(optimizer, task, pes_config, theta, dim, k_init)
+                groups[dim] = _pes_init(optimizer, task, pes_config, theta, dim, k_init)
             grad, groups[dim], m = pes_step(optimizer, task, pes_config, theta, groups[dim], k_step)
             theta, opt_state = apply(theta, opt_state, grad)
             step += 1

@@ -9,6 +9,8 @@ Example (what produced weights/optimus_classic.npz is in its JSON card):
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import platform
 import shutil
 import sys
@@ -99,5 +101,46 @@ def run(args) -> int:
         dest = Path(args.export)
         with atomic_path(dest) as tmp:
             shutil.copyfile(out / "weights.npz", tmp)
-        print(f"weights written to {dest}")
+        write_json(dest.with_suffix(".json"), weight_card(out, config, summary))
+        print(f"weights written to {dest} (card: {dest.with_suffix('.json')})")
     return 0
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def weight_card(run_dir: Path, config, summary: dict) -> dict:
+    """The JSON card shipped beside a weight file: architecture, training set-up and outcome."""
+    import dataclasses
+
+    from motionrecon.optim.learned import load_weights
+
+    optimizer, theta = load_weights(run_dir / "weights.npz")
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    val = [(r["step"], r["val_meta_loss"]) for r in rows if "val_meta_loss" in r]
+    import jax
+    import numpy as np
+
+    return {
+        "kind": optimizer.kind,
+        "architecture": optimizer.options(),
+        "meta_parameters": int(sum(np.size(a) for a in jax.tree_util.tree_leaves(theta))),
+        "training": {
+            "method": "PES (antithetic, persistent perturbation sums) after an imitation warm start of the step head",
+            "config": dataclasses.asdict(config),
+            "meta_steps": summary["steps"],
+            "wall_time_s_total": round(summary["wall_s"], 1),
+            "hardware": f"{_cpu_name()}, {os.cpu_count()} cores shared with other jobs, no accelerator",
+            "validation_meta_loss_first_last": [val[0], val[-1]] if val else None,
+            "final_validation_meta_loss": summary["final_val_meta_loss"],
+            "meta_loss_definition": "mean over inner steps of log10(clip((f - f*)/(f0 - f*), 1e-8, 1e2))",
+            "command": summary.get("command"),
+        },
+    }
