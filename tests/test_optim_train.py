@@ -1,0 +1,66 @@
+"""Meta-training loop: metrics, checkpoints, resume, export with a card (tiny configurations)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from motionrecon.cli import main
+from motionrecon.errors import InputError
+from motionrecon.optim.learned import load_weights
+from motionrecon.optim.meta import tasks
+from motionrecon.optim.meta.train import TrainConfig, train
+
+TINY_OPTIMUS = {"mlp_hidden": 8, "mlp_layers": 2, "model_dim": 8, "num_heads": 2, "ffn_dim": 8}
+
+
+@pytest.mark.slow  # ~20 s of CPU, mostly compiling the PES step
+def test_train_checkpoints_and_resumes(tmp_path):
+    config = TrainConfig(optimizer="optimus", optimizer_options=TINY_OPTIMUS,
+                         task_options={"dims": [2], "functions": ["sphere", "rosenbrock"]},
+                         num_tasks=2, unroll_length=10, truncation=5, imitation_steps=5, max_steps=4, log_every=2,
+                         eval_every=4, eval_problems=2)
+    first = train(config, tmp_path, resume=False, log=lambda m: None)
+    assert first["steps"] == 4
+    for name in ("config.json", "checkpoint.npz", "metrics.jsonl", "metrics.png", "weights.npz"):
+        assert (tmp_path / name).stat().st_size > 0
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "meta_loss" in r] == [2, 4]
+    assert all(np.isfinite(r.get("val_meta_loss", 0.0)) for r in rows)
+    _, theta_first = load_weights(tmp_path / "weights.npz")
+
+    config.max_steps = 6
+    second = train(config, tmp_path, resume=True, log=lambda m: None)
+    assert second["steps"] == 6 and second["wall_s"] >= first["wall_s"]
+    _, theta_second = load_weights(tmp_path / "weights.npz")
+    assert not np.allclose(theta_first["net"]["step_head"]["w"], theta_second["net"]["step_head"]["w"])
+
+    config.task_options = {"dims": [3], "functions": ["sphere", "rosenbrock"]}
+    with pytest.raises(ValueError, match="another configuration"):
+        train(config, tmp_path, resume=True, log=lambda m: None)
+
+
+def test_train_optimus_cli_exports_weights_and_card(tmp_path):
+    export = tmp_path / "w" / "ada.npz"
+    code = main(["train-optimus", "--task", "classic", "--optimizer", "adafactor_mlp", "--dims", "2", "--batch", "2",
+                 "--functions", "sphere", "levy",
+                 "--unroll", "10", "--truncation", "5", "--steps", "3", "--imitation-steps", "3", "--eval-every", "3",
+                 "--out", str(tmp_path / "run"), "--export", str(export)])
+    assert code == 0
+    optimizer, _ = load_weights(export, kind="adafactor_mlp")
+    card = json.loads(export.with_suffix(".json").read_text())
+    assert card["kind"] == "adafactor_mlp" and card["training"]["meta_steps"] == 3
+    assert card["training"]["config"]["task_options"] == {"dims": [2], "functions": ["sphere", "levy"]}
+    assert main(["train-optimus", "--task", "nope", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_task_registry():
+    task = tasks.get_task("classic", dims=[3], functions=["sphere", "rosenbrock"])
+    assert task.dims == (3,) and task.functions == ("sphere", "rosenbrock")
+    with pytest.raises(ValueError, match="classic"):
+        tasks.get_task("unknown")
+    tasks.register_task("classic_alias", "motionrecon.optim.meta.tasks:ClassicTask")
+    try:
+        assert tasks.get_task("classic_alias").name == "classic"
+    finally:
+        del tasks.TASKS["classic_alias"]
