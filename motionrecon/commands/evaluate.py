@@ -144,6 +144,24 @@ def run(args) -> int:
     else:
         batch.run_serially(todo, on_done, progress_for=None if args.no_progress else _progress_bar)
 
+    rows = _result_rows(entries, out, outcomes, skipped_notes)
+    settings = {"solver": args.solver, "max_evals": args.max_evals, "window": args.window, "input": args.input}
+    md, csv_path = tables.write_results(out, rows, dataset=args.dataset, split=split, settings=settings)
+    print(tables.results_markdown(rows, dataset=args.dataset, split=split, settings=settings).split("## Per sequence")[0]
+          .rstrip())
+    print(f"\nresults: {md}, {csv_path}")
+    failed = [r for r in rows if r.status == "failed"]
+    if failed:
+        print(f"motionrecon: {len(failed)} of {len(rows)} entries failed (listed in {md})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _result_rows(entries, out: Path, outcomes: dict, skipped_notes: dict) -> list:
+    """One row per entry, in split order: this run's failures, and every complete folder (read back from disk)."""
+    from motionrecon.evaluation import tables
+    from motionrecon.export.contract import is_complete
+
     rows = []
     for e in entries:
         o = outcomes.get(e.key)
@@ -155,16 +173,7 @@ def run(args) -> int:
                                          notes=skipped_notes.get(e.key, _run_notes(folder))))
         else:
             rows.append(tables.ResultRow(e, "failed", {}, "not reconstructed (no outcome was reported)"))
-    settings = {"solver": args.solver, "max_evals": args.max_evals, "window": args.window, "input": args.input}
-    md, csv_path = tables.write_results(out, rows, dataset=args.dataset, split=split, settings=settings)
-    print(tables.results_markdown(rows, dataset=args.dataset, split=split, settings=settings).split("## Per sequence")[0]
-          .rstrip())
-    print(f"\nresults: {md}, {csv_path}")
-    failed = [r for r in rows if r.status == "failed"]
-    if failed:
-        print(f"motionrecon: {len(failed)} of {len(rows)} entries failed (listed in {md})", file=sys.stderr)
-        return 1
-    return 0
+    return rows
 
 
 def _progress_bar(task):
