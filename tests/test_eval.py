@@ -272,6 +272,7 @@ def test_killed_batch_resumes_without_redoing_or_losing_work(eval_runs, data, tm
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")  # Ray starts its daemons with fork+exec
 def test_ray_local_runs_two_sequences(eval_runs, data, tmp_path):
     pytest.importorskip("ray", reason="Ray is an optional extra (pip install 'motionrecon[ray]')")
     base, split = data

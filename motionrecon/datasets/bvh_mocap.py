@@ -255,6 +255,12 @@ def floor_height(positions: np.ndarray, parents: tuple[int, ...], rest: np.ndarr
 
 # --------------------------------------------------------------------------- the reader
 
+def file_fps(frame_time: float) -> float:
+    """1 / frame_time, snapped to a whole number within 0.1 % (files print "Frame Time: 0.008333" for 120 fps)."""
+    fps = 1.0 / frame_time
+    return float(round(fps)) if round(fps) > 0 and abs(fps - round(fps)) <= 1e-3 * fps else fps
+
+
 def load_bvh(path: str | Path, *, start: float = 0.0, duration: float | None = None, length_unit="auto",
              up: str = "auto", joint_set: str = "h36m17") -> Observations:
     """A BVH file as 3D observations (metres, world z-up, ground z = 0, the file's frame rate).
@@ -291,6 +297,7 @@ def load_bvh(path: str | Path, *, start: float = 0.0, duration: float | None = N
     confidence = np.stack([tracks[lm][1] for lm in js.landmarks], axis=1)
     thighs = [(js.landmarks.index(f"{s}_hip"), js.landmarks.index(f"{s}_knee")) for s in ("left", "right")]
     check_thigh_length(joints3d, thighs, source, f"{motion.metres_per_unit:g} m per file unit (BVH)")
-    sel = time_window(len(joints3d), motion.fps, start, duration, source)
-    return Observations(fps=motion.fps, joint_set=js.name, joints3d=joints3d[sel], joints2d=None,
+    fps = file_fps(motion.frame_time)
+    sel = time_window(len(joints3d), fps, start, duration, source)
+    return Observations(fps=fps, joint_set=js.name, joints3d=joints3d[sel], joints2d=None,
                         confidence=confidence[sel], source=source)
