@@ -110,5 +110,20 @@ def build_body(shape: BodyShape = BodyShape(), gains: Gains = Gains(), timestep:
     mjcf = build_mjcf(shape, gains, timestep)
     model = mujoco.MjModel.from_xml_string(mjcf)
     layout = layout_of(model)
-    return Body(shape=shape, mjcf=mjcf, model=model, mjx_model=mjx.put_model(model), layout=layout,
-                arrays=arrays_of(model, layout))
+    return Body(shape=shape, mjcf=mjcf, model=model, mjx_model=shape_independent_statics(mjx.put_model(model)),
+                layout=layout, arrays=arrays_of(model, layout))
+
+
+def shape_independent_statics(mjx_model):
+    """The MJX model with the same static (pytree metadata) fields for every body shape.
+
+    MJX keeps the geoms' bounding radii, which change with the body's shape, as
+    static metadata (`_impl.geom_rbound_hfield`), read only for height-field
+    collisions. The body has no height field, so a constant value there keeps one
+    compiled window problem valid for every subject (otherwise calling it with a
+    second body fails: "pytree node metadata does not match").
+    """
+    impl = getattr(mjx_model, "_impl", None)
+    if impl is None or not hasattr(impl, "geom_rbound_hfield"):
+        return mjx_model
+    return mjx_model.replace(_impl=impl.replace(geom_rbound_hfield=np.zeros_like(impl.geom_rbound_hfield)))

@@ -1,5 +1,5 @@
 """Readers of motion data into `Observations`: DeepMimic/pybullet clips, Human3.6M,
-AIST++ (and BVH), plus the evaluation splits.
+AIST++ and BVH, plus the evaluation splits.
 
 `load_motion(path, start=, duration=)` picks the reader from the file.
 """
@@ -11,9 +11,18 @@ from pathlib import Path
 
 from motionrecon.errors import InputError
 
+SUPPORTED = ("DeepMimic .txt/.json, BVH .bvh, AIST++ keypoints3d .pkl, Human3.6M D3_Positions .cdf")
+
 
 def load_motion(path: str | os.PathLike, *, start: float = 0.0, duration: float | None = None):
-    """Observations from a motion file, by its format (DeepMimic/pybullet motion JSON)."""
+    """Observations (3D, metres, world z-up, ground z = 0) from one motion file, by its format.
+
+    - `.txt`/`.json`: a DeepMimic/pybullet motion clip ("deepmimic" joints).
+    - `.bvh`: a BVH file, mapped onto "h36m17" landmarks (see `bvh_mocap`).
+    - `.pkl`: an AIST++ `keypoints3d/<seq>.pkl` ("coco17", 60 fps).
+    - `.cdf`: a Human3.6M `D3_Positions/<Action>.cdf` ("h36m17", 50 fps).
+    `start`/`duration` are seconds (see each reader).
+    """
     p = Path(path)
     if not p.exists():
         raise InputError(str(path), "no such file")
@@ -24,4 +33,19 @@ def load_motion(path: str | os.PathLike, *, start: float = 0.0, duration: float 
         from motionrecon.datasets.deepmimic import load_deepmimic
 
         return load_deepmimic(p, start=start, duration=duration)
-    raise InputError(str(path), f"unknown motion format {suffix!r} (supported: DeepMimic .txt/.json)")
+    if suffix == ".bvh":
+        from motionrecon.datasets.bvh_mocap import load_bvh
+
+        return load_bvh(p, start=start, duration=duration)
+    if suffix == ".pkl":
+        from motionrecon.datasets.single_files import load_aist_keypoints_file
+
+        return load_aist_keypoints_file(p, start=start, duration=duration)
+    if suffix == ".cdf":
+        from motionrecon.datasets.single_files import load_h36m_cdf_file
+
+        return load_h36m_cdf_file(p, start=start, duration=duration)
+    if suffix == ".npz" and p.name.startswith("data_3d_h36m"):
+        raise InputError(str(path), "holds every Human3.6M sequence; use `motionrecon eval --dataset h36m --root "
+                                    "FOLDER` or motionrecon.datasets.h36m.load_h36m(folder, subject, action)")
+    raise InputError(str(path), f"unknown motion format {suffix!r} (supported: {SUPPORTED})")

@@ -1,0 +1,217 @@
+"""Reconstructing split entries into folders: one at a time, in worker processes, or on a Ray cluster.
+
+Each entry goes to `<out>/<entry key>/` with the folder contract of
+`motionrecon.export.contract` (motion.npz, metrics.json, run.json), written
+atomically: a folder that exists is complete, so a restarted batch skips it.
+`run_entry` never raises: a failure comes back as an `EntryOutcome` with a
+one-line reason, and the batch goes on.
+
+Parallel runs:
+- `run_in_processes`: a `ProcessPoolExecutor` with the "spawn" start method.
+  A worker keeps its compiled window problems (the process-wide cache of
+  `motionrecon.reconstruct`) from one entry to the next, and JAX's persistent
+  compilation cache (`motionrecon.jaxsetup`) shares compiled code on disk
+  between workers. The first entry runs alone first so that the others load
+  its compiled code instead of compiling it once per worker.
+- `run_on_ray`: one Ray task per entry on an existing cluster
+  (`ray.init(address=...)`), or on a private single-machine Ray ("local").
+  Workers write into the same output folder, which must be on storage that
+  every node sees at the same path (as must the data set).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import shutil
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from motionrecon.datasets.splits import SplitEntry
+from motionrecon.errors import InputError
+from motionrecon.observations import Observations
+
+
+@dataclasses.dataclass(frozen=True)
+class EntryTask:
+    """Everything a worker needs to reconstruct one entry (picklable).
+
+    Attributes:
+      root: the data set folder. entry: the split entry. folder: where its results go.
+      config: a `ReconstructionConfig`. exports: also write BVH/glTF/plots/report.
+      run_info: extra facts recorded in run.json (dataset, split, ...).
+    """
+
+    root: str
+    entry: SplitEntry
+    folder: str
+    config: object
+    exports: bool = False
+    run_info: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class EntryOutcome:
+    """What became of one entry: status "done" or "failed" (then `reason`, one line), wall seconds, notes."""
+
+    key: str
+    status: str
+    reason: str = ""
+    wall_s: float = 0.0
+    notes: tuple[str, ...] = ()
+
+
+def one_line(text: str, limit: int = 500) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def projected_error_px(joints3d: np.ndarray, observed: Observations, dataset: str) -> float:
+    """MPJPE-2d (pixels) of 3D joints [T, J, 3] projected through the observations' camera, against their 2D.
+
+    Human3.6M's 2D ground truth is projected with its own distortion model
+    (`cameras.project_h36m`), AIST++'s with OpenCV's (`cameras.project`).
+    Weighted by the observations' confidence.
+    """
+    from motionrecon import metrics
+    from motionrecon.datasets import cameras
+
+    project = cameras.project_h36m if dataset == "h36m" else cameras.project
+    pred = project(observed.camera, joints3d)
+    return metrics.mpjpe_2d(pred, observed.joints2d, observed.confidence)
+
+
+def run_entry(task: EntryTask, progress: Callable[[int, int], None] | None = None) -> EntryOutcome:
+    """Reconstructs one entry into `task.folder`; never raises (failures come back with a reason).
+
+    The reconstruction sees the entry's 3D joints only (mocap input); when the
+    entry also has a camera and 2D keypoints, the result's 2D error is added to
+    its metrics as `mpjpe_2d_px`.
+    """
+    from motionrecon.datasets.splits import load_entry
+    from motionrecon.export.contract import write_reconstruction
+    from motionrecon.reconstruct import reconstruct
+
+    key = task.entry.key
+    t0 = time.perf_counter()
+    notes = []
+    try:
+        obs = load_entry(task.root, task.entry, with_camera=False)
+        try:
+            seen = load_entry(task.root, task.entry, with_camera=True)
+        except InputError as e:
+            seen = None
+            notes.append(f"no MPJPE-2d: {one_line(e)}")
+        rec = reconstruct(obs, task.config, progress=progress)
+        if seen is not None and seen.joints2d is not None and seen.camera is not None:
+            rec.metrics["mpjpe_2d_px"] = projected_error_px(rec.joints3d, seen, task.entry.dataset)
+        elif seen is not None:
+            notes.append("no MPJPE-2d: the entry has no 2D keypoints")
+        info = {"entry": key, "origin": task.entry.origin, "root": task.root,
+                "frames": None if task.entry.frames is None else list(task.entry.frames),
+                "entry_fps": task.entry.fps, "notes": notes, **task.run_info}
+        write_reconstruction(rec, task.folder, info, extra_files=_exports if task.exports else None)
+        return EntryOutcome(key, "done", "", time.perf_counter() - t0, tuple(notes))
+    except InputError as e:
+        return EntryOutcome(key, "failed", one_line(e), time.perf_counter() - t0, tuple(notes))
+    except Exception as e:  # a bug or a numerical failure in one entry must not stop the batch
+        print(f"motionrecon: internal error on {key}:\n{traceback.format_exc()}", file=sys.stderr)
+        return EntryOutcome(key, "failed", one_line(f"internal error: {type(e).__name__}: {e}"),
+                            time.perf_counter() - t0, tuple(notes))
+
+
+def _exports(folder: Path) -> None:
+    from motionrecon.export import export_all
+
+    export_all(folder)
+
+
+def remove_stale_partials(out: Path, keys: Iterable[str]) -> list[Path]:
+    """Deletes the hidden `.<key>.partial-*` folders a killed run left for these entries; returns them.
+
+    Only one batch may write into an output folder at a time (a second one's
+    work in progress would look stale too).
+    """
+    removed = []
+    for key in keys:
+        for p in glob.glob(str(Path(out) / f".{glob.escape(key)}.partial-*")):
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(Path(p))
+    return removed
+
+
+# --------------------------------------------------------------------------- executors
+
+def run_serially(tasks: list[EntryTask], on_done: Callable[[EntryOutcome], None], *,
+                 progress_for: Callable[[EntryTask], Callable | None] | None = None) -> None:
+    """In this process, in order; `progress_for(task)` may give a progress callback per task."""
+    for task in tasks:
+        progress = progress_for(task) if progress_for is not None else None
+        on_done(run_entry(task, progress))
+
+
+def run_in_processes(tasks: list[EntryTask], workers: int, on_done: Callable[[EntryOutcome], None]) -> None:
+    """In `workers` spawned processes; outcomes are reported as they finish."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    if not tasks:
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        # The first entry alone: its compiled code lands in the persistent cache for the others.
+        waves = [tasks[:1], tasks[1:]] if workers > 1 else [tasks]
+        for wave in waves:
+            futures = {pool.submit(run_entry, t): t for t in wave}
+            for fut in as_completed(futures):
+                task = futures[fut]
+                try:
+                    outcome = fut.result()
+                except Exception as e:  # the worker process died (e.g. killed for memory)
+                    outcome = EntryOutcome(task.entry.key, "failed",
+                                           one_line(f"worker process failed: {type(e).__name__}: {e}"))
+                on_done(outcome)
+
+
+def run_on_ray(tasks: list[EntryTask], address: str, on_done: Callable[[EntryOutcome], None], *,
+               local_cpus: int | None = None, cpus_per_task: float = 1.0) -> None:
+    """One Ray task per entry. `address`: a cluster address for `ray.init`, or "local" for a private
+    single-machine Ray with `local_cpus` CPUs (default: all)."""
+    ray = import_ray()
+    try:
+        if address == "local":
+            ray.init(num_cpus=local_cpus, include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(address=address, log_to_driver=False)
+    except Exception as e:
+        raise InputError(f"--ray {address}", f"cannot start or reach Ray ({type(e).__name__}: {one_line(e, 300)})") \
+            from None
+    try:
+        remote = ray.remote(num_cpus=cpus_per_task)(run_entry)
+        refs = {remote.remote(t): t for t in tasks}
+        pending = list(refs)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            task = refs[ready[0]]
+            try:
+                outcome = ray.get(ready[0])
+            except Exception as e:  # the task's worker or node died
+                outcome = EntryOutcome(task.entry.key, "failed", one_line(f"Ray task failed: {type(e).__name__}: {e}"))
+            on_done(outcome)
+    finally:
+        ray.shutdown()
+
+
+def import_ray():
+    """The `ray` module, or an InputError saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise InputError("--ray", "Ray is not installed; install the optional extra: pip install 'motionrecon[ray]'") \
+            from None
+    return ray

@@ -1,0 +1,167 @@
+"""BVH input for `motionrecon mocap`, and `load_motion` on single AIST++ / Human3.6M files."""
+
+import json
+
+import numpy as np
+import pytest
+
+from bvh_files import DAZ_NAMES, channel_index, cmu_rows, rest_world_m, walking_frames, write_bvh
+from fake_datasets import aist_motion_zup, aist_raw_from_zup, h36m_motion, write_aist, write_h36m_original
+from motionrecon.body.template import BodyShape
+from motionrecon.datasets import aist, h36m, load_motion
+from motionrecon.datasets.bvh_mocap import ANKLE_HEIGHT_M, chain_point, load_bvh, normalise_name
+from motionrecon.errors import InputError
+from motionrecon.skeleton import H36M17
+
+J = {name: i for i, name in enumerate(H36M17.joints)}
+
+
+def _standing(rows, n=4, root_height=95.0):
+    frames = np.zeros((n, 3 + 3 * len(rows)))
+    frames[:, 1] = root_height
+    return frames
+
+
+def test_cmu_rest_pose_maps_onto_h36m17_landmarks(tmp_path):
+    rows = cmu_rows()
+    obs = load_bvh(write_bvh(tmp_path / "rest.bvh", rows, _standing(rows), 1 / 30))
+    rest = rest_world_m(rows)
+    # The lowest foot point is the toe End Site, 6 cm below the ankle: it sits 8 - 6 = 2 cm above the floor.
+    toe_end = rest["LeftToeBase"] + 0.01 * np.array([0.0, -4.0, -1.0])
+    floor = toe_end[2] - (ANKLE_HEIGHT_M - (rest["LeftFoot"][2] - toe_end[2]))
+    lift = np.array([0.0, 0.0, -floor])
+    assert obs.joint_set == "h36m17" and obs.fps == pytest.approx(30.0) and obs.joints3d.shape == (4, 17, 3)
+    for joint, bvh_name in [("pelvis", "Hips"), ("left_hip", "LeftUpLeg"), ("left_knee", "LeftLeg"),
+                            ("left_ankle", "LeftFoot"), ("right_hip", "RightUpLeg"), ("right_knee", "RightLeg"),
+                            ("right_ankle", "RightFoot"), ("thorax", "Neck"), ("left_shoulder", "LeftArm"),
+                            ("left_elbow", "LeftForeArm"), ("left_wrist", "LeftHand"),
+                            ("right_shoulder", "RightArm"), ("right_elbow", "RightForeArm"),
+                            ("right_wrist", "RightHand")]:
+        np.testing.assert_allclose(obs.joints3d[0, J[joint]], rest[bvh_name] + lift, atol=1e-6, err_msg=joint)
+    assert obs.joints3d[0, J["left_ankle"], 2] == pytest.approx(ANKLE_HEIGHT_M)
+    # Left is +x (the file's +x) and the character faces the file's +z, which is the world's -y.
+    assert obs.joints3d[0, J["left_hip"], 0] > 0 and obs.joints3d[0, J["neck_nose"], 1] < -0.05
+    # Spine: on the Hips-Spine-Spine1-Neck chain at the template's fraction of its length.
+    shape = BodyShape()
+    fraction = 0.5 * shape.pelvis_to_chest / (shape.pelvis_to_chest + shape.chest_to_thorax)
+    height = rest["Neck"][2] - rest["Hips"][2]
+    assert obs.joints3d[0, J["spine"], 2] == pytest.approx(rest["Hips"][2] + fraction * height + lift[2])
+    # Head top: the Head's End Site.
+    head_top = rest["Head"] + 0.01 * np.array([0.0, 0.0, 17.0])
+    np.testing.assert_allclose(obs.joints3d[0, J["head"]], head_top + lift, atol=1e-6)
+    assert np.all(obs.confidence == 1.0)
+
+
+def test_name_variants_and_a_z_up_file_read_the_same(tmp_path):
+    rows = cmu_rows()
+    reference = load_bvh(write_bvh(tmp_path / "cmu.bvh", rows, walking_frames(rows, 12), 1 / 30)).joints3d
+    variants = {
+        "mixamo": cmu_rows(rename=lambda n: f"mixamorig:{n}"),
+        "daz": cmu_rows(rename=lambda n: DAZ_NAMES[n]),
+        "unreal": cmu_rows(rename=lambda n: {"Hips": "pelvis", "LeftUpLeg": "thigh_l", "LeftLeg": "calf_l",
+                                             "LeftFoot": "foot_l", "LeftArm": "upperarm_l", "LeftForeArm": "lowerarm_l",
+                                             "LeftHand": "hand_l", "LeftShoulder": "clavicle_l", "Neck": "neck_01",
+                                             "RightUpLeg": "thigh_r", "RightLeg": "calf_r", "RightFoot": "foot_r",
+                                             "RightArm": "upperarm_r", "RightForeArm": "lowerarm_r",
+                                             "RightHand": "hand_r", "RightShoulder": "clavicle_r"}.get(n, n)),
+    }
+    for name, variant in variants.items():
+        got = load_bvh(write_bvh(tmp_path / f"{name}.bvh", variant, walking_frames(rows, 12), 1 / 30)).joints3d
+        np.testing.assert_allclose(got, reference, atol=1e-6, err_msg=name)
+    z_rows = cmu_rows(z_up=True)
+    z_file = write_bvh(tmp_path / "zup.bvh", z_rows, walking_frames(z_rows, 12, z_up=True), 1 / 30)
+    np.testing.assert_allclose(load_bvh(z_file).joints3d, reference, atol=1e-6)
+    assert normalise_name("Bip01 L Thigh") == "lthigh" and normalise_name("mixamorig1:LeftUpLeg") == "leftupleg"
+
+
+def test_motion_moves_the_landmarks_and_the_head_turns_the_nose(tmp_path):
+    rows = cmu_rows()
+    frames = walking_frames(rows, 12)
+    frames[:, channel_index(rows, "Head", "Yrotation")] = np.linspace(0.0, 90.0, 12)  # look left
+    obs = load_bvh(write_bvh(tmp_path / "walk.bvh", rows, frames, 1 / 30))
+    x = obs.joints3d
+    assert np.diff(x[:, J["pelvis"], 1]).mean() == pytest.approx(-0.01)  # 1 cm per frame along the file's +z
+    shin = np.linalg.norm(x[:, J["left_knee"]] - x[:, J["left_ankle"]], axis=-1)
+    np.testing.assert_allclose(shin, 0.01 * np.sqrt(40.0**2 + 1.0), rtol=1e-6)  # rigid bones while bending
+    nose = x[:, J["neck_nose"], :2] - x[:, J["thorax"], :2]
+    assert nose[0, 1] < -0.05 and abs(nose[0, 0]) < 1e-6  # straight ahead (-y)
+    assert nose[-1, 0] > 0.05 and nose[-1, 0] > 3 * abs(nose[-1, 1])  # turned 90 degrees to the left (+x)
+
+
+def test_chain_point_is_by_arc_length():
+    pts = np.array([[[0.0, 0, 0], [0, 0, 1], [0, 1, 1]]])  # two unit segments
+    np.testing.assert_allclose(chain_point(pts, 0.25), [[0, 0, 0.5]])
+    np.testing.assert_allclose(chain_point(pts, 0.75), [[0, 0.5, 1]])
+
+
+def test_a_rig_without_head_end_site_leaves_the_head_top_unobserved(tmp_path):
+    rows = [(n, p, o, None if n == "Head" else e) for n, p, o, e in cmu_rows()]
+    obs = load_bvh(write_bvh(tmp_path / "nohead.bvh", rows, _standing(rows), 1 / 30))
+    assert np.all(obs.confidence[:, J["head"]] == 0) and np.all(obs.confidence[:, J["neck_nose"]] == 0.5)
+
+
+@pytest.mark.parametrize("rows, message", [
+    (cmu_rows(drop=("LeftForeArm", "LeftHand")), "left_elbow, left_wrist"),
+    (cmu_rows(scale=1 / 2.54), "units"),  # a file in inches, read as centimetres: a child-sized thigh
+])
+def test_bad_bvh_files_name_the_file_and_the_problem(tmp_path, rows, message):
+    path = write_bvh(tmp_path / "bad.bvh", rows, _standing(rows), 1 / 30)
+    with pytest.raises(InputError) as e:
+        load_bvh(path)
+    assert str(path) in str(e.value) and message in str(e.value)
+
+
+def test_lying_rest_pose_cannot_tell_up(tmp_path):
+    rows = [(n, p, np.array([o[1], -o[0], o[2]]), None if e is None else np.array([e[1], -e[0], e[2]]))
+            for n, p, o, e in cmu_rows()]  # rotated 90 degrees about z: the body lies along +x
+    with pytest.raises(InputError, match="not upright"):
+        load_bvh(write_bvh(tmp_path / "lying.bvh", rows, _standing(rows, root_height=0.0), 1 / 30))
+
+
+def test_load_motion_time_window_and_formats(tmp_path):
+    rows = cmu_rows()
+    path = write_bvh(tmp_path / "clip.bvh", rows, walking_frames(rows, 30), 1 / 30)
+    whole = load_motion(path)
+    part = load_motion(path, start=0.1, duration=0.5)
+    assert part.num_frames == 15 and np.array_equal(part.joints3d, whole.joints3d[3:18])
+    with pytest.raises(InputError, match="runs past the end"):
+        load_motion(path, start=0.5, duration=1.0)
+
+    # AIST++ keypoints3d pickle: the same as the data-set reader, 60 fps.
+    seq = "gBR_sBM_cAll_d06_mBR4_ch06"
+    write_aist(tmp_path / "aist", seq, aist_raw_from_zup(aist_motion_zup(40), 12.0))
+    single = load_motion(tmp_path / "aist" / "keypoints3d" / f"{seq}.pkl", start=0.1)
+    full = aist.load_aist(tmp_path / "aist", seq, frames=(6, 40))
+    assert single.fps == 60.0 and single.joint_set == "coco17"
+    np.testing.assert_allclose(single.joints3d, full.joints3d, atol=1e-9)
+
+    # Human3.6M D3_Positions CDF: the same as the data-set reader, 50 fps.
+    write_h36m_original(tmp_path / "h36m", {("S9", "Walking"): h36m_motion(20)}, videos=False)
+    cdf = tmp_path / "h36m" / "S9" / "MyPoseFeatures" / "D3_Positions" / "Walking.cdf"
+    single = load_motion(cdf, duration=0.2)
+    np.testing.assert_allclose(single.joints3d, h36m.load_h36m(tmp_path / "h36m", "S9", "Walking").joints3d[:10])
+    with pytest.raises(InputError, match="D3_Positions"):
+        load_motion(tmp_path / "h36m" / "S9" / "MyPoseFeatures" / "D2_Positions" / "Walking.54138969.cdf")
+    (tmp_path / "data_3d_h36m.npz").write_bytes(b"")
+    with pytest.raises(InputError, match="motionrecon eval"):
+        load_motion(tmp_path / "data_3d_h36m.npz")
+    (tmp_path / "x.c3d").write_bytes(b"")
+    with pytest.raises(InputError, match="BVH .bvh"):
+        load_motion(tmp_path / "x.c3d")
+
+
+@pytest.mark.slow
+def test_mocap_command_reconstructs_a_bvh_file(tmp_path):
+    from motionrecon.cli import main
+
+    rows = cmu_rows()
+    path = write_bvh(tmp_path / "walk.bvh", rows, walking_frames(rows, 8), 0.1)  # 10 fps: the eval tests' setting
+    code = main(["mocap", str(path), "--out", str(tmp_path / "out"), "--max-evals", "2", "--window", "0.5",
+                 "--no-progress"])
+    assert code == 0
+    folder = tmp_path / "out" / "walk"
+    with np.load(folder / "motion.npz") as z:
+        np.testing.assert_allclose(z["observed3d"], load_bvh(path).joints3d, atol=1e-6)
+        assert str(z["joint_set"]) == "h36m17" and z["joints3d"].shape == (8, 17, 3)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert 0 < metrics["mpjpe_g_mm"] < 300
