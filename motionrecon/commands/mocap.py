@@ -25,7 +25,7 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", nargs="+", metavar="PATH", help="motion files (DeepMimic/pybullet .txt)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="motion files (DeepMimic .txt/.json, BVH .bvh, AIST++ keypoints3d .pkl, Human3.6M D3_Positions .cdf)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder; each input goes to DIR/<name>/")
     p.add_argument("--force", action="store_true", help="redo inputs whose output folder is already complete")
     add_common_arguments(p)
