@@ -226,12 +226,10 @@ def reconstruct(obs: Observations, config: ReconstructionConfig | None = None, *
     contact_pos = np.zeros((T, len(body.layout.contact_geoms), 3))
     state = _initial_state(body, qkin[0], qkin[1], 1.0 / fps)
     qpos[0] = np.asarray(state.qpos)
-    from motionrecon.body.fit import landmark_sites
-
-    markers[0] = landmark_sites(body.model, qpos[:1])[0]
     d0 = mujoco.MjData(body.model)
     d0.qpos[:] = qpos[0]
     mujoco.mj_kinematics(body.model, d0)
+    markers[0] = d0.site_xpos[list(body.layout.sites)]
     contact_pos[0] = d0.geom_xpos[list(body.layout.contact_geoms)]
 
     controls, windows = [], []

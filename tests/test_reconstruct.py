@@ -97,7 +97,7 @@ def test_bad_inputs_fail_with_one_line_and_no_output(tmp_path, capsys, argv, mes
     frame = [0.0333] + [0.0] * 43
     frames = [list(frame) for _ in range(3)]
     frames[1][2] = float("nan")
-    nan.write_text(json.dumps({"Loop": "none", "Frames": frames}).replace("NaN", "NaN"))
+    nan.write_text(json.dumps({"Loop": "none", "Frames": frames}))
     one = tmp_path / "one.txt"
     one.write_text(json.dumps({"Loop": "none", "Frames": [frame]}))
     subst = {"OUT": str(tmp_path / "out"), "KICK": str(clip_path("kick")), "WALK": str(clip_path("walk")),

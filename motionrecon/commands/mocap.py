@@ -70,7 +70,7 @@ def reconstruct_files(paths, out: Path, args, *, force: bool = False, echo=print
             rec = reconstruct(obs, cfg, progress=bar.update_to)
             bar.close()
             write_reconstruction(rec, folder, {"input": str(path), "start": args.start, "duration": args.duration},
-                                 extra_files=_exports)
+                                 extra_files=write_exports)
             done.append(folder)
         except InputError as e:
             failed.append((str(path), str(e)))
@@ -93,7 +93,7 @@ def progress_bar(name: str, disable: bool):
     return bar
 
 
-def _exports(folder: Path) -> None:
+def write_exports(folder: Path) -> None:
     """Formats for other tools: BVH, glTF, plots, report (see motionrecon.export)."""
     from motionrecon.export import export_all
 

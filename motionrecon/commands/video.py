@@ -93,7 +93,7 @@ def reconstruct_video(video: Path, folder: Path, args, cfg, echo=print) -> Path:
                           joint_names=MEDIAPIPE33.joints)
             write_side_view(rec.joints3d, MEDIAPIPE33.parents, obs.fps, tmp / "side.mp4",
                             joint_names=MEDIAPIPE33.joints)
-            mocap._exports(tmp)
+            mocap.write_exports(tmp)
 
         return write_reconstruction(rec, folder, {"input": str(video), "start": args.start,
                                                   "duration": args.duration, "video_frames": [first, stop]},
@@ -104,13 +104,13 @@ def reconstruct_video(video: Path, folder: Path, args, cfg, echo=print) -> Path:
 
 
 def run(args) -> int:
+    from motionrecon.export.contract import is_complete
+
     cfg = mocap.config_from_args(args)
     out = Path(args.out)
     done, failed = [], []
     for video in map(Path, args.videos):
         folder = out / video.stem
-        from motionrecon.export.contract import is_complete
-
         if is_complete(folder) and not args.force:
             print(f"{video}: already reconstructed in {folder}, skipped")
             done.append(folder)

@@ -21,7 +21,6 @@ import functools
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 from scipy.spatial.transform import Rotation
 
@@ -115,15 +114,14 @@ def transform_world(camera: Camera, A: np.ndarray, b: np.ndarray) -> Camera:
 def project(camera: Camera, points_world: np.ndarray, *, distort: bool = True) -> np.ndarray:
     """[..., 3] world points (metres) -> [..., 2] pixels, with OpenCV's distortion model when `distort`.
 
-    Uses `cv2.projectPoints`; points must lie in front of the camera.
+    Points must lie in front of the camera (see `motionrecon.camera.project`).
     """
+    from motionrecon import camera as camera_model
+
     pts = np.asarray(points_world, np.float64)
     if not distort or camera.dist is None:
         return camera.project(pts)
-    rvec = cv2.Rodrigues(np.asarray(camera.R, np.float64))[0]
-    uv, _ = cv2.projectPoints(pts.reshape(-1, 1, 3), rvec, np.asarray(camera.t, np.float64).reshape(3, 1),
-                              np.asarray(camera.K, np.float64), np.asarray(camera.dist, np.float64))
-    return uv.reshape(pts.shape[:-1] + (2,))
+    return camera_model.project(camera, pts)
 
 
 def project_h36m(camera: Camera, points_world: np.ndarray) -> np.ndarray:

@@ -93,6 +93,7 @@ def run_entry(task: EntryTask, progress: Callable[[int, int], None] | None = Non
     entry also has a camera and 2D keypoints, the result's 2D error is added to
     its metrics as `mpjpe_2d_px`.
     """
+    from motionrecon.commands.mocap import write_exports
     from motionrecon.datasets.splits import load_entry
     from motionrecon.export.contract import write_reconstruction
     from motionrecon.reconstruct import reconstruct
@@ -115,7 +116,7 @@ def run_entry(task: EntryTask, progress: Callable[[int, int], None] | None = Non
         info = {"entry": key, "origin": task.entry.origin, "root": task.root,
                 "frames": None if task.entry.frames is None else list(task.entry.frames),
                 "entry_fps": task.entry.fps, "notes": notes, **task.run_info}
-        write_reconstruction(rec, task.folder, info, extra_files=_exports if task.exports else None)
+        write_reconstruction(rec, task.folder, info, extra_files=write_exports if task.exports else None)
         return EntryOutcome(key, "done", "", time.perf_counter() - t0, tuple(notes))
     except InputError as e:
         return EntryOutcome(key, "failed", one_line(e), time.perf_counter() - t0, tuple(notes))
@@ -123,12 +124,6 @@ def run_entry(task: EntryTask, progress: Callable[[int, int], None] | None = Non
         print(f"motionrecon: internal error on {key}:\n{traceback.format_exc()}", file=sys.stderr)
         return EntryOutcome(key, "failed", one_line(f"internal error: {type(e).__name__}: {e}"),
                             time.perf_counter() - t0, tuple(notes))
-
-
-def _exports(folder: Path) -> None:
-    from motionrecon.export import export_all
-
-    export_all(folder)
 
 
 def remove_stale_partials(out: Path, keys: Iterable[str]) -> list[Path]:
