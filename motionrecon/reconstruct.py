@@ -25,7 +25,8 @@ import numpy as np
 
 from motionrecon import diffphy, metrics
 from motionrecon.body import Body, build_body
-from motionrecon.body.fit import finite_difference_velocity, inverse_kinematics, measure_shape
+from motionrecon.body.fit import (finite_difference_velocity, inverse_kinematics, lift_onto_ground, measure_shape,
+                                  smooth_in_time)
 from motionrecon.body.template import BodyShape
 from motionrecon.errors import InputError
 from motionrecon.jaxsetup import enable_compilation_cache
@@ -46,6 +47,8 @@ class ReconstructionConfig:
     overlap: float = 0.2            # s
     keyframe_spacing: float = 0.1   # s
     sim_rate: float = 480.0         # Hz (rounded to a whole number of steps per frame)
+    reference_smoothing: float = 0.0  # s, Gaussian sigma on the joints the kinematic reference is fitted to
+    reference_on_ground: bool = False  # lift reference frames whose foot spheres are below the ground
     weights: diffphy.LossWeights = diffphy.LossWeights()
     contact: ContactParams = ContactParams()
 
@@ -199,7 +202,9 @@ def reconstruct(obs: Observations, config: ReconstructionConfig | None = None, *
     F, ov, K, spf = _frames_per_window(cfg, fps, T)
     shape = shape or measure_shape(obs)
     body = build_body(shape, timestep=1.0 / (fps * spf))
-    qkin = inverse_kinematics(body.model, obs)
+    qkin = inverse_kinematics(body.model, smooth_in_time(obs, cfg.reference_smoothing))
+    if cfg.reference_on_ground:
+        qkin, _ = lift_onto_ground(body.model, qkin, body.layout.contact_geoms)
     js = obs.skeleton
     landmarks = jnp.asarray([BODY_LANDMARKS.index(lm) for lm in js.landmarks], jnp.int32)
 

@@ -156,6 +156,48 @@ def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first:
     return out
 
 
+def smooth_in_time(obs: Observations, sigma_s: float) -> Observations:
+    """`obs` with joints3d low-pass filtered in time: a Gaussian of `sigma_s` seconds, confidence-weighted.
+
+    Used for the kinematic *reference* of the controllers (the PD targets and the
+    initial state), never for the loss's targets. Frames and joints with zero
+    confidence take their value from their confident neighbours.
+    """
+    from scipy.ndimage import gaussian_filter1d
+
+    if sigma_s <= 0 or obs.num_frames < 3:
+        return obs
+    sigma = sigma_s * obs.fps
+    c = np.asarray(obs.confidence, np.float64)[..., None]
+    y = np.nan_to_num(np.asarray(obs.joints3d, np.float64))
+    num = gaussian_filter1d(y * c, sigma, axis=0, mode="nearest")
+    den = gaussian_filter1d(c, sigma, axis=0, mode="nearest")
+    smooth = np.where(den > 1e-6, num / np.maximum(den, 1e-6), y)
+    return dataclasses.replace(obs, joints3d=smooth.astype(np.float32))
+
+
+def lift_onto_ground(model: mujoco.MjModel, qpos: np.ndarray, contact_geoms, sigma_frames: float = 1.0):
+    """qpos [T, nq] raised per frame so that no foot contact sphere is below the ground (z = 0).
+
+    The lift of each frame (metres, >= 0) is smoothed in time with a Gaussian of
+    `sigma_frames` and then made at least the lift that frame needs, so the
+    reference neither penetrates nor jumps. Returns (qpos, lift [T]).
+    """
+    from scipy.ndimage import gaussian_filter1d
+
+    data = mujoco.MjData(model)
+    geoms = list(contact_geoms)
+    need = np.zeros(len(qpos))
+    for t, q in enumerate(qpos):
+        data.qpos[:] = q
+        mujoco.mj_kinematics(model, data)
+        need[t] = max(0.0, -float(np.min(data.geom_xpos[geoms, 2] - model.geom_size[geoms, 0])))
+    lift = np.maximum(gaussian_filter1d(need, sigma_frames, mode="nearest") if sigma_frames > 0 else need, need)
+    out = np.array(qpos, copy=True)
+    out[:, 2] += lift
+    return out, lift
+
+
 def finite_difference_velocity(model: mujoco.MjModel, qpos_a: np.ndarray, qpos_b: np.ndarray, dt: float):
     """qvel [nv] that takes qpos_a to qpos_b in dt seconds."""
     v = np.zeros(model.nv)
