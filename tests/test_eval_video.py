@@ -243,3 +243,19 @@ def test_known_camera_placement_on_real_h36m_frames(shared_data):
         errors.append(1000 * np.linalg.norm(p.observations.joints3d[0, src] - gt_world[tgt], axis=1).mean())
         assert 0.9 < p.depth_scale < 1.2
     assert max(errors) < 320 and np.mean(errors) < 220, errors
+
+
+def test_frames_are_read_from_start_to_stop_every_stride(tmp_path):
+    import cv2
+
+    from motionrecon.video import iter_frames
+
+    path = tmp_path / "ramp.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 50.0, (64, 48))
+    for i in range(30):
+        writer.write(np.full((48, 64, 3), 8 * i, np.uint8))
+    writer.release()
+    got = [(i, float(f.mean())) for i, f in iter_frames(path, start=3, stop=20, stride=4)]
+    assert [i for i, _ in got] == [3, 7, 11, 15, 19]
+    assert np.allclose([v for _, v in got], [8 * i for i, _ in got], atol=3)  # the frames themselves, not others
+    assert [i for i, _ in iter_frames(path, stride=10)] == [0, 10, 20]  # the defaults are unchanged
