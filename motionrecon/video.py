@@ -175,17 +175,21 @@ def downscale_factor(width: int, height: int, max_side: int | None) -> float:
 
 
 def iter_frames(path: str | os.PathLike, *, stride: int = 1, max_side: int | None = None,
-                check_complete: bool = True) -> Iterator[tuple[int, np.ndarray]]:
+                check_complete: bool = True, start: int = 0,
+                stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """Yields (frame index, frame) for every `stride`-th frame of a video.
 
     Args:
       path: the video file.
-      stride: keep frames 0, stride, 2*stride, ... (the skipped ones are only
+      stride: keep frames start, start + stride, ... (the skipped ones are only
         grabbed, not decoded into images).
       max_side: if given, frames whose longer side exceeds it are downscaled
         (aspect kept) so that it is at most `max_side` pixels.
       check_complete: after the last frame, raise InputError if far fewer
         frames were decoded than the container declares (a truncated file).
+        Not checked when reading stops at `stop`.
+      start, stop: only frames with start <= index < stop (stop None: to the
+        end). Frames before `start` are grabbed (exact, no seeking).
 
     Yields:
       (index in the full-rate video, BGR uint8 frame [H, W, 3]).
@@ -197,8 +201,8 @@ def iter_frames(path: str | os.PathLike, *, stride: int = 1, max_side: int | Non
     try:
         declared = int(round(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
         index = 0
-        while True:
-            if index % stride == 0:
+        while stop is None or index < stop:
+            if index >= start and (index - start) % stride == 0:
                 ok, frame = cap.read()
                 if not ok or frame is None:
                     break
@@ -213,7 +217,8 @@ def iter_frames(path: str | os.PathLike, *, stride: int = 1, max_side: int | Non
         cap.release()
     if index == 0:
         raise InputError(path, "contains no video frames")
-    if check_complete and declared > 0 and index < TRUNCATION_TOLERANCE * declared:
+    stopped_early = stop is not None and index >= stop
+    if check_complete and not stopped_early and declared > 0 and index < TRUNCATION_TOLERANCE * declared:
         raise InputError(path, f"is truncated: decoded {index} of the {declared} frames its container declares")
 
 

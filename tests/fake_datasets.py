@@ -218,3 +218,50 @@ def write_aist(root: Path, seq: str, raw_cm: np.ndarray, *, setting: str = "sett
         f.write(f"{seq} {setting}\n")
     (root / "cameras" / f"{setting}.json").write_text(json.dumps(views))
     return {"views": views, "keypoints2d": k2d}
+
+
+# --------------------------------------------------------------------------- videos
+
+def write_fake_video(source: Path, path: Path, *, fps: float, size: tuple[int, int], num_frames: int) -> Path:
+    """The first `num_frames` frames of a real video, letterboxed (aspect kept, black bars) into `size` (w, h),
+    written as MP4 (OpenCV "mp4v") declaring `fps`: a data set's video with a real person in it.
+
+    The person's motion has nothing to do with the fake ground truth; the frame rate and size are the data set's.
+    """
+    w, h = size
+    cap = cv2.VideoCapture(str(source))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
+    try:
+        written = 0
+        while written < num_frames:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            scale = min(w / frame.shape[1], h / frame.shape[0])
+            small = cv2.resize(frame, (int(frame.shape[1] * scale), int(frame.shape[0] * scale)),
+                               interpolation=cv2.INTER_AREA)
+            canvas = np.zeros((h, w, 3), np.uint8)
+            y0, x0 = (h - small.shape[0]) // 2, (w - small.shape[1]) // 2
+            canvas[y0:y0 + small.shape[0], x0:x0 + small.shape[1]] = small
+            writer.write(canvas)
+            written += 1
+    finally:
+        cap.release()
+        writer.release()
+    if written < num_frames:
+        raise ValueError(f"{source} has only {written} frames, {num_frames} asked for")
+    return path
+
+
+def write_h36m_video(root: Path, subject: str, name: str, camera: str, source: Path, num_frames: int) -> Path:
+    """S*/Videos/<name>.<camera>.mp4: 50 fps, the calibrated camera's frame size (see `write_fake_video`)."""
+    cam = cameras.h36m_camera(subject, camera)
+    return write_fake_video(source, Path(root) / subject / "Videos" / f"{name}.{camera}.mp4", fps=h36m.FPS,
+                            size=(cam.width, cam.height), num_frames=num_frames)
+
+
+def write_aist_video(video_dir: Path, video: str, source: Path, num_frames: int) -> Path:
+    """<video_dir>/<video name>.mp4: 60 fps, 1920x1080 as the fake settings' cameras (see `write_fake_video`)."""
+    return write_fake_video(source, Path(video_dir) / f"{video}.mp4", fps=aist.FPS, size=(1920, 1080),
+                            num_frames=num_frames)

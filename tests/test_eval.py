@@ -159,7 +159,8 @@ def test_restart_skips_finished_entries_and_notes_other_settings(eval_runs, data
     (["--dataset", "aist", "--root", "MISSING"], "folder not found"),
     (["--dataset", "aist", "--root", "AISTROOT", "--split", "nonexistent"], "split file not found"),
     (["--dataset", "aist", "--root", "AISTROOT", "--split", "NOFILE"], "split file not found"),
-    (["--dataset", "h36m", "--root", "ORIGROOT", "--input", "video"], "--input: video is not available yet"),
+    (["--dataset", "h36m", "--root", "ORIGROOT", "--videos", "ORIGROOT"], "--videos: applies to --input video only"),
+    (["--dataset", "h36m", "--root", "ORIGROOT", "--input", "video", "--videos", "MISSING"], "folder not found (--videos)"),
     (["--dataset", "h36m", "--root", "ORIGROOT", "--solver", "nonsense"], "unknown solver"),
     (["--dataset", "h36m", "--root", "ORIGROOT", "--ray", "auto", "--workers", "2"], "local runs only"),
 ])

@@ -2,6 +2,7 @@
 
     motionrecon eval --dataset h36m --root PATH [--split paper-mocap-val|paper-video|FILE] --out DIR
     motionrecon eval --dataset aist --root PATH [--split paper|FILE] --out DIR
+    motionrecon eval --dataset h36m --root PATH --split paper-video --input video --out DIR
 
 Each entry goes to DIR/<entry key>/ (the `mocap` folder contract); then
 DIR/results.md and DIR/results.csv. Entries whose folder is complete are
@@ -34,7 +35,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="bundled split (h36m: paper-mocap-val (default), paper-video; aist: paper (default)) "
                         "or the path of a split file")
     p.add_argument("--input", default="mocap", choices=("mocap", "video"),
-                   help="what the reconstruction sees: the 3D motion capture (default) or the video (not available yet)")
+                   help="what the reconstruction sees: the 3D motion capture (default) or the video (MediaPipe "
+                        "keypoints placed with the data set's calibrated camera)")
+    p.add_argument("--videos", default=None, metavar="DIR",
+                   help="--input video: where the videos are (Human3.6M: DIR/S*/Videos/, default the --root; "
+                        "AIST++: DIR/<video name>.mp4, default ROOT/videos)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder; entry folders, results.md, results.csv")
     p.add_argument("--solver", default=DEFAULTS["solver"],
                    help=f"one of {', '.join(SOLVER_NAMES)}, optionally with +basinhopping (default %(default)s)")
@@ -57,15 +62,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _config(args):
+    """The mocap command's settings; for video input with the video command's loss weights."""
+    import dataclasses
+
     from motionrecon.commands.mocap import config_from_args
 
-    return config_from_args(argparse.Namespace(solver=args.solver, max_evals=args.max_evals, window=args.window,
-                                               start=0.0, duration=None))
+    cfg = config_from_args(argparse.Namespace(solver=args.solver, max_evals=args.max_evals, window=args.window,
+                                              start=0.0, duration=None))
+    if args.input == "video":
+        from motionrecon.commands.video import VIDEO_WEIGHTS
+        from motionrecon.diffphy import LossWeights
+
+        cfg = dataclasses.replace(cfg, weights=LossWeights(**VIDEO_WEIGHTS))
+    return cfg
 
 
 def _check_args(args) -> None:
-    if args.input == "video":
-        raise InputError("--input", "video is not available yet (the video pipeline is not integrated with eval); use --input mocap")
+    if args.videos is not None and args.input != "video":
+        raise InputError("--videos", "applies to --input video only")
+    if args.videos is not None and not Path(args.videos).is_dir():
+        raise InputError(args.videos, "folder not found (--videos)")
     if args.limit is not None and args.limit < 1:
         raise InputError("--limit", f"must be at least 1, got {args.limit}")
     if args.workers is not None and args.workers < 1:
@@ -76,12 +92,15 @@ def _check_args(args) -> None:
         raise InputError("--ray-cpus-per-task", f"must be positive, got {args.ray_cpus_per_task}")
 
 
-def _stale_settings(folder: Path, config_dict: dict) -> str | None:
-    """Why a complete folder was made with other settings than this run's, or None."""
+def _stale_settings(folder: Path, config_dict: dict, input_kind: str = "mocap") -> str | None:
+    """Why a complete folder was made with other settings (or from other input) than this run's, or None."""
     try:
-        old = json.loads((folder / "run.json").read_text()).get("config")
+        run = json.loads((folder / "run.json").read_text())
     except (OSError, ValueError):
         return "its run.json is unreadable"
+    if run.get("input", "mocap") != input_kind:
+        return f"made from {run.get('input', 'mocap')} input, not {input_kind}; --force redoes it"
+    old = run.get("config")
     new = json.loads(json.dumps(config_dict))
     if old == new:
         return None
@@ -120,10 +139,12 @@ def run(args) -> int:
     for e in entries:
         folder = out / e.key
         if is_complete(folder) and not args.force:
-            stale = _stale_settings(folder, cfg.to_dict())
+            stale = _stale_settings(folder, cfg.to_dict(), args.input)
             skipped_notes[e.key] = _run_notes(folder) + ((f"kept from an earlier run, {stale}",) if stale else ())
             continue
-        todo.append(batch.EntryTask(str(os.path.abspath(root)), e, str(folder.resolve()), cfg, args.exports, run_info))
+        todo.append(batch.EntryTask(str(os.path.abspath(root)), e, str(folder.resolve()), cfg, args.exports, run_info,
+                                    input=args.input,
+                                    videos=None if args.videos is None else str(os.path.abspath(args.videos))))
     print(f"{args.dataset} {split}: {len(entries)} entries, {len(entries) - len(todo)} already done, "
           f"{len(todo)} to reconstruct in {out}", file=sys.stderr)
 

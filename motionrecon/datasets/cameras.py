@@ -63,6 +63,21 @@ def h36m_camera(subject: str, camera_id: str | int, *, calibration: dict | None 
                   dist=np.array([k[0], k[1], p[0], p[1], k[2]]))
 
 
+def h36m_as_opencv(camera: Camera) -> Camera:
+    """A Human3.6M camera (`h36m_camera`, distortion in Human3.6M's model) with OpenCV distortion coefficients.
+
+    Radial terms carry over; the tangential ones are fitted to Human3.6M's
+    (`motionrecon.camera.h36m_to_opencv_dist`: at most 0.33 px apart anywhere in
+    the image), so OpenCV's `undistortPoints` and `projectPoints` apply.
+    """
+    from motionrecon.camera import h36m_to_opencv_dist
+
+    if camera.dist is None:
+        return camera
+    k1, k2, p1, p2, k3 = np.asarray(camera.dist, np.float64).ravel()
+    return dataclasses.replace(camera, dist=h36m_to_opencv_dist([k1, k2, k3], [p1, p2]))
+
+
 # --------------------------------------------------------------------------- AIST++
 
 def read_aist_setting(path: str | Path, *, unit_m: float = 0.01) -> dict[str, Camera]:

@@ -181,6 +181,32 @@ def resolve_entry(root: str | Path, entry: SplitEntry) -> h36m.H36MFiles | aist.
     return aist.resolve_aist(root, entry.sequence, entry.view)
 
 
+def entry_video(root: str | Path, entry: SplitEntry, video_dir: str | Path | None = None) -> Path:
+    """The video of a split entry; InputError naming what was looked for when it is absent.
+
+    Human3.6M: `<video_dir or root>/<subject>/Videos/<Action>.<camera>.mp4`, the
+    action's spellings tried as for the poses (`h36m.h36m_video`).
+    AIST++: `<video_dir or root/videos>/<video name>.mp4` (the AIST Dance Video
+    Database's files, a separate download from the annotations).
+    """
+    if entry.dataset == "h36m":
+        return h36m.h36m_video(Path(video_dir) if video_dir is not None else Path(root), entry.subject, entry.action,
+                               entry.camera)
+    folder = Path(video_dir) if video_dir is not None else Path(root) / "videos"
+    path = folder / f"{aist.video_name(entry.sequence, entry.view)}.mp4"
+    if not path.is_file():
+        hint = "" if video_dir is not None else " (AIST++ videos are a separate download; give their folder with --videos)"
+        raise InputError(str(path), f"video not found{hint}")
+    return path
+
+
+def native_frame_indices(entry: SplitEntry, num_frames: int) -> list[int]:
+    """Native-rate frame indices of an entry's `num_frames` frames at its rate: start, start + step, ..."""
+    start = 0 if entry.frames is None else entry.frames[0]
+    step = int(round(NATIVE_FPS[entry.dataset] / entry.fps))
+    return [start + step * i for i in range(num_frames)]
+
+
 def load_entry(root: str | Path, entry: SplitEntry, *, with_camera: bool = True) -> Observations:
     """Observations of a split entry: its frames, at its rate, with its camera (and 2D) unless `with_camera` is False."""
     if entry.dataset == "h36m":

@@ -45,6 +45,9 @@ class EntryTask:
       root: the data set folder. entry: the split entry. folder: where its results go.
       config: a `ReconstructionConfig`. exports: also write BVH/glTF/plots/report.
       run_info: extra facts recorded in run.json (dataset, split, ...).
+      input: what the reconstruction sees: "mocap" (the 3D ground truth) or "video"
+        (`motionrecon.evaluation.video_entry`).
+      videos: video input: the folder holding the videos (None: the data set's default place).
     """
 
     root: str
@@ -53,6 +56,8 @@ class EntryTask:
     config: object
     exports: bool = False
     run_info: dict = dataclasses.field(default_factory=dict)
+    input: str = "mocap"
+    videos: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,9 +94,9 @@ def projected_error_px(joints3d: np.ndarray, observed: Observations, dataset: st
 def run_entry(task: EntryTask, progress: Callable[[int, int], None] | None = None) -> EntryOutcome:
     """Reconstructs one entry into `task.folder`; never raises (failures come back with a reason).
 
-    The reconstruction sees the entry's 3D joints only (mocap input); when the
+    Mocap input: the reconstruction sees the entry's 3D joints only; when the
     entry also has a camera and 2D keypoints, the result's 2D error is added to
-    its metrics as `mpjpe_2d_px`.
+    its metrics as `mpjpe_2d_px`. Video input: see `video_entry.reconstruct_video_entry`.
     """
     from motionrecon.commands.mocap import write_exports
     from motionrecon.datasets.splits import load_entry
@@ -102,6 +107,11 @@ def run_entry(task: EntryTask, progress: Callable[[int, int], None] | None = Non
     t0 = time.perf_counter()
     notes = []
     try:
+        if task.input == "video":
+            from motionrecon.evaluation.video_entry import reconstruct_video_entry
+
+            notes.extend(reconstruct_video_entry(task, progress))
+            return EntryOutcome(key, "done", "", time.perf_counter() - t0, tuple(notes))
         obs = load_entry(task.root, task.entry, with_camera=False)
         try:
             seen = load_entry(task.root, task.entry, with_camera=True)

@@ -108,7 +108,10 @@ def results_markdown(rows: list[ResultRow], *, dataset: str, split: str, setting
              f"{len(rows)} sequences: {len(done)} reconstructed, {len(failed)} failed. "
              f"Solver {settings.get('solver')}, {settings.get('max_evals')} loss evaluations per window, "
              f"windows of {settings.get('window')} s; {settings.get('input', 'mocap')} input, metrics against the "
-             f"data set's 3D ground truth (MPJPE-2d: projected into the entry's camera).", "",
+             f"data set's 3D ground truth (MPJPE-2d: projected into the entry's camera)."
+             + (" Video input: MediaPipe keypoints placed in the data set's world with its calibrated camera; "
+                "the simulated body is read out at the ground truth's joints and compared without alignment "
+                "(MPJPE-G)." if settings.get("input") == "video" else ""), "",
              f"## Summary (layout of the paper's {PAPER_TABLE.get(dataset, 'tables')})", ""]
     header = "| Method | " + " | ".join(h for _, h, _, _ in METRICS) + " |"
     rule = "|---|" + "---:|" * len(METRICS)

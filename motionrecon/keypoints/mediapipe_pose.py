@@ -188,7 +188,8 @@ def detect_image(image_bgr: np.ndarray, *, model_complexity: int = 1):
 
 def detect_video(video_path: str | os.PathLike, *, model_complexity: int = 1,
                  max_fps: float | None = DEFAULT_MAX_FPS, max_side: int = DETECT_MAX_SIDE,
-                 progress: bool = True) -> PoseTrack:
+                 progress: bool = True, start: int = 0, stop: int | None = None,
+                 stride: int | None = None) -> PoseTrack:
     """Runs MediaPipe Pose on every kept frame of a video (see module docstring).
 
     Args:
@@ -197,6 +198,8 @@ def detect_video(video_path: str | os.PathLike, *, model_complexity: int = 1,
       max_fps: videos above this frame rate are subsampled to at most it (None: keep all).
       max_side: frames are downscaled to at most this longer side for detection.
       progress: show a tqdm progress bar on stderr.
+      start, stop, stride: only frames start, start + stride, ... below stop
+        (stop None: to the end); `stride` given overrides the one `max_fps` implies.
 
     Raises:
       InputError: the file is not a readable video, or no person is found in
@@ -206,8 +209,10 @@ def detect_video(video_path: str | os.PathLike, *, model_complexity: int = 1,
 
     check_model_available(model_complexity)
     info = videoio.probe_video(video_path)
-    stride = videoio.frame_stride(info.fps, max_fps)
-    expected = math.ceil(info.frame_count / stride)
+    if stride is None:
+        stride = videoio.frame_stride(info.fps, max_fps)
+    last = info.frame_count if stop is None else min(stop, info.frame_count)
+    expected = max(0, math.ceil((last - start) / stride))
     j2, j3, vis, found, indices = [], [], [], [], []
     nan2 = np.full((NUM_LANDMARKS, 2), np.nan, np.float32)
     nan3 = np.full((NUM_LANDMARKS, 3), np.nan, np.float32)
@@ -221,7 +226,8 @@ def detect_video(video_path: str | os.PathLike, *, model_complexity: int = 1,
                                                  smooth_landmarks=False, enable_segmentation=False))
         bar = stack.enter_context(tqdm(total=expected, desc="keypoints", unit="frame", disable=not progress,
                                        file=sys.stderr, leave=False))
-        for index, frame in videoio.iter_frames(info.path, stride=stride, max_side=max_side):
+        for index, frame in videoio.iter_frames(info.path, stride=stride, max_side=max_side, start=start,
+                                                stop=stop):
             result = _process(pose, frame)
             quiet.close()
             out = _landmarks_to_arrays(result, info.width, info.height)
