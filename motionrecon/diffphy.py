@@ -7,12 +7,18 @@ compare its markers with the observations.
          + w_smooth* mean_k |x_{k+1} - 2 x_k + x_{k-1}|^2               (rad^2)
          + w_reg   * mean_k |x_k|^2                                     (deviation from the kinematic init)
          + w_ground* mean_{f,c} max(0, r_c - z_fc)^2                    (cm^2, foot spheres below the floor)
+         + w_skate * mean_{f,c} g_fc |v_fc|^2                            (cm^2: foot sliding, see below)
 
 x are the control keyframes [K, U] (offsets from the kinematic initialisation,
 see `physics.control`), m the simulated landmark sites of the observed joints,
 o the observed joints (metres, world frame), c their confidences; P projects
 through the camera (pinhole, OpenCV convention) to pixels, u are the detected
 2D keypoints with confidences c2, s the image's longer side in pixels.
+The skate term penalises the horizontal motion v_fc of each foot contact sphere
+between consecutive frames, expressed as the displacement per 1/25 s (the foot
+skate metric's rate), gated by g = sigmoid((SKATE_HEIGHT - h) / SKATE_WIDTH) of
+the sphere's clearance h above the ground: a foot on or just above the floor
+should not move sideways; a lifted foot is free.
 """
 
 from __future__ import annotations
@@ -27,6 +33,11 @@ from motionrecon.body import BodyArrays, Layout
 from motionrecon.physics import contact, rollout
 
 
+SKATE_HEIGHT = 0.03  # m of clearance below which a foot sphere counts as (nearly) on the ground
+SKATE_WIDTH = 0.005  # m, softness of that gate
+SKATE_RATE = 25.0  # Hz, the foot skate metric's frame rate
+
+
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class LossWeights:
@@ -36,6 +47,7 @@ class LossWeights:
     smooth: float = 10.0
     reg: float = 0.1
     ground: float = 1.0
+    skate: float = 0.0
 
 
 @jax.tree_util.register_dataclass
@@ -86,6 +98,19 @@ def marker_error(markers, data: WindowData):
     return jnp.sum(data.confidence * sq) / jnp.maximum(jnp.sum(data.confidence), 1e-6), sim
 
 
+def foot_sliding(contact_pos, radius, frame_dt):
+    """Mean gated squared horizontal displacement (m^2 per 1/25 s) of the foot spheres.
+
+    contact_pos: [F, C, 3] sphere centres per frame; radius: [C] metres; frame_dt: seconds per frame.
+    """
+    if contact_pos.shape[0] < 2:
+        return jnp.zeros((), contact_pos.dtype)
+    clearance = 0.5 * (contact_pos[1:, :, 2] + contact_pos[:-1, :, 2]) - radius
+    gate = jax.nn.sigmoid((SKATE_HEIGHT - clearance) / SKATE_WIDTH)
+    step = (contact_pos[1:, :, :2] - contact_pos[:-1, :, :2]) / (frame_dt * SKATE_RATE)
+    return jnp.mean(gate * jnp.sum(step ** 2, axis=-1))
+
+
 def window_loss(x, data: WindowData, m, arrays: BodyArrays, params: contact.ContactParams, weights: LossWeights,
                 *, layout: Layout, spf: int, num_keyframes: int):
     """Loss of flat controls x [K*U]. Returns (loss, (trajectory, parts dict))."""
@@ -100,14 +125,16 @@ def window_loss(x, data: WindowData, m, arrays: BodyArrays, params: contact.Cont
     reg = jnp.mean(keyframes ** 2)
     below = jax.nn.relu(arrays.contact_radius - traj.contact_pos[..., 2])
     ground = jnp.mean(below ** 2)
+    skate = foot_sliding(traj.contact_pos, arrays.contact_radius, m.opt.timestep * spf)
     uv = project(sim, data.camera_K, data.camera_R, data.camera_t)
     sq2d = jnp.sum(((uv - data.observed2d) / data.image_scale) ** 2, axis=-1)
     e2d = jnp.sum(data.confidence2d * sq2d) / jnp.maximum(jnp.sum(data.confidence2d), 1e-6)
     parts = {"marker3d": 1e4 * e3d, "root_relative": 1e4 * e_root, "reprojection": 1e4 * e2d, "smooth": smooth,
-             "reg": reg, "ground": 1e4 * ground}
+             "reg": reg, "ground": 1e4 * ground,
+             "skate": 1e4 * skate}
     loss = (weights.marker3d * parts["marker3d"] + weights.root_relative * parts["root_relative"]
             + weights.reprojection * parts["reprojection"] + weights.smooth * parts["smooth"]
-            + weights.reg * parts["reg"] + weights.ground * parts["ground"])
+            + weights.reg * parts["reg"] + weights.ground * parts["ground"] + weights.skate * parts["skate"])
     return loss, (traj, parts)
 
 

@@ -37,3 +37,42 @@ def test_measured_shape_and_ik_fit_the_walk(walk_1s):
     err = np.linalg.norm(sites[:, idx] - walk_1s.joints3d, axis=-1)
     assert err.mean() < 0.01, err.mean()
     assert err.max() < 0.04, err.max()
+
+
+def test_reference_smoothing_removes_jitter_and_keeps_a_steady_pose(walk_1s):
+    import dataclasses
+
+    from motionrecon.body.fit import smooth_in_time
+
+    rng = np.random.default_rng(0)
+    noisy = dataclasses.replace(walk_1s, joints3d=(walk_1s.joints3d + rng.normal(0, 0.03, walk_1s.joints3d.shape))
+                                .astype(np.float32))
+    smooth = smooth_in_time(noisy, 0.08)
+    jitter = lambda j: np.abs(np.diff(j, 2, axis=0)).mean()
+    assert jitter(smooth.joints3d) < 0.5 * jitter(noisy.joints3d)
+    assert np.abs(smooth.joints3d - walk_1s.joints3d).mean() < np.abs(noisy.joints3d - walk_1s.joints3d).mean()
+    # a frame without confidence takes its neighbours' values, not its own (here: garbage)
+    conf = walk_1s.confidence.copy()
+    conf[5] = 0.0
+    joints = walk_1s.joints3d.copy()
+    joints[5] += 1.0
+    holed = smooth_in_time(dataclasses.replace(walk_1s, joints3d=joints, confidence=conf), 0.04)
+    assert np.abs(holed.joints3d[5] - walk_1s.joints3d[5]).max() < 0.1
+    assert smooth_in_time(walk_1s, 0.0) is walk_1s
+
+
+def test_lift_onto_ground_takes_every_foot_sphere_out_of_the_floor(walk_1s):
+    from motionrecon.body.fit import lift_onto_ground
+
+    body = build_body(measure_shape(walk_1s))
+    q = inverse_kinematics(body.model, walk_1s)
+    q[:, 2] -= np.linspace(0.0, 0.08, len(q))  # sink the clip progressively into the floor
+    lifted, lift = lift_onto_ground(body.model, q, body.layout.contact_geoms)
+    m, d = body.model, mujoco.MjData(body.model)
+    geoms = list(body.layout.contact_geoms)
+    for t in range(len(q)):
+        d.qpos[:] = lifted[t]
+        mujoco.mj_kinematics(m, d)
+        assert np.min(d.geom_xpos[geoms, 2] - m.geom_size[geoms, 0]) > -1e-6
+    assert np.all(lift >= 0) and lift[-1] > 0.05
+    np.testing.assert_allclose(lifted[:, 3:], q[:, 3:])  # only the height changes

@@ -62,18 +62,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _config(args):
-    """The mocap command's settings; for video input with the video command's loss weights."""
-    import dataclasses
-
+    """The mocap command's settings; for video input with the video command's settings (`video_config`)."""
     from motionrecon.commands.mocap import config_from_args
 
     cfg = config_from_args(argparse.Namespace(solver=args.solver, max_evals=args.max_evals, window=args.window,
                                               start=0.0, duration=None))
     if args.input == "video":
-        from motionrecon.commands.video import VIDEO_WEIGHTS
-        from motionrecon.diffphy import LossWeights
+        from motionrecon.commands.video import video_config
 
-        cfg = dataclasses.replace(cfg, weights=LossWeights(**VIDEO_WEIGHTS))
+        cfg = video_config(cfg)
     return cfg
 
 

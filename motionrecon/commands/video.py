@@ -22,8 +22,18 @@ from motionrecon.commands import mocap
 from motionrecon.errors import InputError
 
 # Loss weights for video, where the placed 3D is uncertain in depth: mostly 2D
-# reprojection and root-relative 3D pose (README: "Video").
-VIDEO_WEIGHTS = dict(marker3d=0.2, root_relative=1.0, reprojection=2.0)
+# reprojection and root-relative 3D pose, and a foot-sliding penalty (README: "Video").
+VIDEO_WEIGHTS = dict(marker3d=0.2, root_relative=1.0, reprojection=2.0, skate=50.0)
+# The controllers' kinematic reference on video: detections smoothed over ~1 frame at
+# 12 fps and feet lifted out of the floor (the loss still compares with the raw detections).
+VIDEO_REFERENCE = dict(reference_smoothing=0.08, reference_on_ground=True)
+
+
+def video_config(cfg):
+    """`cfg` (a ReconstructionConfig) with the video settings: VIDEO_WEIGHTS and VIDEO_REFERENCE."""
+    from motionrecon.diffphy import LossWeights
+
+    return dataclasses.replace(cfg, weights=LossWeights(**VIDEO_WEIGHTS), **VIDEO_REFERENCE)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -49,7 +59,6 @@ def _time_slice(obs, start: float, duration: float | None):
 def reconstruct_video(video: Path, folder: Path, args, cfg, echo=print) -> Path:
     """Detection (cached), placement, physics, and every output file, written atomically into `folder`."""
     from motionrecon import metrics
-    from motionrecon.diffphy import LossWeights
     from motionrecon.export.contract import write_reconstruction
     from motionrecon.export.overlay import write_overlay
     from motionrecon.export.side_view import write_side_view
@@ -67,7 +76,7 @@ def reconstruct_video(video: Path, folder: Path, args, cfg, echo=print) -> Path:
                                      write_cache_to=cache_tmp, focal=args.focal, fov_deg=args.fov,
                                      progress=not args.no_progress)
         obs, first, stop = _time_slice(vo.observations, args.start, args.duration)
-        cfg = dataclasses.replace(cfg, weights=LossWeights(**VIDEO_WEIGHTS))
+        cfg = video_config(cfg)
         bar = mocap.progress_bar(video.stem, args.no_progress)
         rec = reconstruct(obs, cfg, progress=bar.update_to)
         bar.close()
