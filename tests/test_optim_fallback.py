@@ -157,6 +157,13 @@ def test_total_evaluations_never_exceed_the_budget(budget):
         assert res.info["optimus_evals"] + res.info["lbfgs_evals"] == res.n_evals
 
 
+def test_switch_at_the_last_evaluation_leaves_nothing_for_lbfgs():
+    fg = poisoned(rosenbrock, at_eval=9)
+    res = FallbackSolver(Scripted(1e-4), ScipySolver(), NO_STALL).minimize(fg, X0, max_evals=9)
+    assert res.info["fallback"] and res.info["fallback_at_eval"] == 9 and res.info["lbfgs_evals"] == 0
+    assert res.n_evals == fg.calls[0] == 9 and np.isfinite(res.fun)
+
+
 def test_best_point_is_kept_across_the_switch():
     """The primary finds a good point, then diverges; the fallback starts from (and never loses) the best."""
 
