@@ -53,6 +53,27 @@ def test_default_solver_is_optimus_with_fallback_facts_in_run_json(walk_1s, test
     assert sum(metrics["fallback_kinds"].values()) == metrics["fallback_windows"]
 
 
+def test_optimus_basinhopping_is_accepted_and_recorded(walk_1s, test_config, tmp_path):
+    import argparse
+
+    from motionrecon.commands.mocap import config_from_args
+    from motionrecon.export.contract import write_reconstruction
+
+    args = argparse.Namespace(solver="optimus+basinhopping", max_evals=6, window=TEST_WINDOW, start=0.0,
+                              duration=None, solver_weights=None)
+    cfg = config_from_args(args)  # the CLI's validation accepts it
+    cfg = dataclasses.replace(test_config, solver=cfg.solver, max_evals=cfg.max_evals)
+    rec = reconstruct(walk_1s, cfg)
+    write_reconstruction(rec, tmp_path / "out")
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert run["config"]["solver"] == metrics["solver"] == "optimus+basinhopping"
+    for w in run["windows"]:
+        assert w["info"]["hops"] >= 1 and "fallback" in w["info"], w["info"]
+        assert w["info"]["optimus_evals"] + w["info"]["lbfgs_evals"] == w["n_evals"] <= 6
+    assert "fallback_windows" in metrics and np.all(np.isfinite(rec.joints3d))
+
+
 @pytest.fixture(scope="module")
 def mocap_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("mocap")
