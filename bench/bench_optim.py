@@ -66,7 +66,7 @@ def main() -> int:
                           "backend": jax.default_backend()},
               "repeats": args.repeats, "results": {}}
     for name in args.solvers:
-        solver = get_solver(name, stop_rule=None)
+        solver = get_solver(name, stop_rule=None, fallback=False)
         report["results"][name] = []
         for n in args.sizes:
             row = time_update(solver, n, args.repeats)

@@ -41,7 +41,8 @@ from motionrecon.skeleton import BODY_LANDMARKS
 class ReconstructionConfig:
     """Settings of a reconstruction (seconds, Hz; see README for the tuning behind the defaults)."""
 
-    solver: str = "lbfgs"
+    solver: str = "optimus"         # see motionrecon.optim.get_solver; optimus falls back to L-BFGS
+    solver_weights: Optional[str] = None  # weight file of a learned solver (None: the shipped one)
     max_evals: int = 60             # loss+gradient evaluations per window
     window: float = 1.0             # s
     overlap: float = 0.2            # s
@@ -55,6 +56,23 @@ class ReconstructionConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         return d
+
+    def make_solver(self):
+        """The solver these settings name (ValueError for an unknown name, InputError for named weights that do not load)."""
+        options = {} if self.solver_weights is None else {"weights": self.solver_weights}
+        return get_solver(self.solver, **options)
+
+
+def fallback_summary(windows: list[dict]) -> dict:
+    """How many windows' solves fell back from Optimus to L-BFGS, and why (grouped by the reason's kind)."""
+    infos = [w.get("info") or {} for w in windows]
+    fell = [i for i in infos if i.get("fallback")]
+    kinds: dict[str, int] = {}
+    for i in fell:
+        kind = i.get("fallback_kind") or "unknown"
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return {"fallback_windows": len(fell), "fallback_kinds": kinds,
+            "converged_windows": sum(bool(i.get("converged")) for i in infos)}
 
 
 @dataclasses.dataclass
@@ -195,7 +213,7 @@ def reconstruct(obs: Observations, config: ReconstructionConfig | None = None, *
     cfg = config or ReconstructionConfig()
     if obs.joints3d is None:
         raise InputError(obs.source, "reconstruction from 2D keypoints alone is not supported yet")
-    solver = get_solver(cfg.solver)  # unknown names fail before any work
+    solver = cfg.make_solver()  # unknown names and named weights that do not load fail before any work
     t_start = time.perf_counter()
     enable_compilation_cache()
     T, fps = obs.num_frames, obs.fps
@@ -261,6 +279,8 @@ def reconstruct(obs: Observations, config: ReconstructionConfig | None = None, *
 
         res = solver.minimize(problem.fun_and_grad(data), x0.reshape(-1), max_evals=cfg.max_evals, callback=cb)
         evals_done += cfg.max_evals
+        if progress is not None and res.n_evals < cfg.max_evals:  # stopped early: the bar moves on
+            progress(evals_done, total_evals)
         loss, traj, parts = problem.run(res.x, data)
         last = w == len(starts) - 1
         keep = (int(valid[1:].sum()) if last else step)  # frames s+1 .. s+keep
@@ -283,6 +303,7 @@ def reconstruct(obs: Observations, config: ReconstructionConfig | None = None, *
         "contact_penetration_mm": float(max(0.0, 1000 * np.max(radius - contact_pos[..., 2]))),
         "pelvis_height_error_max_mm": float(1000 * np.max(np.abs(qpos[:, 2] - qkin[:, 2]))),
         "n_evals": int(sum(wd["n_evals"] for wd in windows)), "n_windows": len(windows), "solver": cfg.solver,
+        **(fallback_summary(windows) if any("fallback" in (wd["info"] or {}) for wd in windows) else {}),
         "wall_s": wall_s, "compile_s": compile_s, "ready_s": ready_s, "frames": T, "fps": fps,
     })
     return Reconstruction(

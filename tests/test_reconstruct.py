@@ -12,7 +12,7 @@ import pytest
 from motionrecon import reconstruct
 from motionrecon.cli import main
 from motionrecon.datasets.deepmimic import clip_path
-from conftest import TEST_WINDOW
+from conftest import TEST_EVALS, TEST_WINDOW
 
 import export_checks
 
@@ -28,6 +28,50 @@ def test_reconstruction_beats_open_loop_replay(walk_1s, test_config):
     assert m["n_windows"] == len(rec.windows) >= 2
     for w in rec.windows:  # solvers report every evaluation, and improve on their start
         assert len(w["trace"]) == w["n_evals"] and min(w["trace"]) <= w["trace"][0]
+
+
+def test_default_solver_is_optimus_with_fallback_facts_in_run_json(walk_1s, test_config, tmp_path):
+    from motionrecon.export.contract import write_reconstruction
+    from motionrecon.reconstruct import ReconstructionConfig
+
+    assert ReconstructionConfig().solver == "optimus"
+    cfg = dataclasses.replace(test_config, solver=ReconstructionConfig().solver)  # same compile as the others
+    rec = reconstruct(walk_1s, cfg)
+    assert np.all(np.isfinite(rec.joints3d)) and rec.metrics["solver"] == "optimus"
+    assert rec.metrics["mpjpe_g_mm"] < 90, rec.metrics  # loose: L-BFGS reaches < 60 with these settings
+    write_reconstruction(rec, tmp_path / "out")
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert run["config"]["solver"] == "optimus" and len(run["windows"]) >= 2
+    for w in run["windows"]:
+        info = w["info"]
+        for key in ("fallback", "fallback_reason", "fallback_at_eval", "optimus_evals", "lbfgs_evals"):
+            assert key in info, key
+        assert info["optimus_evals"] + info["lbfgs_evals"] == w["n_evals"] == len(w["trace"]) <= TEST_EVALS
+        assert info["fallback"] == bool(info["fallback_reason"]) == (info["fallback_at_eval"] >= 0)
+    assert metrics["fallback_windows"] == sum(w["info"]["fallback"] for w in run["windows"])
+    assert sum(metrics["fallback_kinds"].values()) == metrics["fallback_windows"]
+
+
+def test_optimus_basinhopping_is_accepted_and_recorded(walk_1s, test_config, tmp_path):
+    import argparse
+
+    from motionrecon.commands.mocap import config_from_args
+    from motionrecon.export.contract import write_reconstruction
+
+    args = argparse.Namespace(solver="optimus+basinhopping", max_evals=6, window=TEST_WINDOW, start=0.0,
+                              duration=None, solver_weights=None)
+    cfg = config_from_args(args)  # the CLI's validation accepts it
+    cfg = dataclasses.replace(test_config, solver=cfg.solver, max_evals=cfg.max_evals)
+    rec = reconstruct(walk_1s, cfg)
+    write_reconstruction(rec, tmp_path / "out")
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert run["config"]["solver"] == metrics["solver"] == "optimus+basinhopping"
+    for w in run["windows"]:
+        assert w["info"]["hops"] >= 1 and "fallback" in w["info"], w["info"]
+        assert w["info"]["optimus_evals"] + w["info"]["lbfgs_evals"] == w["n_evals"] <= 6
+    assert "fallback_windows" in metrics and np.all(np.isfinite(rec.joints3d))
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +105,8 @@ def test_mocap_batch_writes_the_contract_and_reports_bad_inputs(mocap_run, capsy
         assert key in metrics, key
     run = json.loads((folder / "run.json").read_text())
     assert run["versions"]["mujoco"] and all(len(w["trace"]) == w["n_evals"] for w in run["windows"])
+    assert run["config"]["solver"] == metrics["solver"] == "optimus"  # the default
+    assert all("fallback" in w["info"] for w in run["windows"]) and "fallback_windows" in metrics
     assert not [p for p in (out / "res").iterdir() if p.name.startswith(".")]  # no leftovers
 
 
@@ -89,6 +135,8 @@ def test_mocap_skips_complete_folders(mocap_run, capsys):
     (["mocap", "missing.txt", "--out", "OUT"], "no such file"),
     (["mocap", "KICK", "--out", "OUT", "--duration", "10"], "runs past the end"),
     (["mocap", "WALK", "--out", "OUT", "--solver", "nonsense"], "unknown solver"),
+    (["mocap", "WALK", "--out", "OUT", "--optimus-weights", "OUT/missing.npz"], "weight file not found"),
+    (["mocap", "WALK", "--out", "OUT", "--solver", "lbfgs", "--optimus-weights", "W"], "has no weights"),
     (["mocap", "NAN", "--out", "OUT"], "NaN"),
     (["mocap", "ONEFRAME", "--out", "OUT"], "frame"),
 ])
@@ -102,6 +150,8 @@ def test_bad_inputs_fail_with_one_line_and_no_output(tmp_path, capsys, argv, mes
     one.write_text(json.dumps({"Loop": "none", "Frames": [frame]}))
     subst = {"OUT": str(tmp_path / "out"), "KICK": str(clip_path("kick")), "WALK": str(clip_path("walk")),
              "NAN": str(nan), "ONEFRAME": str(one)}
+    subst["OUT/missing.npz"] = str(tmp_path / "missing.npz")
+    subst["W"] = str(tmp_path / "w.npz")
     code = main([subst.get(a, a) for a in argv])
     err = capsys.readouterr().err.strip().splitlines()
     assert code != 0

@@ -43,6 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder; entry folders, results.md, results.csv")
     p.add_argument("--solver", default=DEFAULTS["solver"],
                    help=f"one of {', '.join(SOLVER_NAMES)}, optionally with +basinhopping (default %(default)s)")
+    p.add_argument("--optimus-weights", "--solver-weights", dest="solver_weights", default=None, metavar="PATH",
+                   help="weight file of the learned solver (default: the shipped weights/optimus_diffphy.npz)")
     p.add_argument("--max-evals", type=int, default=DEFAULTS["max_evals"],
                    help="loss+gradient evaluations per window (default %(default)s)")
     p.add_argument("--window", type=float, default=DEFAULTS["window"], help="window length in seconds (default 1)")
@@ -66,7 +68,8 @@ def _config(args):
     from motionrecon.commands.mocap import config_from_args
 
     cfg = config_from_args(argparse.Namespace(solver=args.solver, max_evals=args.max_evals, window=args.window,
-                                              start=0.0, duration=None))
+                                              start=0.0, duration=None,
+                                              solver_weights=getattr(args, "solver_weights", None)))
     if args.input == "video":
         from motionrecon.commands.video import video_config
 

@@ -9,12 +9,16 @@ from pathlib import Path
 from motionrecon.errors import InputError
 from motionrecon.optim import SOLVER_NAMES
 
-DEFAULTS = dict(solver="lbfgs", max_evals=60, window=1.0)
+DEFAULTS = dict(solver="optimus", max_evals=60, window=1.0)
 
 
 def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--solver", default=DEFAULTS["solver"],
-                   help=f"one of {', '.join(SOLVER_NAMES)}, optionally with +basinhopping (default %(default)s)")
+                   help=f"one of {', '.join(SOLVER_NAMES)}, optionally with +basinhopping (default %(default)s: "
+                        "the learned optimizer, falling back to L-BFGS where it fails or stalls)")
+    p.add_argument("--optimus-weights", "--solver-weights", dest="solver_weights", default=None, metavar="PATH",
+                   help="weight file of the learned solver (default: the shipped weights/optimus_diffphy.npz); "
+                        "a file that does not load is an error")
     p.add_argument("--start", type=float, default=0.0, help="start time in seconds (default 0)")
     p.add_argument("--duration", type=float, default=None,
                    help="seconds to reconstruct; looping clips are repeated to fill it (default: whole clip)")
@@ -32,11 +36,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args):
-    from motionrecon.optim import get_solver
+    from motionrecon.optim import base_name, get_solver
     from motionrecon.reconstruct import ReconstructionConfig
 
+    weights = getattr(args, "solver_weights", None)
+    if weights is not None and base_name(args.solver) not in ("optimus", "optimus-nofallback", "adafactor_mlp"):
+        raise InputError("--optimus-weights", f"solver {args.solver!r} has no weights; use a learned solver")
     try:
-        get_solver(args.solver)
+        get_solver(args.solver, **({} if weights is None else {"weights": weights}))  # InputError: weights
     except ValueError as e:
         raise InputError("--solver", str(e)) from None
     if args.max_evals < 1:
@@ -47,7 +54,8 @@ def config_from_args(args):
         raise InputError("--duration", f"must be positive, got {args.duration}")
     if args.start < 0:
         raise InputError("--start", f"must not be negative, got {args.start}")
-    return ReconstructionConfig(solver=args.solver, max_evals=args.max_evals, window=args.window)
+    return ReconstructionConfig(solver=args.solver, solver_weights=None if weights is None else str(Path(weights).resolve()),
+                                max_evals=args.max_evals, window=args.window)
 
 
 def reconstruct_files(paths, out: Path, args, *, force: bool = False, echo=print) -> tuple[list, list]:
@@ -107,7 +115,8 @@ def print_metrics(folder: Path, echo=print) -> None:
     rows = [("MPJPE-G", "mpjpe_g_mm", "mm"), ("MPJPE", "mpjpe_mm", "mm"), ("PA-MPJPE", "pa_mpjpe_mm", "mm"),
             ("TV", "tv", "mm/frame^2"), ("foot skate", "foot_skate_pct", "%"),
             ("penetration", "penetration_mm", "mm"), ("MPJPE-2d", "mpjpe_2d_px", "px"),
-            ("evaluations", "n_evals", ""), ("wall time", "wall_s", "s"),
+            ("evaluations", "n_evals", ""), ("fell back", "fallback_windows", "windows"),
+            ("wall time", "wall_s", "s"),
             ("compile", "compile_s", "s")]
     echo(f"{folder.name}")
     for label, key, unit in rows:

@@ -3,6 +3,11 @@
 `get_solver(name, **options)` builds one by name: "lbfgs", "bfgs", "adam",
 "sgd", "sgdm", the learned "optimus" and "adafactor_mlp", and any of them with
 "+basinhopping" appended.
+
+"optimus" is Optimus with an L-BFGS fallback inside the same evaluation budget
+(`motionrecon.optim.fallback`): when its weights do not load, its loss or
+gradient turns non-finite, it stalls, or its stop rule ends it early.
+"optimus-nofallback" (or `get_solver("optimus", fallback=False)`) is Optimus alone.
 """
 
 from __future__ import annotations
@@ -10,31 +15,54 @@ from __future__ import annotations
 from motionrecon.optim.base import SolveResult, Solver  # noqa: F401
 
 HAND_DESIGNED = ("lbfgs", "bfgs", "adam", "sgd", "sgdm")
-LEARNED = ("optimus", "adafactor_mlp")
+LEARNED = ("optimus", "optimus-nofallback", "adafactor_mlp")
 SOLVER_NAMES = HAND_DESIGNED + LEARNED
+LEARNED_OPTIONS = ("weights", "default_weights", "stop_rule")
+
+
+def base_name(name: str) -> str:
+    """The solver name without "+basinhopping"."""
+    return name[: -len("+basinhopping")] if name.endswith("+basinhopping") else name
 
 
 def get_solver(name: str, **options) -> Solver:
-    """Solver by name. Options: learning_rate (optax), weights (learned), evals_per_hop, step_size (basin hopping)."""
+    """Solver by name.
+
+    Options: learning_rate (optax); weights, default_weights, stop_rule (learned); fallback (optimus:
+    False gives Optimus alone), fallback_rule (a `fallback.FallbackRule`); evals_per_hop, step_size,
+    seed (basin hopping). Options a solver does not use are ignored, so one set serves every name.
+
+    Weights: with `weights` (a path the user named) a file that does not load raises InputError; the
+    shipped default weights that do not load make "optimus" fall back to L-BFGS for every solve, with
+    the reason in each result's info (a broken installation still reconstructs).
+    """
     if name.endswith("+basinhopping"):
         from motionrecon.optim.classic import BasinHopping
 
         hop = {k: options.pop(k) for k in ("evals_per_hop", "step_size", "seed") if k in options}
-        return BasinHopping(get_solver(name[: -len("+basinhopping")], **options), **hop)
+        return BasinHopping(get_solver(base_name(name), **options), **hop)
     from motionrecon.optim import classic
 
+    learned = {k: options[k] for k in LEARNED_OPTIONS if k in options}
     if name == "lbfgs":
         return classic.ScipySolver("lbfgs", "L-BFGS-B")
     if name == "bfgs":
         return classic.ScipySolver("bfgs", "BFGS")
     if name in ("adam", "sgd", "sgdm"):
         return classic.OptaxSolver(name, options.get("learning_rate", 0.01))
-    if name == "optimus":
+    if name == "optimus" and options.get("fallback", True):
+        from motionrecon.optim import fallback
         from motionrecon.optim.optimus import OptimusSolver
 
-        return OptimusSolver(**options)
+        rule = options.get("fallback_rule") or fallback.FallbackRule()
+        return fallback.build_with_fallback(lambda: OptimusSolver(**learned), classic.ScipySolver("lbfgs", "L-BFGS-B"),
+                                            rule, strict=learned.get("weights") is not None, primary_name="optimus")
+    if name in ("optimus", "optimus-nofallback"):
+        from motionrecon.optim.optimus import OptimusSolver
+
+        return OptimusSolver(**learned)
     if name == "adafactor_mlp":
         from motionrecon.optim.adafactor_mlp import AdafactorMLPSolver
 
-        return AdafactorMLPSolver(**options)
+        return AdafactorMLPSolver(**learned)
     raise ValueError(f"unknown solver {name!r}; choose one of: {', '.join(SOLVER_NAMES)} (optionally +basinhopping)")

@@ -91,6 +91,9 @@ class BasinHopping:
 
     The evaluation budget is shared: each hop gets `evals_per_hop` (the last one
     what is left). Perturbations are Gaussian with std `step_size`, seeded.
+    An inner solver that stops early (Optimus converged) hands its unspent
+    evaluations to the next hop. When the inner solver reports fallbacks
+    (`motionrecon.optim.fallback`), `info` merges them over the hops.
     """
 
     inner: object
@@ -108,11 +111,14 @@ class BasinHopping:
         trace: list[float] = []
         best_x, best_f = np.asarray(x0, np.float64).copy(), np.inf
         start, iters, hops = best_x, 0, 0
+        infos, offsets = [], []
         while len(trace) < max_evals:
             budget = min(self.evals_per_hop, max_evals - len(trace))
             offset = len(trace)
             cb = None if callback is None else (lambda n, f: callback(offset + n, f))
             res = self.inner.minimize(fun_and_grad, start, max_evals=budget, callback=cb)
+            infos.append(res.info)
+            offsets.append(offset)
             trace.extend(res.trace)
             iters += res.n_iters
             hops += 1
@@ -121,5 +127,10 @@ class BasinHopping:
             if res.n_evals == 0:
                 break
             start = best_x + self.step_size * rng.standard_normal(best_x.shape)
+        info = {"hops": hops}
+        if any("fallback" in i for i in infos):  # the inner solver falls back (optimus): say so per window
+            from motionrecon.optim.fallback import merge_hop_infos
+
+            info.update(merge_hop_infos(infos, offsets))
         return SolveResult(x=best_x, fun=float(best_f), n_evals=len(trace), n_iters=iters, trace=trace,
-                           message=f"{hops} hops", info={"hops": hops})
+                           message=f"{hops} hops", info=info)

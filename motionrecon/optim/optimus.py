@@ -151,14 +151,17 @@ def normalise_preconditioner(B):
     return B * (jnp.sqrt(jnp.float32(n)) / jnp.maximum(jnp.linalg.norm(B), 1e-30))
 
 
-DEFAULT_WEIGHTS = "optimus_classic.npz"
+CLASSIC_WEIGHTS = "optimus_classic.npz"   # meta-trained on the classical test functions (the benchmark's)
+DIFFPHY_WEIGHTS = "optimus_diffphy.npz"   # meta-trained on DiffPhy reconstruction windows (the app's)
+DEFAULT_WEIGHTS = DIFFPHY_WEIGHTS
 
 
 class OptimusSolver(LearnedSolver):
     """`get_solver("optimus", weights=..., default_weights=..., stop_rule=...)`.
 
     weights: a weight file (see `learned.save_weights`); None loads `default_weights`
-    from the bundled weights/ folder ("optimus_classic.npz" unless told otherwise).
+    from the bundled weights/ folder ("optimus_diffphy.npz" unless told otherwise; the
+    classical benchmark uses CLASSIC_WEIGHTS).
     """
 
     def __init__(self, weights: Optional[str] = None, default_weights: str = DEFAULT_WEIGHTS,

@@ -1,0 +1,100 @@
+"""`motionrecon demo` with each solver, one after the other: wall time, MPJPE-G, evaluations, fallbacks.
+
+    python bench/demo_solvers.py [--solvers lbfgs optimus] [--duration 4] [--out bench/results/demo_solvers.json]
+
+Each solver runs as its own `python -m motionrecon.cli demo --solver NAME`
+process (as a user runs it; the JAX compilation cache is warmed first by a
+throw-away run, so both see the same cached compile) under `nice -n 10`. Per
+solver: the process's wall time, the reconstruction's own `wall_s` (setup,
+compile or cache load, optimisation), `ready_s`, MPJPE-G, evaluations, and the
+windows that fell back from Optimus to L-BFGS (with their reasons). The
+machine's load average before and after each run is recorded: on a shared
+machine timings move with it. Writes JSON; run by hand, never as a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from motionrecon.fileio import write_json  # noqa: E402
+
+
+def run_demo(solver: str, duration: float, out: Path, extra: list[str]) -> dict:
+    cmd = ["nice", "-n", "10", sys.executable, "-m", "motionrecon.cli", "demo", "--solver", solver,
+           "--duration", str(duration), "--out", str(out), "--no-progress", *extra]
+    load_before = os.getloadavg()[0]
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    folder = next(p for p in out.iterdir() if p.is_dir() and not p.name.startswith("."))
+    metrics = json.loads((folder / "metrics.json").read_text())
+    run = json.loads((folder / "run.json").read_text())
+    windows = []
+    for w in run["windows"]:
+        info = w.get("info") or {}
+        windows.append({"start_frame": w["start_frame"], "n_evals": w["n_evals"], "loss": w["loss"],
+                        "message": w["message"], **{k: info[k] for k in (
+                            "fallback", "fallback_kind", "fallback_reason", "fallback_at_eval", "optimus_evals",
+                            "lbfgs_evals", "converged") if k in info}})
+    return {"solver": solver, "command": " ".join(cmd[3:]), "process_wall_s": round(wall, 1),
+            "reconstruction_wall_s": round(metrics["wall_s"], 1), "ready_s": round(metrics["ready_s"], 1),
+            "compile_s": round(metrics["compile_s"], 1), "mpjpe_g_mm": metrics["mpjpe_g_mm"],
+            "mpjpe_mm": metrics["mpjpe_mm"], "n_evals": metrics["n_evals"], "n_windows": metrics["n_windows"],
+            "fallback_windows": metrics.get("fallback_windows"), "fallback_kinds": metrics.get("fallback_kinds"),
+            "load_average_1min_before": round(load_before, 2),
+            "load_average_1min_after": round(os.getloadavg()[0], 2), "windows": windows}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--solvers", nargs="+", default=["lbfgs", "optimus"])
+    ap.add_argument("--duration", type=float, default=4.0, help="seconds of the walk clip (the demo's default)")
+    ap.add_argument("--no-warmup", action="store_true", help="skip the throw-away run that fills the compile cache")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "demo_solvers.json"))
+    args = ap.parse_args()
+    weights = ROOT / "weights" / "optimus_diffphy.json"
+    card = json.loads(weights.read_text()) if weights.is_file() else {}
+    report = {"machine": {"processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+                          "shared": "yes: other jobs ran beside these (see the load averages)"},
+              "optimus_weights": {"file": "weights/optimus_diffphy.npz", "placeholder": bool(card.get("placeholder")),
+                                  "note": card.get("note", "")},
+              "duration_s": args.duration, "runs": []}
+    with tempfile.TemporaryDirectory(prefix="demo_solvers.") as tmp:
+        if not args.no_warmup:  # same window size as the demo: fills the persistent compilation cache
+            run_demo("lbfgs", 1.5, Path(tmp) / "warmup", ["--max-evals", "1"])
+        for solver in args.solvers:
+            row = run_demo(solver, args.duration, Path(tmp) / solver.replace("+", "_"), [])
+            report["runs"].append(row)
+            print(json.dumps({k: v for k, v in row.items() if k != "windows"}), flush=True)
+    by = {r["solver"]: r for r in report["runs"]}
+    if "lbfgs" in by and "optimus" in by:
+        a, b = by["lbfgs"], by["optimus"]
+        report["optimus_vs_lbfgs"] = {
+            "speedup_process_wall": round(a["process_wall_s"] / b["process_wall_s"], 3),
+            "speedup_reconstruction_wall": round(a["reconstruction_wall_s"] / b["reconstruction_wall_s"], 3),
+            "evals_ratio": round(b["n_evals"] / a["n_evals"], 3),
+            "mpjpe_g_difference_mm": round(b["mpjpe_g_mm"] - a["mpjpe_g_mm"], 2),
+            "target": "demo >= 1.5x faster with Optimus at equal or better MPJPE-G",
+            "target_met": bool(a["process_wall_s"] / b["process_wall_s"] >= 1.5 and b["mpjpe_g_mm"] <= a["mpjpe_g_mm"]),
+        }
+        print(json.dumps(report["optimus_vs_lbfgs"]))
+    write_json(args.out, report)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
