@@ -27,6 +27,8 @@ VIDEO_WEIGHTS = dict(marker3d=0.2, root_relative=1.0, reprojection=2.0, skate=50
 # The controllers' kinematic reference on video: detections smoothed over ~1 frame at
 # 12 fps and feet lifted out of the floor (the loss still compares with the raw detections).
 VIDEO_REFERENCE = dict(reference_smoothing=0.08, reference_on_ground=True)
+# Evaluations per window on video (mocap: 60); tuned on the bundled dribble clip (README "Video").
+VIDEO_MAX_EVALS = 100
 
 
 def video_config(cfg):
@@ -45,6 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="field of view across the longer image side (default 65, a phone's main camera)")
     p.add_argument("--force", action="store_true", help="redo videos whose output folder is complete")
     mocap.add_common_arguments(p)
+    p.set_defaults(max_evals=VIDEO_MAX_EVALS)
 
 
 def _time_slice(obs, start: float, duration: float | None):
