@@ -26,6 +26,7 @@ from motionrecon.optim import functions
 # name -> "module:Class"
 TASKS: dict[str, str] = {
     "classic": "motionrecon.optim.meta.tasks:ClassicTask",
+    "diffphy": "motionrecon.optim.meta.diffphy_task:DiffPhyTask",
 }
 
 

@@ -36,7 +36,7 @@ from jax.flatten_util import ravel_pytree
 
 from motionrecon.fileio import atomic_path, write_json, write_npz
 from motionrecon.optim import features
-from motionrecon.optim.learned import build_optimizer, save_weights, unroll
+from motionrecon.optim.learned import build_optimizer, load_weights, save_weights, unroll
 from motionrecon.optim.meta import pes, tasks
 
 
@@ -60,6 +60,7 @@ class TrainConfig:
     eval_every: int = 100
     eval_problems: int = 32
     seed: int = 0
+    init_weights: Optional[str] = None  # start from these meta-parameters (fine-tuning; no imitation)
 
 
 def _adam(config: TrainConfig):
@@ -119,25 +120,33 @@ def imitation_warm_start(optimizer, task, theta, steps: int, key, log=print):
 # --------------------------------------------------------------------------------------------- validation
 
 def validation_meta_loss(optimizer, task, theta, dims, num_problems: int, steps: int, seed: int = 1234):
-    """Mean meta-loss of the unperturbed optimizer over fixed problems (`num_problems` per dim, `steps` steps)."""
+    """Mean meta-loss of the unperturbed optimizer over fixed problems (`steps` inner steps each).
+
+    A task with `all_problems(dim)` (a finite set, e.g. held-out DiffPhy windows) is
+    evaluated on every one of them; otherwise on `num_problems` sampled with fixed keys per dim.
+    """
     values = []
     for dim in dims:
-        keys = jax.random.split(jax.random.PRNGKey(seed + dim), num_problems)
-        values.append(float(_validate(optimizer, task, theta, keys, dim, steps)))
+        if hasattr(task, "all_problems"):
+            problems, x0 = task.all_problems(dim)
+        else:
+            keys = jax.random.split(jax.random.PRNGKey(seed + dim), num_problems)
+            problems, x0 = _sample_many(task, keys, dim)
+        values.append(float(_validate(optimizer, task, theta, problems, x0, steps)))
     return float(np.mean(values))
 
 
-def _validate_impl(optimizer, task, theta, keys, dim, steps):
-    def one(k):
-        problem, x0 = task.sample(k, dim)
-        state = optimizer.init(theta, x0)
-        _, losses = unroll(optimizer, theta, lambda x: task.loss(problem, x), state, steps)
+def _validate_impl(optimizer, task, theta, problems, x0, steps):
+    def one(problem, x):
+        state = optimizer.init(theta, x)
+        _, losses = unroll(optimizer, theta, lambda y: task.loss(problem, y), state, steps)
         return task.meta_loss(problem, losses)
 
-    return jnp.mean(jax.vmap(one)(keys))
+    return jnp.mean(jax.vmap(one)(problems, x0))
 
 
-_validate = jax.jit(_validate_impl, static_argnums=(0, 1, 4, 5))
+_sample_many = jax.jit(lambda task, keys, dim: jax.vmap(lambda k: task.sample(k, dim))(keys), static_argnums=(0, 2))
+_validate = jax.jit(_validate_impl, static_argnums=(0, 1, 5))
 # module level, so a resumed run in the same process reuses the compiled programs
 _pes_step = jax.jit(pes.pes_step, static_argnums=(0, 1, 2))
 _pes_init = jax.jit(pes.pes_init, static_argnums=(0, 1, 2, 4))
@@ -203,18 +212,26 @@ def train(config: TrainConfig, out_dir, *, resume: bool = True, log=print) -> di
     tx = _adam(config)
 
     theta = optimizer.init_meta_params(jax.random.PRNGKey(config.seed))
+    if config.init_weights:
+        loaded, theta = load_weights(config.init_weights, kind=config.optimizer)
+        if loaded != optimizer:
+            raise ValueError(f"{config.init_weights}: architecture {loaded.options()} differs from "
+                             f"{optimizer.options()}; pass the same optimizer options")
+    val_task = task.validation_task() if hasattr(task, "validation_task") else task
     opt_state = tx.init(theta)
     step, key, elapsed_before = 0, jax.random.PRNGKey(config.seed + 1), 0.0
     if resume and ckpt_path.exists():
         saved = json.loads(config_path.read_text()) if config_path.exists() else None
-        keys_that_matter = ("optimizer", "optimizer_options", "task", "task_options", "num_tasks", "sigma")
+        keys_that_matter = ("optimizer", "optimizer_options", "task", "task_options", "num_tasks", "sigma",
+                             "init_weights")
         if saved is not None and any(saved.get(k) != config_dict.get(k) for k in keys_that_matter):
             raise ValueError(f"{out_dir}: checkpoint was made with another configuration; use a new folder")
         theta, opt_state, step, key, elapsed_before = _load_checkpoint(ckpt_path, theta, opt_state)
         log(f"resumed at step {step} ({elapsed_before / 60:.1f} min trained before)")
-    else:
-        theta = imitation_warm_start(optimizer, task, theta, config.imitation_steps, jax.random.PRNGKey(config.seed + 2),
-                                     log)
+    elif not config.init_weights:
+        theta = imitation_warm_start(optimizer, task, theta, config.imitation_steps,
+                                     jax.random.PRNGKey(config.seed + 2), log)
+    if not (resume and ckpt_path.exists()):
         metrics_path.unlink(missing_ok=True)
     write_json(config_path, config_dict)
 
@@ -243,7 +260,8 @@ def train(config: TrainConfig, out_dir, *, resume: bool = True, log=print) -> di
             metrics_file.flush()
 
         if step == 0:
-            val = validation_meta_loss(optimizer, task, theta, task.dims, config.eval_problems, config.unroll_length)
+            val = validation_meta_loss(optimizer, val_task, theta, val_task.dims, config.eval_problems,
+                                       config.unroll_length)
             write_metrics({"step": 0, "wall_s": elapsed(), "val_meta_loss": val})
             log(f"step 0: validation meta-loss {val:.4f}")
         while step < config.max_steps and time.time() - start < 60.0 * config.max_minutes:
@@ -262,8 +280,8 @@ def train(config: TrainConfig, out_dir, *, resume: bool = True, log=print) -> di
                 window.clear()
             if step % config.eval_every == 0:
                 row = row or {"step": step, "wall_s": round(elapsed(), 2)}
-                row["val_meta_loss"] = validation_meta_loss(optimizer, task, theta, task.dims, config.eval_problems,
-                                                            config.unroll_length)
+                row["val_meta_loss"] = validation_meta_loss(optimizer, val_task, theta, val_task.dims,
+                                                            config.eval_problems, config.unroll_length)
             if row is not None:
                 if not np.isfinite(row.get("meta_loss", 0.0)):
                     raise FloatingPointError(f"meta-loss became non-finite at step {step}")
@@ -272,7 +290,8 @@ def train(config: TrainConfig, out_dir, *, resume: bool = True, log=print) -> di
             if time.time() - last_ckpt > 60.0 * config.checkpoint_minutes:
                 checkpoint()
                 last_ckpt = time.time()
-        final_val = validation_meta_loss(optimizer, task, theta, task.dims, config.eval_problems, config.unroll_length)
+        final_val = validation_meta_loss(optimizer, val_task, theta, val_task.dims, config.eval_problems,
+                                         config.unroll_length)
         write_metrics({"step": step, "wall_s": round(elapsed(), 2), "val_meta_loss": final_val})
         checkpoint()
     summary = {"steps": step, "wall_s": elapsed(), "final_val_meta_loss": final_val}

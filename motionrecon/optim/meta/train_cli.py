@@ -1,9 +1,13 @@
 """`motionrecon train-optimus`: meta-train Optimus (or the Adafactor MLP) with PES; resumable.
 
-Example (what produced weights/optimus_classic.npz is in its JSON card):
+Examples (the exact commands that produced the shipped weights are in their JSON cards):
 
     motionrecon train-optimus --task classic --dims 2 4 8 16 32 --batch 10 --minutes 30 --out runs/optimus_classic \
         --export weights/optimus_classic.npz
+    motionrecon train-optimus --task diffphy --clips walk run --windows 8 --batch 2 --minutes 40 \
+        --init-weights weights/optimus_classic.npz --out runs/optimus_diffphy --export weights/optimus_diffphy.npz
+
+Re-running a command with the same --out resumes from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -28,7 +32,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hidden", type=int, default=None, help="Adafactor MLP hidden size (default 4)")
     parser.add_argument("--layers", type=int, default=None, help="Adafactor MLP hidden layers (default 2)")
     parser.add_argument("--functions", nargs="+", default=None, help="classic task: training functions (default all 15)")
-    parser.add_argument("--dims", nargs="+", type=int, default=None, help="problem sizes to train on (task default)")
+    parser.add_argument("--dims", nargs="+", type=int, default=None, help="classic task: problem sizes to train on")
+    parser.add_argument("--clips", nargs="+", default=None,
+                        help="diffphy task: DeepMimic clips of one frame rate (default: walk run)")
+    parser.add_argument("--windows", type=int, default=None, help="diffphy task: training windows per clip (default 8)")
+    parser.add_argument("--heldout-windows", type=int, default=None,
+                        help="diffphy task: held-out validation windows per clip (default 2)")
+    parser.add_argument("--noise", type=float, default=None, help="diffphy task: observation noise std, m (default 0.01)")
+    parser.add_argument("--scale-range", type=float, default=None,
+                        help="diffphy task: body size factor range, +- (default 0.1)")
+    parser.add_argument("--window", type=float, default=None,
+                        help="diffphy task: window length, s (default: the reconstruction's)")
+    parser.add_argument("--init-weights", default=None,
+                        help="start from these meta-parameters (fine-tuning; skips the imitation warm start)")
     parser.add_argument("--batch", type=int, default=20, help="tasks per PES step (antithetic pairs); paper: 20")
     parser.add_argument("--unroll", type=int, default=50, help="inner steps before a problem resets; paper: 50")
     parser.add_argument("--truncation", type=int, default=5, help="inner steps per PES step; paper: 5")
@@ -40,10 +56,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--minutes", type=float, default=30.0, help="stop after this much wall time in this run")
     parser.add_argument("--checkpoint-minutes", type=float, default=3.0)
     parser.add_argument("--eval-every", type=int, default=200, help="validation meta-loss every N steps")
+    parser.add_argument("--log-every", type=int, default=10, help="PES meta-loss row in metrics.jsonl every N steps")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, help="run folder (checkpoint, metrics.jsonl, metrics.png, weights.npz)")
     parser.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --out")
     parser.add_argument("--export", default=None, help="also copy the final weights to this .npz path")
+
+
+_FLAGS = {"windows_per_clip": "--windows", "heldout_windows_per_clip": "--heldout-windows", "noise_m": "--noise",
+          "scale_range": "--scale-range"}
 
 
 def config_from_args(args):
@@ -58,10 +79,16 @@ def config_from_args(args):
         if args.layers:
             optimizer_options["hidden_layers"] = args.layers
     task_options = {}
-    if args.dims:
-        task_options["dims"] = list(args.dims)
-    if args.functions:
-        task_options["functions"] = list(args.functions)
+    classic_only = {"dims": args.dims, "functions": args.functions}
+    diffphy_only = {"clips": args.clips, "windows_per_clip": args.windows,
+                    "heldout_windows_per_clip": args.heldout_windows, "noise_m": args.noise,
+                    "scale_range": args.scale_range, "window": args.window}
+    chosen = classic_only if args.task == "classic" else diffphy_only if args.task == "diffphy" else {}
+    for name, value in {**classic_only, **diffphy_only}.items():
+        if value is not None and name not in chosen:
+            raise InputError(_FLAGS.get(name, f"--{name}"), f"is not an option of the {args.task!r} task")
+        if value is not None:
+            task_options[name] = list(value) if isinstance(value, (list, tuple)) else value
     for name in ("batch", "unroll", "truncation"):
         if getattr(args, name) < 1:
             raise InputError(f"--{name}", "must be at least 1")
@@ -71,7 +98,8 @@ def config_from_args(args):
                        task_options=task_options, num_tasks=args.batch, unroll_length=args.unroll,
                        truncation=args.truncation, sigma=args.sigma, learning_rate=args.lr, clip=args.clip,
                        imitation_steps=args.imitation_steps, max_steps=args.steps, max_minutes=args.minutes,
-                       checkpoint_minutes=args.checkpoint_minutes, eval_every=args.eval_every, seed=args.seed)
+                       checkpoint_minutes=args.checkpoint_minutes, eval_every=args.eval_every,
+                       log_every=args.log_every, seed=args.seed, init_weights=args.init_weights)
 
 
 def run(args) -> int:
@@ -128,12 +156,15 @@ def weight_card(run_dir: Path, config, summary: dict) -> dict:
     import jax
     import numpy as np
 
-    return {
+    method = "PES (antithetic, persistent perturbation sums) after an imitation warm start of the step head"
+    if config.init_weights:
+        method = f"PES (antithetic, persistent perturbation sums), fine-tuning {Path(config.init_weights).name}"
+    card = {
         "kind": optimizer.kind,
         "architecture": optimizer.options(),
         "meta_parameters": int(sum(np.size(a) for a in jax.tree_util.tree_leaves(theta))),
         "training": {
-            "method": "PES (antithetic, persistent perturbation sums) after an imitation warm start of the step head",
+            "method": method,
             "config": dataclasses.asdict(config),
             "meta_steps": summary["steps"],
             "wall_time_s_total": round(summary["wall_s"], 1),
@@ -144,3 +175,11 @@ def weight_card(run_dir: Path, config, summary: dict) -> dict:
             "command": summary.get("command"),
         },
     }
+    from motionrecon.optim.meta.tasks import get_task
+
+    task = get_task(config.task, **config.task_options)
+    if hasattr(task, "describe"):
+        card["training"]["task"] = task.describe()
+        if hasattr(task, "validation_task"):
+            card["training"]["validation_task"] = task.validation_task().describe()
+    return card
