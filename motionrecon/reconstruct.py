@@ -157,6 +157,34 @@ def _shift_keyframes(prev: np.ndarray, shift_frames: int, F: int) -> np.ndarray:
     return out
 
 
+def kinematic_reference(obs: Observations, cfg: ReconstructionConfig, spf: int,
+                        shape: BodyShape | None = None) -> tuple[Body, np.ndarray]:
+    """The body (measured from `obs` unless `shape` is given; `spf` steps per frame) and the
+    controllers' kinematic reference qpos [T, nq]: IK on the (optionally smoothed) observations,
+    optionally lifted onto the ground (`cfg.reference_smoothing`, `cfg.reference_on_ground`)."""
+    body = build_body(shape or measure_shape(obs), timestep=1.0 / (obs.fps * spf))
+    qkin = inverse_kinematics(body.model, smooth_in_time(obs, cfg.reference_smoothing))
+    if cfg.reference_on_ground:
+        qkin, _ = lift_onto_ground(body.model, qkin, body.layout.contact_geoms)
+    return body, qkin
+
+
+def window_data(obs: Observations, qkin: np.ndarray, state: SimState, start: int, F: int) -> diffphy.WindowData:
+    """The loss data of the window of F frames after frame `start` (frames past the end are padded
+    with the last one at zero confidence)."""
+    T = obs.num_frames
+    frames = np.arange(start, start + F + 1)
+    valid = frames <= T - 1
+    clipped = np.minimum(frames, T - 1)
+    conf = obs.confidence[clipped[1:]] * valid[1:, None]
+    landmarks = jnp.asarray([BODY_LANDMARKS.index(lm) for lm in obs.skeleton.landmarks], jnp.int32)
+    return diffphy.WindowData(
+        init=state, base_qpos=jnp.asarray(qkin[clipped], jnp.float32),
+        observed=jnp.asarray(obs.joints3d[clipped[1:]], jnp.float32),
+        confidence=jnp.asarray(conf, jnp.float32), landmarks=landmarks,
+        **_window_2d(obs, clipped[1:], valid[1:]))
+
+
 _PROBLEMS: dict = {}  # compiled window problems of this process, by (joint set, F, K, spf)
 
 
@@ -218,13 +246,8 @@ def reconstruct(obs: Observations, config: ReconstructionConfig | None = None, *
     enable_compilation_cache()
     T, fps = obs.num_frames, obs.fps
     F, ov, K, spf = _frames_per_window(cfg, fps, T)
-    shape = shape or measure_shape(obs)
-    body = build_body(shape, timestep=1.0 / (fps * spf))
-    qkin = inverse_kinematics(body.model, smooth_in_time(obs, cfg.reference_smoothing))
-    if cfg.reference_on_ground:
-        qkin, _ = lift_onto_ground(body.model, qkin, body.layout.contact_geoms)
+    body, qkin = kinematic_reference(obs, cfg, spf, shape)
     js = obs.skeleton
-    landmarks = jnp.asarray([BODY_LANDMARKS.index(lm) for lm in js.landmarks], jnp.int32)
 
     key = (js.name, F, K, spf)
     cache = problem_cache if problem_cache is not None else _PROBLEMS
@@ -259,15 +282,7 @@ def reconstruct(obs: Observations, config: ReconstructionConfig | None = None, *
     x_prev = np.zeros((K, U))
     evals_done = 0
     for w, s in enumerate(starts):
-        frames = np.arange(s, s + F + 1)
-        valid = frames <= T - 1
-        clipped = np.minimum(frames, T - 1)
-        conf = obs.confidence[clipped[1:]] * valid[1:, None]
-        data = diffphy.WindowData(
-            init=state, base_qpos=jnp.asarray(qkin[clipped], jnp.float32),
-            observed=jnp.asarray(obs.joints3d[clipped[1:]], jnp.float32),
-            confidence=jnp.asarray(conf, jnp.float32), landmarks=landmarks,
-            **_window_2d(obs, clipped[1:], valid[1:]))
+        data = window_data(obs, qkin, state, s, F)
         x0 = _shift_keyframes(x_prev, step, F) if w > 0 else np.zeros((K, U))
         offset = evals_done
         if w == 0:
@@ -283,7 +298,7 @@ def reconstruct(obs: Observations, config: ReconstructionConfig | None = None, *
             progress(evals_done, total_evals)
         loss, traj, parts = problem.run(res.x, data)
         last = w == len(starts) - 1
-        keep = (int(valid[1:].sum()) if last else step)  # frames s+1 .. s+keep
+        keep = min(F, T - 1 - s) if last else step  # frames s+1 .. s+keep
         sl = slice(s + 1, s + 1 + keep)
         qpos[sl] = np.asarray(traj.qpos[:keep])
         markers[sl] = np.asarray(traj.markers[:keep])
@@ -295,7 +310,7 @@ def reconstruct(obs: Observations, config: ReconstructionConfig | None = None, *
         windows.append({"start_frame": int(s), "frames": int(F), "kept_frames": int(keep), "n_evals": res.n_evals,
                         "n_iters": res.n_iters, "loss": float(loss), "parts": {k: float(v) for k, v in parts.items()},
                         "message": res.message, "trace": [float(v) for v in res.trace], "info": res.info})
-    joints3d = markers[:, np.asarray(landmarks)]
+    joints3d = markers[:, np.asarray(data.landmarks)]
     wall_s = time.perf_counter() - t_start
     radius = np.asarray(body.arrays.contact_radius)
     m = metrics.summarize(joints3d, obs.joints3d, fps, js, weights=obs.confidence)

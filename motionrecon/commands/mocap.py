@@ -36,16 +36,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args):
-    from motionrecon.optim import base_name, get_solver
+    from motionrecon.optim import LEARNED, base_name
     from motionrecon.reconstruct import ReconstructionConfig
 
     weights = getattr(args, "solver_weights", None)
-    if weights is not None and base_name(args.solver) not in ("optimus", "optimus-nofallback", "adafactor_mlp"):
+    if weights is not None and base_name(args.solver) not in LEARNED:
         raise InputError("--optimus-weights", f"solver {args.solver!r} has no weights; use a learned solver")
-    try:
-        get_solver(args.solver, **({} if weights is None else {"weights": weights}))  # InputError: weights
-    except ValueError as e:
-        raise InputError("--solver", str(e)) from None
     if args.max_evals < 1:
         raise InputError("--max-evals", f"must be at least 1, got {args.max_evals}")
     if not 0.2 <= args.window <= 5.0:
@@ -54,8 +50,13 @@ def config_from_args(args):
         raise InputError("--duration", f"must be positive, got {args.duration}")
     if args.start < 0:
         raise InputError("--start", f"must not be negative, got {args.start}")
-    return ReconstructionConfig(solver=args.solver, solver_weights=None if weights is None else str(Path(weights).resolve()),
-                                max_evals=args.max_evals, window=args.window)
+    cfg = ReconstructionConfig(solver=args.solver, solver_weights=None if weights is None else str(Path(weights).resolve()),
+                               max_evals=args.max_evals, window=args.window)
+    try:
+        cfg.make_solver()  # fails now, not after detection: unknown name; named weights that do not load
+    except ValueError as e:
+        raise InputError("--solver", str(e)) from None
+    return cfg
 
 
 def reconstruct_files(paths, out: Path, args, *, force: bool = False, echo=print) -> tuple[list, list]:

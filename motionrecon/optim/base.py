@@ -68,6 +68,7 @@ class CountedObjective:
         self.best_x: np.ndarray | None = None
         self.best_f = np.inf
         self.last_grad: np.ndarray | None = None
+        self.last_finite = True  # whether the latest evaluation's loss and gradient were finite
 
     @property
     def n_evals(self) -> int:
@@ -82,6 +83,7 @@ class CountedObjective:
         g = np.asarray(g, np.float64)
         finite = np.isfinite(f) and np.all(np.isfinite(g))
         self.trace.append(f if np.isfinite(f) else np.inf)
+        self.last_finite = bool(finite)
         if finite and f < self.best_f:
             self.best_f, self.best_x = f, x.copy()
         if self.callback is not None:

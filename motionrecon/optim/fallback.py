@@ -38,7 +38,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from motionrecon.errors import InputError
-from motionrecon.optim.base import BudgetExhausted, Callback, FunAndGrad, SolveResult
+from motionrecon.optim.base import BudgetExhausted, Callback, CountedObjective, FunAndGrad, SolveResult
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,38 +93,26 @@ class _Switch(Exception):
         self.reason, self.kind = reason, kind
 
 
-class _Watch:
-    """The objective both solvers see: counts, keeps the best point and the trace, applies the rule."""
+class _Watch(CountedObjective):
+    """The objective both solvers see: a `CountedObjective` (budget, trace, best point, non-finite
+    guard) that also keeps the best loss and gradient norm after each evaluation and, while the
+    primary runs (`rule` set), applies the rule."""
 
     def __init__(self, fun_and_grad: FunAndGrad, max_evals: int, callback: Optional[Callback]):
-        self.fun_and_grad, self.max_evals, self.callback = fun_and_grad, max_evals, callback
-        self.trace: list[float] = []
+        super().__init__(fun_and_grad, max_evals, callback)
         self.best: list[float] = []
         self.grad_norms: list[float] = []
-        self.best_x: Optional[np.ndarray] = None
-        self.best_f = np.inf
         self.rule: Optional[FallbackRule] = None  # armed while the primary runs
 
     def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        if len(self.trace) >= self.max_evals:
-            raise BudgetExhausted
-        x = np.asarray(x, np.float64)
-        f, g = self.fun_and_grad(x)
-        f, g = float(f), np.asarray(g, np.float64)
-        finite_f, finite_g = bool(np.isfinite(f)), bool(np.all(np.isfinite(g)))
-        k = len(self.trace) + 1
-        self.trace.append(f if finite_f else np.inf)
-        if finite_f and finite_g and f < self.best_f:
-            self.best_f, self.best_x = f, x.copy()
+        f, g = super().__call__(x)
+        k = self.n_evals
         self.best.append(self.best_f)
-        self.grad_norms.append(float(np.linalg.norm(g)) if finite_g else np.inf)
-        if self.callback is not None:
-            self.callback(k, self.trace[-1])
+        self.grad_norms.append(float(np.linalg.norm(g)) if self.last_finite else np.inf)
         if self.rule is not None:
-            if not finite_f:
-                raise _Switch(f"non-finite loss at evaluation {k}", "non-finite")
-            if not finite_g:
-                raise _Switch(f"non-finite gradient at evaluation {k}", "non-finite")
+            if not self.last_finite:
+                what = "loss" if not np.isfinite(self.trace[-1]) else "gradient"
+                raise _Switch(f"non-finite {what} at evaluation {k}", "non-finite")
             verdict = self.rule.check(self.trace, self.best, self.grad_norms)
             if verdict == "divergence":
                 raise _Switch(f"divergence: loss {f:.4g} above {self.rule.diverge_ratio:g}x the best "

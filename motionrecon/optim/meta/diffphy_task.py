@@ -106,12 +106,9 @@ def clip_observations(clip: str, num_frames: int, fps_target: float | None = Non
 def build_window(clip: str, joints: np.ndarray, fps: float, start: int, scale: float, noise_m: float,
                  rng: np.random.Generator, config=None) -> Window:
     """The reconstruction's first window for observations joints[start : start + F + 1] (scaled, noisy)."""
-    from motionrecon import diffphy
-    from motionrecon.body import build_body
-    from motionrecon.body.fit import inverse_kinematics, measure_shape
     from motionrecon.observations import Observations
-    from motionrecon.reconstruct import _initial_state
-    from motionrecon.skeleton import BODY_LANDMARKS, DEEPMIMIC
+    from motionrecon.reconstruct import ReconstructionConfig, _initial_state, kinematic_reference, window_data
+    from motionrecon.skeleton import DEEPMIMIC
 
     F, K, spf = window_sizes(fps, config)
     seg = np.asarray(joints[start:start + F + 1], np.float64) * scale
@@ -120,14 +117,8 @@ def build_window(clip: str, joints: np.ndarray, fps: float, start: int, scale: f
     seg = seg + noise_m * rng.standard_normal(seg.shape)
     obs = Observations(fps=fps, joint_set=DEEPMIMIC.name, joints3d=seg, joints2d=None,
                        confidence=np.ones(seg.shape[:2]), source=f"{clip}@{start}")
-    body = build_body(measure_shape(obs), timestep=1.0 / (fps * spf))
-    qkin = inverse_kinematics(body.model, obs)
-    state = _initial_state(body, qkin[0], qkin[1], 1.0 / fps)
-    landmarks = jnp.asarray([BODY_LANDMARKS.index(lm) for lm in DEEPMIMIC.landmarks], jnp.int32)
-    data = diffphy.WindowData(init=state, base_qpos=jnp.asarray(qkin, jnp.float32),
-                              observed=jnp.asarray(seg[1:], jnp.float32),
-                              confidence=jnp.ones((F, DEEPMIMIC.num_joints), jnp.float32), landmarks=landmarks,
-                              **diffphy.no_2d(F, DEEPMIMIC.num_joints))
+    body, qkin = kinematic_reference(obs, config or ReconstructionConfig(), spf)
+    data = window_data(obs, qkin, _initial_state(body, qkin[0], qkin[1], 1.0 / fps), 0, F)
     return Window(clip=clip, start=int(start), scale=float(scale), body=body, data=data, observed=seg, fps=fps)
 
 
