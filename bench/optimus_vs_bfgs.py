@@ -247,8 +247,9 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=50, help="evaluations per window (reconstruction-like)")
     ap.add_argument("--bfgs-budget", type=int, default=100, help="BFGS's budget, to see where it plateaus")
     ap.add_argument("--optimus", default=str(root / "weights" / "optimus_diffphy.npz"))
-    ap.add_argument("--adafactor", default=str(root / "weights" / "adafactor_mlp_classic.npz"),
-                    help="Adafactor MLP weights (default: the classic ones; no DiffPhy training fitted the CPU time)")
+    ap.add_argument("--adafactor", default=str(root / "weights" / "adafactor_mlp_diffphy.npz"),
+                    help="Adafactor MLP weights (default: the classic meta-parameters with the step multiplier "
+                         "chosen on DiffPhy windows by bench/learned_step_scale.py; no PES on DiffPhy fitted the CPU)")
     ap.add_argument("--adam-lr", type=float, default=0.01)
     ap.add_argument("--solvers", nargs="+", default=list(SOLVERS), choices=SOLVERS)
     ap.add_argument("--seed", type=int, default=2024)

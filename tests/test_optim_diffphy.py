@@ -2,6 +2,7 @@
 
 import dataclasses
 import importlib.util
+import json
 from pathlib import Path
 from typing import NamedTuple
 
@@ -29,7 +30,12 @@ def test_shipped_diffphy_weights_run_at_the_reconstruction_size():
     name, kind = "optimus_diffphy.npz", "optimus"
     optimizer, theta = load_weights(ROOT / "weights" / name, kind=kind)
     classic_optimizer, classic_theta = load_weights(ROOT / "weights" / name.replace("diffphy", "classic"))
-    assert optimizer == classic_optimizer  # fine-tuned from the classic weights: same architecture
+    # fine-tuned from the classic weights: same architecture, with the step multiplier chosen for DiffPhy
+    assert optimizer.architecture() == classic_optimizer.architecture()
+    card = json.loads((ROOT / "weights" / name).with_suffix(".json").read_text())
+    selection = card["step_scale_selection"]
+    assert optimizer.step_scale_value == selection["chosen"] == card["architecture"]["step_scale"]
+    assert optimizer.step_scale_value < classic_optimizer.step_scale_value
     differs = jax.tree_util.tree_map(lambda a, b: bool(np.any(np.asarray(a) != np.asarray(b))), theta, classic_theta)
     assert any(jax.tree_util.tree_leaves(differs))  # ... and actually trained
     x0 = jnp.zeros(RECONSTRUCTION_SIZE, jnp.float32)

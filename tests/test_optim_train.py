@@ -53,6 +53,18 @@ def test_train_optimus_cli_exports_weights_and_card(tmp_path):
     assert card["training"]["config"]["task_options"] == {"dims": [2], "functions": ["sphere", "levy"]}
     assert main(["train-optimus", "--task", "nope", "--out", str(tmp_path / "x")]) == 2
 
+    # fine-tuning with another step scale: same meta-parameter shapes, the new multiplier is exported
+    tuned = tmp_path / "w" / "ada_tuned.npz"
+    code = main(["train-optimus", "--task", "classic", "--optimizer", "adafactor_mlp", "--dims", "2", "--batch", "2",
+                 "--functions", "sphere", "levy", "--unroll", "10", "--truncation", "5", "--steps", "1",
+                 "--eval-every", "1", "--init-weights", str(export), "--step-scale", "0.0005",
+                 "--out", str(tmp_path / "run2"), "--export", str(tuned)])
+    assert code == 0
+    tuned_optimizer, _ = load_weights(tuned, kind="adafactor_mlp")
+    assert tuned_optimizer.step_mult == 0.0005 and optimizer.step_mult == 0.001
+    assert tuned_optimizer.architecture() == optimizer.architecture()
+    assert main(["train-optimus", "--task", "classic", "--step-scale", "-1", "--out", str(tmp_path / "y")]) == 2
+
 
 def test_task_registry():
     task = tasks.get_task("classic", dims=[3], functions=["sphere", "rosenbrock"])

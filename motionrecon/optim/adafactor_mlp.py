@@ -34,6 +34,7 @@ class AdafactorMLP(LearnedOptimizer):
     step_mult: float = 0.001
 
     kind = "adafactor_mlp"
+    step_option = "step_mult"
 
     @property
     def imitation_scale(self) -> float:
@@ -72,7 +73,9 @@ class AdafactorMLP(LearnedOptimizer):
         return mu, d
 
 
-DEFAULT_WEIGHTS = "adafactor_mlp_classic.npz"
+CLASSIC_WEIGHTS = "adafactor_mlp_classic.npz"  # meta-trained on the classical test functions (the benchmark's)
+DIFFPHY_WEIGHTS = "adafactor_mlp_diffphy.npz"  # the same meta-parameters, step multiplier chosen on DiffPhy windows
+DEFAULT_WEIGHTS = DIFFPHY_WEIGHTS
 
 
 class AdafactorMLPSolver(LearnedSolver):

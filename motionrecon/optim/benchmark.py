@@ -240,7 +240,7 @@ def run_learned(solver, config, names, index, x0s, f_star, mean_init, loaded):
 
 
 def load_learned(config: BenchmarkConfig) -> dict:
-    from motionrecon.optim.adafactor_mlp import DEFAULT_WEIGHTS as ADAFAC_DEFAULT
+    from motionrecon.optim.adafactor_mlp import CLASSIC_WEIGHTS as ADAFAC_DEFAULT
     from motionrecon.optim.optimus import CLASSIC_WEIGHTS as OPTIMUS_DEFAULT
     from motionrecon.resources import resource_path
 

@@ -46,10 +46,28 @@ class LearnedOptimizer:
     """Base of learned optimizers; subclasses are frozen dataclasses and implement the three pure functions."""
 
     kind: str = ""
+    # The option that multiplies every step (Optimus's lambda_a, the Adafactor MLP's step_mult). It is
+    # the step length in the problem's own parameter units, so it is set per problem family (a radian
+    # of control offset is not a unit of a test function); it does not change the meta-parameters.
+    step_option: str = ""
 
     def options(self) -> dict:
         """Constructor options (JSON-serialisable) that rebuild this optimizer."""
         return dataclasses.asdict(self)
+
+    def architecture(self) -> dict:
+        """The options that the meta-parameters depend on (all but `step_option`)."""
+        return {k: v for k, v in self.options().items() if k != self.step_option}
+
+    def with_step_scale(self, value: float) -> "LearnedOptimizer":
+        """The same optimizer with its step multiplier set to `value` (> 0)."""
+        if not value > 0:
+            raise ValueError(f"step scale must be positive, got {value}")
+        return dataclasses.replace(self, **{self.step_option: float(value)})
+
+    @property
+    def step_scale_value(self) -> float:
+        return float(getattr(self, self.step_option))
 
     def init_meta_params(self, key: jax.Array) -> MetaParams:
         raise NotImplementedError

@@ -79,6 +79,7 @@ class Optimus(LearnedOptimizer):
     step_exp: float = 0.1  # lambda_b
 
     kind = "optimus"
+    step_option = "step_scale"
     imitation_scale = 1.0  # d that makes s an Adam-like step of 0.1 in normalised units
 
     def __post_init__(self):

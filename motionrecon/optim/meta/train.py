@@ -214,9 +214,11 @@ def train(config: TrainConfig, out_dir, *, resume: bool = True, log=print) -> di
     theta = optimizer.init_meta_params(jax.random.PRNGKey(config.seed))
     if config.init_weights:
         loaded, theta = load_weights(config.init_weights, kind=config.optimizer)
-        if loaded != optimizer:
-            raise ValueError(f"{config.init_weights}: architecture {loaded.options()} differs from "
-                             f"{optimizer.options()}; pass the same optimizer options")
+        if loaded.architecture() != optimizer.architecture():
+            raise ValueError(f"{config.init_weights}: architecture {loaded.architecture()} differs from "
+                             f"{optimizer.architecture()}; pass the same optimizer options")
+        if optimizer.step_option not in config.optimizer_options:  # keep the fine-tuned weights' step scale
+            optimizer = loaded
     val_task = task.validation_task() if hasattr(task, "validation_task") else task
     opt_state = tx.init(theta)
     step, key, elapsed_before = 0, jax.random.PRNGKey(config.seed + 1), 0.0
@@ -244,8 +246,8 @@ def train(config: TrainConfig, out_dir, *, resume: bool = True, log=print) -> di
     def elapsed():
         return elapsed_before + time.time() - start
 
-    def checkpoint():
-        _save_checkpoint(ckpt_path, theta, opt_state, step, key, elapsed())
+    def checkpoint(wall_s=None):
+        _save_checkpoint(ckpt_path, theta, opt_state, step, key, elapsed() if wall_s is None else wall_s)
         save_weights(out_dir / "weights.npz", optimizer, theta)
         plot_metrics(metrics_path, out_dir / "metrics.png")
 
@@ -292,8 +294,9 @@ def train(config: TrainConfig, out_dir, *, resume: bool = True, log=print) -> di
                 last_ckpt = time.time()
         final_val = validation_meta_loss(optimizer, val_task, theta, val_task.dims, config.eval_problems,
                                          config.unroll_length)
-        write_metrics({"step": step, "wall_s": round(elapsed(), 2), "val_meta_loss": final_val})
-        checkpoint()
-    summary = {"steps": step, "wall_s": elapsed(), "final_val_meta_loss": final_val}
+        total_s = elapsed()  # the checkpoint and the summary agree, so a resumed run's total never goes back
+        write_metrics({"step": step, "wall_s": round(total_s, 2), "val_meta_loss": final_val})
+        checkpoint(total_s)
+    summary = {"steps": step, "wall_s": total_s, "final_val_meta_loss": final_val}
     log(f"done: {summary}")
     return summary

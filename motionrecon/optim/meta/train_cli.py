@@ -43,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="diffphy task: body size factor range, +- (default 0.1)")
     parser.add_argument("--window", type=float, default=None,
                         help="diffphy task: window length, s (default: the reconstruction's)")
+    parser.add_argument("--step-scale", type=float, default=None,
+                        help="multiplier of every step: Optimus's lambda_a (default 0.1), the Adafactor MLP's "
+                             "step_mult (default 0.001); with --init-weights, default: the weights' own")
     parser.add_argument("--init-weights", default=None,
                         help="start from these meta-parameters (fine-tuning; skips the imitation warm start)")
     parser.add_argument("--batch", type=int, default=20, help="tasks per PES step (antithetic pairs); paper: 20")
@@ -78,6 +81,10 @@ def config_from_args(args):
             optimizer_options["hidden_size"] = args.hidden
         if args.layers:
             optimizer_options["hidden_layers"] = args.layers
+    if args.step_scale is not None:
+        if not args.step_scale > 0:
+            raise InputError("--step-scale", f"must be positive, got {args.step_scale}")
+        optimizer_options["step_scale" if args.optimizer == "optimus" else "step_mult"] = args.step_scale
     task_options = {}
     classic_only = {"dims": args.dims, "functions": args.functions}
     diffphy_only = {"clips": args.clips, "windows_per_clip": args.windows,
