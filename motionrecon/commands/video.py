@@ -22,8 +22,9 @@ from motionrecon.commands import mocap
 from motionrecon.errors import InputError
 
 # Loss weights for video, where the placed 3D is uncertain in depth: mostly 2D
-# reprojection and root-relative 3D pose, and a foot-sliding penalty (README: "Video").
-VIDEO_WEIGHTS = dict(marker3d=0.2, root_relative=1.0, reprojection=2.0, skate=50.0)
+# reprojection and root-relative 3D pose, and a foot-sliding penalty. Tuned on the
+# bundled dribble clip (docs/video.md "Physics on video" has the table of what was tried).
+VIDEO_WEIGHTS = dict(marker3d=0.2, root_relative=1.0, reprojection=8.0, skate=150.0)
 # The controllers' kinematic reference on video: detections smoothed over ~1 frame at
 # 12 fps and feet lifted out of the floor (the loss still compares with the raw detections).
 VIDEO_REFERENCE = dict(reference_smoothing=0.08, reference_on_ground=True)
