@@ -19,11 +19,18 @@ ROOT = Path(__file__).resolve().parents[1]
 RECONSTRUCTION_SIZE = 11 * 28  # K * U of a 1 s window with keyframes every 0.1 s (the reconstruction's default)
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("optimus_vs_bfgs", ROOT / "bench" / "optimus_vs_bfgs.py")
+def _bench(name="optimus_vs_bfgs"):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_step_scale_sweep_score():
+    score = _bench("learned_step_scale").geometric_mean_ratio
+    assert score([[10.0, 5.0, 1.0], [100.0, 200.0, 10.0]]) == pytest.approx(0.1)  # best / first, geometric mean
+    assert score([[10.0, np.inf, np.nan]]) == pytest.approx(1.0)  # never improved: non-finite values do not count
+    assert score([[4.0, 1.0]]) < score([[4.0, 2.0]])
 
 
 def test_shipped_diffphy_weights_run_at_the_reconstruction_size():
