@@ -84,9 +84,8 @@ def main() -> None:
 
     from motionrecon.fileio import write_json
     from motionrecon.jaxsetup import enable_compilation_cache
-    from motionrecon.optim import get_solver
-    from motionrecon.optim.learned import load_weights, minimize
-    from optimus_vs_bfgs import run_all
+    from motionrecon.optim.learned import load_weights
+    from optimus_vs_bfgs import by_name, plain_learned, run_all
 
     loaded = {"optimus": load_weights(args.optimus, kind="optimus"),
               "adafactor_mlp": load_weights(args.adafactor, kind="adafactor_mlp")}
@@ -99,14 +98,9 @@ def main() -> None:
     t0 = time.perf_counter()
     windows = training_windows(args.windows, args.seed)
     scales = {"optimus": args.optimus_scales, "adafactor_mlp": args.adafactor_scales}
-    solvers = {}
-    for kind, (opt, theta) in loaded.items():
-        for s in scales[kind]:
-            o = opt.with_step_scale(s)
-            solvers[f"{kind}@{s:g}"] = (lambda o, th: lambda f, x0, n: minimize(o, th, f, x0, max_evals=n,
-                                                                                stop_rule=None))(o, theta)
-    lbfgs = get_solver("lbfgs")
-    solvers["lbfgs"] = lambda f, x0, n: lbfgs.minimize(f, x0, max_evals=n)
+    solvers = {f"{kind}@{s:g}": plain_learned(opt.with_step_scale(s), theta)
+               for kind, (opt, theta) in loaded.items() for s in scales[kind]}
+    solvers["lbfgs"] = by_name("lbfgs")
     runs = run_all(windows, solvers, args.budget, args.budget, log=lambda m: print(m, flush=True))
 
     table = {}

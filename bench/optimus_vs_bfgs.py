@@ -159,22 +159,27 @@ def mpjpe_g_mm(problem, window, x) -> float:
     return float(1000 * np.mean(np.linalg.norm(sim - obs, axis=-1)))
 
 
-def make_solvers(optimus_weights: str, adafactor_weights: str, adam_lr: float):
+def plain_learned(optimizer, theta):
+    """solve(fun_and_grad, x0, budget) for a learned optimizer run plain: no stopping rule, no fallback."""
+    from motionrecon.optim.learned import minimize
+
+    return lambda f, x0, n: minimize(optimizer, theta, f, x0, max_evals=n, stop_rule=None)
+
+
+def by_name(name: str, **options):
+    """solve(fun_and_grad, x0, budget) for `get_solver(name, **options)`."""
     from motionrecon.optim import get_solver
-    from motionrecon.optim.learned import load_weights, minimize
 
-    opt, theta = load_weights(optimus_weights, kind="optimus")
-    ada, ada_theta = load_weights(adafactor_weights, kind="adafactor_mlp")
+    solver = get_solver(name, **options)
+    return lambda f, x0, n: solver.minimize(f, x0, max_evals=n)
 
-    def learned(o, th):
-        return lambda f, x0, n: minimize(o, th, f, x0, max_evals=n, stop_rule=None)
 
-    def classic(name, **kw):
-        s = get_solver(name, **kw)
-        return lambda f, x0, n: s.minimize(f, x0, max_evals=n)
+def make_solvers(optimus_weights: str, adafactor_weights: str, adam_lr: float):
+    from motionrecon.optim.learned import load_weights
 
-    return {"optimus": learned(opt, theta), "adafactor_mlp": learned(ada, ada_theta), "lbfgs": classic("lbfgs"),
-            "bfgs": classic("bfgs"), "adam": classic("adam", learning_rate=adam_lr)}
+    return {"optimus": plain_learned(*load_weights(optimus_weights, kind="optimus")),
+            "adafactor_mlp": plain_learned(*load_weights(adafactor_weights, kind="adafactor_mlp")),
+            "lbfgs": by_name("lbfgs"), "bfgs": by_name("bfgs"), "adam": by_name("adam", learning_rate=adam_lr)}
 
 
 def run_all(windows, solvers, budget: int, bfgs_budget: int, log=print) -> list[dict]:

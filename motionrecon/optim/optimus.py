@@ -80,7 +80,7 @@ class Optimus(LearnedOptimizer):
 
     kind = "optimus"
     step_option = "step_scale"
-    imitation_scale = 1.0  # d that makes s an Adam-like step of 0.1 in normalised units
+    imitation_scale = 1.0  # d that makes s an Adam-like step of step_scale in normalised units
 
     def __post_init__(self):
         if self.variant not in VARIANTS:

@@ -84,7 +84,9 @@ def config_from_args(args):
     if args.step_scale is not None:
         if not args.step_scale > 0:
             raise InputError("--step-scale", f"must be positive, got {args.step_scale}")
-        optimizer_options["step_scale" if args.optimizer == "optimus" else "step_mult"] = args.step_scale
+        from motionrecon.optim.learned import build_optimizer
+
+        optimizer_options[build_optimizer(args.optimizer).step_option] = args.step_scale
     task_options = {}
     classic_only = {"dims": args.dims, "functions": args.functions}
     diffphy_only = {"clips": args.clips, "windows_per_clip": args.windows,
