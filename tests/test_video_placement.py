@@ -11,14 +11,18 @@ from motionrecon.skeleton import MEDIAPIPE33
 from video_support import look_at_camera, walking_body
 
 HIPS = [MEDIAPIPE33.index("left_hip"), MEDIAPIPE33.index("right_hip")]
+HEELS = [MEDIAPIPE33.index("left_heel"), MEDIAPIPE33.index("right_heel")]
 W, H = 1920, 1080
 
 
-def _scene(seed=0, pixel_noise=1.5, noise_3d=0.01, turn_deg=10.0, roll_deg=4.0):
+def _scene(seed=0, pixel_noise=1.5, noise_3d=0.01, turn_deg=10.0, roll_deg=4.0, heel_height=0.0):
     """A walking body seen by a known camera; the 3D handed to placement is hip-centred, turned
-    away from the camera's axes by up to `turn_deg` per frame (as MediaPipe's own orientation)."""
+    away from the camera's axes by up to `turn_deg` per frame (as MediaPipe's own orientation).
+    `heel_height`: metres the heel points sit above the sole (MediaPipe: on the back of the heel)."""
     rng = np.random.default_rng(seed)
     world, stance = walking_body()
+    world[:, HEELS, 2] += heel_height
+    stance[:, HEELS] &= heel_height == 0.0
     R, t = look_at_camera(position=(1.0, -5.0, 1.4), target=(1.2, 0.0, 0.8), roll_deg=roll_deg)
     K = intrinsics_matrix(1400.0, W, H)
     cam = world @ R.T + t
@@ -67,6 +71,29 @@ def test_recovers_root_trajectory_ground_and_camera():
     # Camera convention: x_cam = R x_world + t puts the camera centre at the stated height.
     centre = -obs.camera.R.T @ obs.camera.t
     assert abs(centre[2] - p.camera_height) < 1e-6
+
+
+def test_heel_points_above_the_sole_do_not_raise_the_ground():
+    # MediaPipe's heel point sits centimetres above the sole: the ground must stay under the toe tips.
+    s = _scene(heel_height=0.06)
+    T = len(s["world"])
+    p = placement.place(s["joints2d"], s["joints3d"], s["visibility"], np.ones(T, bool), s["K"], W, H, 20.0)
+    np.testing.assert_allclose(p.heel_rise, 0.06, atol=0.02)
+    assert p.describe()["heel_rise_m"] == [float(v) for v in p.heel_rise]
+    toes_on_ground = p.observations.joints3d[s["stance"]][:, 2]
+    assert np.abs(np.median(toes_on_ground)) < 0.015 and np.abs(toes_on_ground).max() < 0.04
+    assert abs(p.camera_height - 1.4) < 0.05
+
+
+def test_heels_onto_sole_lowers_only_the_heels_by_their_median_rise():
+    up = np.array([0.0, -1.0, 0.0])  # camera frame: y points down
+    feet = np.zeros((5, 4, 3))
+    feet[:, 0] = [0.0, -0.05, 0.0]  # left heel 5 cm above its toe tip
+    feet[:, 2] = [0.0, 0.01, 0.0]  # right heel 1 cm below its toe tip: counts as 0
+    moved, rise = placement.heels_onto_sole(feet, np.ones(5, bool), up)
+    np.testing.assert_allclose(rise, [0.05, 0.0])
+    np.testing.assert_allclose(moved[:, 0], 0.0, atol=1e-12)
+    np.testing.assert_array_equal(moved[:, 1:], feet[:, 1:])
 
 
 def test_undetected_frames_are_kept_interpolated_with_zero_confidence():

@@ -19,7 +19,9 @@ orientation) and the camera intrinsics.
    (`scipy.optimize.least_squares`, soft-L1 loss with a 2 cm scale) with a
    weak prior towards the body's mean up direction (it decides only when the
    contacts span too little area, e.g. a person standing still); repeated
-   until the contact set stops changing. Gravity is the plane's normal,
+   until the contact set stops changing. The heels are first lowered to the
+   sole (`heels_onto_sole`): MediaPipe puts its heel point on the back of the
+   heel, centimetres above the ground. Gravity is the plane's normal,
    pointing from the feet to the head.
 3. World frame: z = up (the plane's normal), ground at z = 0; x = the
    camera's x axis (image right) laid onto the ground; y = z x x (away from
@@ -56,6 +58,7 @@ GROUND_MEDIAN_FRAMES = 5  # running median of the translations for the ground fi
 
 _I = MEDIAPIPE33.index
 FOOT_POINTS = (_I("left_heel"), _I("left_foot_index"), _I("right_heel"), _I("right_foot_index"))
+HEEL_TOE_SLOTS = ((0, 1), (2, 3))  # (heel, toe tip) of each foot within FOOT_POINTS
 HIPS = (_I("left_hip"), _I("right_hip"))
 SHOULDERS = (_I("left_shoulder"), _I("right_shoulder"))
 ANKLES = (_I("left_ankle"), _I("right_ankle"))
@@ -77,6 +80,8 @@ class Placement:
       up_cam: [3] unit "up" (against gravity) in the camera frame.
       ground_offset: d of the ground plane {x: up_cam . x + d = 0} in the camera frame.
       contacts: [T, 4] foot points (L heel, L toe, R heel, R toe) used as ground contacts.
+      heel_rise: [2] metres each heel point was lowered to the sole for the ground fit (L, R;
+        `heels_onto_sole`).
       camera_height: metres of the camera centre above the ground.
       camera_pitch_deg: angle of the optical axis below the horizon (positive = looking down).
       camera_roll_deg: rotation of the image's x axis out of the horizontal.
@@ -94,6 +99,7 @@ class Placement:
     camera_height: float
     camera_pitch_deg: float
     camera_roll_deg: float
+    heel_rise: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(2))
 
     def describe(self) -> dict:
         """JSON-ready summary."""
@@ -103,6 +109,7 @@ class Placement:
             "camera_roll_deg": self.camera_roll_deg,
             "up_in_camera": self.up_cam.tolist(),
             "ground_contact_points": int(self.contacts.sum()),
+            "heel_rise_m": [float(v) for v in self.heel_rise],
             "reprojection_px_median": float(np.nanmedian(self.reprojection_px)),
             "detected_frames": int(self.detected.sum()),
         }
@@ -258,6 +265,33 @@ def body_up(joints_cam: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return _unit(up.mean(0))
 
 
+def heels_onto_sole(foot_points: np.ndarray, valid: np.ndarray, up: np.ndarray):
+    """Foot points with each heel moved down along `up` to the level of the sole.
+
+    MediaPipe's heel point sits on the back of the heel, well above the sole when
+    the foot is flat (dribble clip: 6 cm above the toe tip), while its toe tip
+    is on the sole. A ground plane through both would lie between them, above
+    the soles, and a body standing on it could not reach the detected feet.
+    Each heel is lowered by its median height above the same foot's toe tip
+    over the valid frames (the feet are mostly flat over a clip; a negative
+    median counts as 0).
+
+    Args:
+      foot_points: [T, 4, 3] (L heel, L toe tip, R heel, R toe tip), camera frame.
+      valid: [T] frames with a fitted pose.
+      up: [3] unit up direction.
+
+    Returns:
+      (points [T, 4, 3], heel_rise [2] metres, left and right).
+    """
+    out = np.array(foot_points, np.float64, copy=True)
+    rise = np.zeros(len(HEEL_TOE_SLOTS))
+    for k, (heel, toe) in enumerate(HEEL_TOE_SLOTS):
+        rise[k] = max(0.0, float(np.median((out[valid, heel] - out[valid, toe]) @ up)))
+        out[:, heel] -= rise[k] * up
+    return out, rise
+
+
 def fit_ground(foot_points: np.ndarray, valid: np.ndarray, up_prior: np.ndarray, *,
                contact_tolerance: float = CONTACT_TOLERANCE, max_rounds: int = 10):
     """Ground plane through the foot contacts, by robust least squares with a prior on its normal.
@@ -360,7 +394,8 @@ def place(joints2d: np.ndarray, joints3d: np.ndarray, visibility: np.ndarray, de
     # depth noise (from the body's apparent size) would otherwise tilt the plane along the rays.
     steady = running_median(translations, fitted, GROUND_MEDIAN_FRAMES)
     feet_steady = joints_cam[:, FOOT_POINTS] - translations[:, None] + steady[:, None]
-    up, d, contacts = fit_ground(feet_steady, fitted, up0)
+    feet_sole, heel_rise = heels_onto_sole(feet_steady, fitted, up0)
+    up, d, contacts = fit_ground(feet_sole, fitted, up0)
     if up @ up0 < 0:
         up, d = -up, -d
     joints_cam = fill_gaps(joints_cam, fitted)
@@ -380,4 +415,5 @@ def place(joints2d: np.ndarray, joints3d: np.ndarray, visibility: np.ndarray, de
     roll = float(np.degrees(np.arcsin(np.clip(np.array([1.0, 0.0, 0.0]) @ up, -1, 1))))
     return Placement(observations=obs, joints_cam=joints_cam, root_cam=root_cam, rotations=rotations,
                      reprojection_px=rms, detected=fitted, up_cam=up, ground_offset=float(d), contacts=contacts,
+                     heel_rise=heel_rise,
                      camera_height=float(d), camera_pitch_deg=pitch, camera_roll_deg=roll)
