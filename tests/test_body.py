@@ -1,10 +1,11 @@
 import mujoco
 import numpy as np
+import pytest
 
 from motionrecon.body import build_body
 from motionrecon.body.fit import inverse_kinematics, landmark_sites, measure_shape
 from motionrecon.body.template import BodyShape
-from motionrecon.skeleton import BODY_LANDMARKS
+from motionrecon.skeleton import BODY_LANDMARKS, MEDIAPIPE33
 
 
 def test_template_stands_on_the_floor_with_realistic_mass():
@@ -76,3 +77,29 @@ def test_lift_onto_ground_takes_every_foot_sphere_out_of_the_floor(walk_1s):
         assert np.min(d.geom_xpos[geoms, 2] - m.geom_size[geoms, 0]) > -1e-6
     assert np.all(lift >= 0) and lift[-1] > 0.05
     np.testing.assert_allclose(lifted[:, 3:], q[:, 3:])  # only the height changes
+
+
+def test_foot_in_mediapipe_convention_stands_flat_on_its_detections():
+    # MediaPipe's ankle sits high above its toe tip and its heel point above the sole; the body's
+    # foot is measured in that convention, so a flat foot puts all three sites on the detections.
+    from motionrecon.observations import Observations
+    from video_support import walking_body
+
+    world, _ = walking_body()
+    for side in ("left", "right"):
+        world[:, MEDIAPIPE33.index(f"{side}_heel"), 2] += 0.05
+    obs = Observations(fps=20.0, joint_set="mediapipe33", joints3d=world.astype(np.float32), joints2d=None,
+                       confidence=np.ones(world.shape[:2], np.float32))
+    shape = measure_shape(obs)
+    assert shape.ankle_height == pytest.approx(0.08, abs=0.005)
+    assert shape.heel_site_height == pytest.approx(0.05, abs=0.005)
+    assert np.hypot(shape.ankle_height, shape.foot_forward) == pytest.approx(np.hypot(0.08, 0.16), abs=0.005)
+    body = build_body(shape)
+    rest = landmark_sites(body.model, body.model.qpos0[None])[0]
+    z = {lm: rest[BODY_LANDMARKS.index(lm), 2] for lm in ("left_ankle", "left_heel", "left_toe")}
+    assert z["left_toe"] == pytest.approx(0.0, abs=1e-6)
+    assert z["left_heel"] == pytest.approx(0.05, abs=0.005)
+    assert z["left_ankle"] == pytest.approx(0.08, abs=0.005)
+    # Joint sets without a heel keep the template's foot.
+    assert BodyShape().heel_site_height == 0.0
+

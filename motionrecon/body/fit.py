@@ -48,6 +48,41 @@ def _both_sides(pos, a: str, b: str) -> float | None:
     return float(np.mean(vals)) if vals else None
 
 
+def _median_height(pos, a: str, b: str) -> float | None:
+    """Median over confident frames of z(a) - z(b) (world z-up), left and right averaged."""
+    vals = []
+    for side in ("left", "right"):
+        if f"{side}_{a}" not in pos or f"{side}_{b}" not in pos:
+            continue
+        (pa, ca), (pb, cb) = pos[f"{side}_{a}"], pos[f"{side}_{b}"]
+        ok = (ca > 0.3) & (cb > 0.3)
+        if ok.any():
+            vals.append(float(np.median(pa[ok, 2] - pb[ok, 2])))
+    return float(np.mean(vals)) if vals else None
+
+
+def _foot_from_heel(pos, ankle_to_toe: float, default: BodyShape) -> dict[str, float]:
+    """Foot geometry where the detector also sees the heel (MediaPipe-33), in its own convention.
+
+    MediaPipe's ankle point sits higher above its toe tip, and its heel point higher above the
+    sole, than the template's foot has them (dribble clip: 10.5 cm and 6 cm, against 6 cm and 0
+    for a template foot of the same length). A body built with the template's foot cannot put
+    all three on the detections with its sole on the ground, so it stands on tiptoe and its feet
+    reproject tens of pixels above the detected ones (docs/video.md). With a heel in view:
+    ankle_height = median height of the ankle above the toe tip, heel_site_height = median height
+    of the heel point above the toe tip (within [0, ankle_height]), foot_forward = the rest of
+    the ankle-to-toe distance, heel_back in the template's proportion to foot_forward. The
+    medians assume the feet are mostly flat on the ground over the clip.
+    """
+    ankle = _median_height(pos, "ankle", "toe")
+    heel = _median_height(pos, "heel", "toe")
+    if ankle is None or heel is None or not 0.0 < ankle < ankle_to_toe:
+        return {}
+    forward = float(np.sqrt(ankle_to_toe ** 2 - ankle ** 2))
+    return dict(ankle_height=ankle, foot_forward=forward, heel_back=default.heel_back * forward / default.foot_forward,
+                heel_site_height=float(np.clip(heel, 0.0, ankle)))
+
+
 def measure_shape(obs: Observations) -> BodyShape:
     """Bone lengths of the observed person (needs `joints3d`)."""
     if obs.joints3d is None:
@@ -82,6 +117,7 @@ def measure_shape(obs: Observations) -> BodyShape:
         ref = np.hypot(default.foot_forward, default.ankle_height)
         m.update(foot_forward=default.foot_forward * toe / ref, ankle_height=default.ankle_height * toe / ref,
                  heel_back=default.heel_back * toe / ref)
+        m.update(_foot_from_heel(pos, toe, default))
     # Fields this joint set cannot see: the template's, scaled by the leg length.
     legs = [m[k] for k in ("thigh", "shin") if k in m]
     scale = sum(legs) / (default.thigh + default.shin) if len(legs) == 2 else 1.0

@@ -28,7 +28,7 @@ _DEFAULTS = dict(
     pelvis_to_chest=0.236, chest_to_thorax=0.224, thorax_to_head=0.175,
     hip_half_width=0.085, hip_drop=0.0,
     shoulder_half_width=0.183, shoulder_rise=0.2435,
-    thigh=0.4215, shin=0.4099, ankle_height=0.05, foot_forward=0.1335, heel_back=0.0435,
+    thigh=0.4215, shin=0.4099, ankle_height=0.05, foot_forward=0.1335, heel_back=0.0435, heel_site_height=0.0,
     upper_arm=0.2748, forearm=0.2589,
 )
 
@@ -49,6 +49,9 @@ class BodyShape:
     ankle_height: float = _DEFAULTS["ankle_height"]
     foot_forward: float = _DEFAULTS["foot_forward"]
     heel_back: float = _DEFAULTS["heel_back"]
+    # Height of the heel landmark site above the sole: 0 (the heel's bottom) unless a detector
+    # places its heel point higher (MediaPipe: at the back of the heel; see body.fit.measure_shape).
+    heel_site_height: float = _DEFAULTS["heel_site_height"]
     upper_arm: float = _DEFAULTS["upper_arm"]
     forearm: float = _DEFAULTS["forearm"]
 
@@ -153,7 +156,7 @@ def build_mjcf(shape: BodyShape, gains: Gains = Gains(), timestep: float = 1.0 /
             {joint(side + "_foot", "ball", "ankle")}
             <geom type="box" pos="{_v((s.foot_forward - s.heel_back) / 2, 0, -s.ankle_height / 2)}" size="{_v(foot_len / 2, fw + r['contact'], s.ankle_height / 2)}"/>
             {contacts}
-            {_sites({side + "_ankle": (0, 0, 0), side + "_heel": (-s.heel_back, 0, -s.ankle_height),
+            {_sites({side + "_ankle": (0, 0, 0), side + "_heel": (-s.heel_back, 0, -s.ankle_height + s.heel_site_height),
                      side + "_toe": (s.foot_forward, 0, -s.ankle_height)})}
           </body>
         </body>
