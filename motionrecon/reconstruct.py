@@ -50,6 +50,8 @@ class ReconstructionConfig:
     sim_rate: float = 480.0         # Hz (rounded to a whole number of steps per frame)
     reference_smoothing: float = 0.0  # s, Gaussian sigma on the joints the kinematic reference is fitted to
     reference_on_ground: bool = False  # lift reference frames whose foot spheres are below the ground
+    reference_2d_weight: float = 0.0  # IK of the reference also fits the 2D keypoints (body.fit.inverse_kinematics)
+    reference_ground_weight: float = 0.0  # IK of the reference keeps the foot spheres out of the ground
     weights: diffphy.LossWeights = diffphy.LossWeights()
     contact: ContactParams = ContactParams()
 
@@ -161,9 +163,13 @@ def kinematic_reference(obs: Observations, cfg: ReconstructionConfig, spf: int,
                         shape: BodyShape | None = None) -> tuple[Body, np.ndarray]:
     """The body (measured from `obs` unless `shape` is given; `spf` steps per frame) and the
     controllers' kinematic reference qpos [T, nq]: IK on the (optionally smoothed) observations,
-    optionally lifted onto the ground (`cfg.reference_smoothing`, `cfg.reference_on_ground`)."""
+    optionally fitted to their 2D keypoints too and kept out of the ground (`cfg.reference_2d_weight`,
+    `cfg.reference_ground_weight`), and optionally lifted onto the ground (`cfg.reference_smoothing`,
+    `cfg.reference_on_ground`)."""
     body = build_body(shape or measure_shape(obs), timestep=1.0 / (obs.fps * spf))
-    qkin = inverse_kinematics(body.model, smooth_in_time(obs, cfg.reference_smoothing))
+    qkin = inverse_kinematics(body.model, smooth_in_time(obs, cfg.reference_smoothing),
+                              weight_2d=cfg.reference_2d_weight, ground_weight=cfg.reference_ground_weight,
+                              contact_geoms=body.layout.contact_geoms)
     if cfg.reference_on_ground:
         qkin, _ = lift_onto_ground(body.model, qkin, body.layout.contact_geoms)
     return body, qkin

@@ -103,3 +103,38 @@ def test_foot_in_mediapipe_convention_stands_flat_on_its_detections():
     # Joint sets without a heel keep the template's foot.
     assert BodyShape().heel_site_height == 0.0
 
+
+def test_ik_fits_the_2d_keypoints_and_keeps_the_feet_out_of_the_floor():
+    # A detector whose 3D puts the person 6 cm too low (feet in the floor) while its 2D is right:
+    # the 2D rows pull the pose back onto the image and the ground rows keep the soles out.
+    from motionrecon.camera import intrinsics_matrix, make_camera
+    from motionrecon.observations import Observations
+    from video_support import look_at_camera, walking_body
+
+    world, _ = walking_body(num_frames=8)
+    R, t = look_at_camera(position=(0.5, -4.0, 1.2), target=(0.3, 0.0, 0.7))
+    cam = make_camera(intrinsics_matrix(1400.0, 1920, 1080), R, t, 1920, 1080)
+    joints2d = cam.project(world)
+    low = world - np.array([0.0, 0.0, 0.06])
+    obs = Observations(fps=20.0, joint_set="mediapipe33", joints3d=low.astype(np.float32),
+                       joints2d=joints2d.astype(np.float32), confidence=np.ones(world.shape[:2], np.float32),
+                       camera=cam)
+    body = build_body(measure_shape(obs))
+    idx = [BODY_LANDMARKS.index(lm) for lm in MEDIAPIPE33.landmarks]
+    geoms = list(body.layout.contact_geoms)
+
+    def fit(**options):
+        q = inverse_kinematics(body.model, obs, contact_geoms=geoms, **options)
+        err2d = np.linalg.norm(cam.project(landmark_sites(body.model, q)[:, idx]) - joints2d, axis=-1).mean()
+        d = mujoco.MjData(body.model)
+        lowest = []
+        for qt in q:
+            d.qpos[:] = qt
+            mujoco.mj_kinematics(body.model, d)
+            lowest.append(np.min(d.geom_xpos[geoms, 2] - body.model.geom_size[geoms, 0]))
+        return err2d, min(lowest)
+
+    plain_2d, plain_low = fit()
+    both_2d, both_low = fit(weight_2d=4.0, ground_weight=10.0)
+    assert plain_low < -0.02 and both_low > -0.01, (plain_low, both_low)
+    assert both_2d < 0.85 * plain_2d, (plain_2d, both_2d)

@@ -143,9 +143,44 @@ def _root_guess(pos_t: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray] |
     return centre, q
 
 
+def _reprojection_rows(points: np.ndarray, jac: np.ndarray, observed2d: np.ndarray, camera):
+    """2D residuals of world points and their Jacobians, in metres at each point's depth.
+
+    points [J, 3] world; jac [J, 3, nv] their position Jacobians; observed2d [J, 2] pixels;
+    camera: `observations.Camera` (pinhole). A pixel error e at depth z counts as e * z / f metres,
+    so the 2D rows weigh like the 3D ones; z / f is held fixed within one Gauss-Newton step.
+    Returns (residuals [J, 2], Jacobians [J, 2, nv]).
+    """
+    K, R = camera.K, camera.R
+    pc = points @ R.T + camera.t
+    z = np.maximum(pc[:, 2], 0.1)
+    f = np.array([K[0, 0], K[1, 1]])
+    uv = pc[:, :2] / z[:, None] * f + K[:2, 2]
+    # d(uv)/d(p_cam) = f / z * [[1, 0, -x/z], [0, 1, -y/z]]
+    d_uv = np.zeros((len(points), 2, 3))
+    d_uv[:, 0, 0], d_uv[:, 1, 1] = f[0] / z, f[1] / z
+    d_uv[:, :, 2] = -f * pc[:, :2] / z[:, None] ** 2
+    metres = z[:, None] / f  # [J, 2]
+    res = (uv - observed2d) * metres
+    jac2 = np.einsum("jab,bc,jcv->jav", d_uv, R, jac) * metres[:, :, None]
+    return res, jac2
+
+
 def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first: int = 60, iters: int = 15,
-                       rest_weight: float = 1e-3, temporal_weight: float = 1e-2) -> np.ndarray:
+                       rest_weight: float = 1e-3, temporal_weight: float = 1e-2,
+                       weight_2d: float = 0.0, ground_weight: float = 0.0, contact_geoms=()) -> np.ndarray:
     """qpos [T, nq] that best places the body's landmark sites on the observed joints.
+
+    weight_2d > 0 (and `obs` has 2D keypoints and a camera): the sites' reprojections are also
+    fitted to the 2D keypoints, a pixel error counting as much as a 3D error of the distance it
+    spans at the joint's depth, times `weight_2d`. On video the detector's 2D is more accurate
+    than its 3D (its feet, in particular), so a reference fitted to both reprojects closer to what
+    the video shows.
+
+    ground_weight > 0: the bottoms of `contact_geoms` (sphere ids) below the ground (z = 0) are
+    residuals too, times sqrt(ground_weight), so the pose keeps its feet out of the floor where
+    the detections would put them in it (typically by moving along the camera ray, which the
+    2D does not see, rather than straight up, which it does).
 
     Frames with no confident joint keep the previous solution.
     """
@@ -156,6 +191,9 @@ def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first:
     qpos = model.qpos0.copy()
     out = np.zeros((obs.num_frames, model.nq))
     jacp = np.zeros((3, nv))
+    use_2d = weight_2d > 0 and obs.joints2d is not None and obs.camera is not None
+    geoms = list(contact_geoms) if ground_weight > 0 else []
+    radii = model.geom_size[geoms, 0] if geoms else np.zeros(0)
     for t in range(obs.num_frames):
         y, c = obs.joints3d[t], obs.confidence[t]
         if t == 0:
@@ -164,17 +202,34 @@ def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first:
                 qpos[:3], qpos[3:7] = guess
         prev = qpos.copy()
         w = np.sqrt(np.repeat(c, 3))
+        w2 = np.sqrt(weight_2d * np.repeat(c, 2))
         lam = 1e-2
         for _ in range(iters_first if t == 0 else iters):
             data.qpos[:] = qpos
             mujoco.mj_kinematics(model, data)
             mujoco.mj_comPos(model, data)  # the Jacobians read cdof
-            r = (data.site_xpos[site_ids] - y).reshape(-1) * w
-            J = np.zeros((3 * len(site_ids), nv))
+            sites = data.site_xpos[site_ids]
+            r = (sites - y).reshape(-1) * w
+            jac = np.zeros((len(site_ids), 3, nv))
             for k, s in enumerate(site_ids):
                 mujoco.mj_jacSite(model, data, jacp, None, s)
-                J[3 * k:3 * k + 3] = jacp
-            J *= w[:, None]
+                jac[k] = jacp
+            J = jac.reshape(-1, nv) * w[:, None]
+            if use_2d:
+                r2, J2 = _reprojection_rows(sites, jac, obs.joints2d[t], obs.camera)
+                r = np.concatenate([r, r2.reshape(-1) * w2])
+                J = np.concatenate([J, J2.reshape(-1, nv) * w2[:, None]])
+            if geoms:
+                bottom = data.geom_xpos[geoms, 2] - radii
+                below = [(g, b) for g, b in zip(geoms, bottom) if b < 0]
+                if below:
+                    Jg = np.zeros((len(below), nv))
+                    for k, (g, _) in enumerate(below):
+                        mujoco.mj_jacGeom(model, data, jacp, None, g)
+                        Jg[k] = jacp[2]
+                    sw = np.sqrt(ground_weight)
+                    r = np.concatenate([r, sw * np.array([b for _, b in below])])
+                    J = np.concatenate([J, sw * Jg])
             d_rest = np.zeros(nv)
             mujoco.mj_differentiatePos(model, d_rest, 1.0, model.qpos0, qpos)
             d_prev = np.zeros(nv)
@@ -193,7 +248,8 @@ def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first:
 
 
 def smooth_in_time(obs: Observations, sigma_s: float) -> Observations:
-    """`obs` with joints3d low-pass filtered in time: a Gaussian of `sigma_s` seconds, confidence-weighted.
+    """`obs` with joints3d (and joints2d, if any) low-pass filtered in time: a Gaussian of `sigma_s`
+    seconds, confidence-weighted.
 
     Used for the kinematic *reference* of the controllers (the PD targets and the
     initial state), never for the loss's targets. Frames and joints with zero
@@ -205,11 +261,15 @@ def smooth_in_time(obs: Observations, sigma_s: float) -> Observations:
         return obs
     sigma = sigma_s * obs.fps
     c = np.asarray(obs.confidence, np.float64)[..., None]
-    y = np.nan_to_num(np.asarray(obs.joints3d, np.float64))
-    num = gaussian_filter1d(y * c, sigma, axis=0, mode="nearest")
     den = gaussian_filter1d(c, sigma, axis=0, mode="nearest")
-    smooth = np.where(den > 1e-6, num / np.maximum(den, 1e-6), y)
-    return dataclasses.replace(obs, joints3d=smooth.astype(np.float32))
+
+    def smooth(values):
+        y = np.nan_to_num(np.asarray(values, np.float64))
+        num = gaussian_filter1d(y * c, sigma, axis=0, mode="nearest")
+        return np.where(den > 1e-6, num / np.maximum(den, 1e-6), y).astype(np.float32)
+
+    return dataclasses.replace(obs, joints3d=smooth(obs.joints3d),
+                               joints2d=None if obs.joints2d is None else smooth(obs.joints2d))
 
 
 def lift_onto_ground(model: mujoco.MjModel, qpos: np.ndarray, contact_geoms, sigma_frames: float = 1.0):

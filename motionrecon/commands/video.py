@@ -22,12 +22,15 @@ from motionrecon.commands import mocap
 from motionrecon.errors import InputError
 
 # Loss weights for video, where the placed 3D is uncertain in depth: mostly 2D
-# reprojection and root-relative 3D pose, and a foot-sliding penalty. Tuned on the
+# reprojection and root-relative 3D pose, a foot-sliding penalty, and twice the mocap
+# weight on smooth control keyframes (against jitter). Tuned on the
 # bundled dribble clip (docs/video.md "Physics on video" has the table of what was tried).
-VIDEO_WEIGHTS = dict(marker3d=0.2, root_relative=1.0, reprojection=8.0, skate=150.0)
+VIDEO_WEIGHTS = dict(marker3d=0.2, root_relative=1.0, reprojection=8.0, skate=150.0, smooth=20.0)
 # The controllers' kinematic reference on video: detections smoothed over ~1 frame at
-# 12 fps and feet lifted out of the floor (the loss still compares with the raw detections).
-VIDEO_REFERENCE = dict(reference_smoothing=0.08, reference_on_ground=True)
+# 12 fps, IK on the 3D and the 2D keypoints with the foot spheres kept out of the floor, and
+# whatever still penetrates lifted out (the loss still compares with the raw detections).
+VIDEO_REFERENCE = dict(reference_smoothing=0.08, reference_on_ground=True, reference_2d_weight=1.0,
+                       reference_ground_weight=10.0)
 # Evaluations per window on video (mocap: 60); tuned on the bundled dribble clip (README "Video").
 VIDEO_MAX_EVALS = 100
 
