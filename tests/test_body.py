@@ -138,3 +138,40 @@ def test_ik_fits_the_2d_keypoints_and_keeps_the_feet_out_of_the_floor():
     both_2d, both_low = fit(weight_2d=4.0, ground_weight=10.0)
     assert plain_low < -0.02 and both_low > -0.01, (plain_low, both_low)
     assert both_2d < 0.85 * plain_2d, (plain_2d, both_2d)
+
+
+def test_reprojection_rows_jacobian_matches_finite_differences():
+    from motionrecon.body.fit import _reprojection_rows
+    from motionrecon.camera import intrinsics_matrix, make_camera
+    from video_support import look_at_camera
+
+    body = build_body()
+    m, d = body.model, mujoco.MjData(body.model)
+    R, t = look_at_camera(position=(0.5, -4.0, 1.2), target=(0.3, 0.0, 0.7))
+    cam = make_camera(intrinsics_matrix(1400.0, 1920, 1080), R, t, 1920, 1080)
+    ids = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, lm) for lm in ("nose", "left_wrist", "right_toe")]
+    q = m.qpos0.copy()
+    q[7:] += 0.1
+
+    def sites(qpos):
+        d.qpos[:] = qpos
+        mujoco.mj_kinematics(m, d)
+        mujoco.mj_comPos(m, d)
+        return d.site_xpos[ids].copy()
+
+    p = sites(q)
+    jac = np.zeros((len(ids), 3, m.nv))
+    for k, s in enumerate(ids):
+        mujoco.mj_jacSite(m, d, jac[k], None, s)
+    observed = cam.project(p) + 5.0
+    res, J = _reprojection_rows(p, jac, observed, cam)
+    depth = (p @ cam.R.T + cam.t)[:, 2]
+    np.testing.assert_allclose(res, (cam.project(p) - observed) * (depth / 1400.0)[:, None], rtol=1e-9)
+    eps = 1e-6
+    for v in range(m.nv):
+        q2 = q.copy()
+        step = np.zeros(m.nv)
+        step[v] = eps
+        mujoco.mj_integratePos(m, q2, step, 1.0)
+        fd = (cam.project(sites(q2)) - cam.project(p)) / eps * (depth / 1400.0)[:, None]
+        np.testing.assert_allclose(J[:, :, v], fd, atol=1e-5)
