@@ -32,32 +32,28 @@ def _landmark_positions(obs: Observations) -> dict[str, tuple[np.ndarray, np.nda
     return out
 
 
-def _median_distance(pos, a: str, b: str) -> float | None:
+def _distance(pa: np.ndarray, pb: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(pa - pb, axis=-1)
+
+
+def _height(pa: np.ndarray, pb: np.ndarray) -> np.ndarray:
+    return pa[..., 2] - pb[..., 2]  # world z-up
+
+
+def _median_distance(pos, a: str, b: str, measure=_distance) -> float | None:
+    """Median over frames where both are confident (> 0.3) of measure(a, b) (default: distance)."""
     if a not in pos or b not in pos:
         return None
     (pa, ca), (pb, cb) = pos[a], pos[b]
     ok = (ca > 0.3) & (cb > 0.3)
     if ok.sum() == 0:
         return None
-    return float(np.median(np.linalg.norm(pa[ok] - pb[ok], axis=-1)))
+    return float(np.median(measure(pa[ok], pb[ok])))
 
 
-def _both_sides(pos, a: str, b: str) -> float | None:
-    vals = [v for v in (_median_distance(pos, f"left_{a}", f"left_{b}"),
-                        _median_distance(pos, f"right_{a}", f"right_{b}")) if v is not None]
-    return float(np.mean(vals)) if vals else None
-
-
-def _median_height(pos, a: str, b: str) -> float | None:
-    """Median over confident frames of z(a) - z(b) (world z-up), left and right averaged."""
-    vals = []
-    for side in ("left", "right"):
-        if f"{side}_{a}" not in pos or f"{side}_{b}" not in pos:
-            continue
-        (pa, ca), (pb, cb) = pos[f"{side}_{a}"], pos[f"{side}_{b}"]
-        ok = (ca > 0.3) & (cb > 0.3)
-        if ok.any():
-            vals.append(float(np.median(pa[ok, 2] - pb[ok, 2])))
+def _both_sides(pos, a: str, b: str, measure=_distance) -> float | None:
+    vals = [v for v in (_median_distance(pos, f"left_{a}", f"left_{b}", measure),
+                        _median_distance(pos, f"right_{a}", f"right_{b}", measure)) if v is not None]
     return float(np.mean(vals)) if vals else None
 
 
@@ -65,7 +61,7 @@ def _foot_from_heel(pos, ankle_to_toe: float, default: BodyShape) -> dict[str, f
     """Foot geometry where the detector also sees the heel (MediaPipe-33), in its own convention.
 
     MediaPipe's ankle point sits higher above its toe tip, and its heel point higher above the
-    sole, than the template's foot has them (dribble clip: 10.5 cm and 6 cm, against 6 cm and 0
+    sole, than the template's foot has them (dribble clip: 10.8 cm and 6.4 cm, against 6 cm and 0
     for a template foot of the same length). A body built with the template's foot cannot put
     all three on the detections with its sole on the ground, so it stands on tiptoe and its feet
     reproject tens of pixels above the detected ones (docs/video.md). With a heel in view:
@@ -74,8 +70,8 @@ def _foot_from_heel(pos, ankle_to_toe: float, default: BodyShape) -> dict[str, f
     the ankle-to-toe distance, heel_back in the template's proportion to foot_forward. The
     medians assume the feet are mostly flat on the ground over the clip.
     """
-    ankle = _median_height(pos, "ankle", "toe")
-    heel = _median_height(pos, "heel", "toe")
+    ankle = _both_sides(pos, "ankle", "toe", _height)
+    heel = _both_sides(pos, "heel", "toe", _height)
     if ankle is None or heel is None or not 0.0 < ankle < ankle_to_toe:
         return {}
     forward = float(np.sqrt(ankle_to_toe ** 2 - ankle ** 2))
@@ -155,7 +151,7 @@ def _reprojection_rows(points: np.ndarray, jac: np.ndarray, observed2d: np.ndarr
     pc = points @ R.T + camera.t
     z = np.maximum(pc[:, 2], 0.1)
     f = np.array([K[0, 0], K[1, 1]])
-    uv = pc[:, :2] / z[:, None] * f + K[:2, 2]
+    uv = camera.project(points)
     # d(uv)/d(p_cam) = f / z * [[1, 0, -x/z], [0, 1, -y/z]]
     d_uv = np.zeros((len(points), 2, 3))
     d_uv[:, 0, 0], d_uv[:, 1, 1] = f[0] / z, f[1] / z

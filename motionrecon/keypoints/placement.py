@@ -99,7 +99,7 @@ class Placement:
     camera_height: float
     camera_pitch_deg: float
     camera_roll_deg: float
-    heel_rise: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(2))
+    heel_rise: np.ndarray
 
     def describe(self) -> dict:
         """JSON-ready summary."""
