@@ -113,12 +113,14 @@ def main(argv=None) -> int:
     p.add_argument("--h36m", type=Path, default=DEFAULT_H36M)
     p.add_argument("--solver", default=None, help="--solver for the CLI (default: the CLI's default)")
     p.add_argument("--warm", action="store_true", help="keep the compile cache (default: a cold start)")
+    p.add_argument("--max-evals", type=int, default=None, help="--max-evals for the CLI (default: the CLI's)")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "reconstruct_video.json")
     args = p.parse_args(argv)
     if not args.video.is_file():
         raise SystemExit(f"{args.video}: video not found")
     report = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count()}}
-    video = run_video(args.video, args.solver, args.warm, [])
+    video = run_video(args.video, args.solver, args.warm,
+                      [] if args.max_evals is None else ["--max-evals", str(args.max_evals)])
     report["dribble"] = video
     report["targets"] = check_targets(video)
     if args.h36m.is_dir():

@@ -67,5 +67,21 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+# Commands whose JAX work is large batched arrays, where XLA's CPU threads pay off.
+MULTI_CORE_COMMANDS = ("train-optimus",)
+
+
+def console_main() -> int:
+    """The `motionrecon` executable: `main` on one CPU core (see `jaxsetup.use_one_core`), except for
+    MULTI_CORE_COMMANDS and Ray (whose workers would inherit the one core). `eval --workers N` gives
+    each worker process a core of its own (`evaluation.batch.run_in_processes`)."""
+    args = sys.argv[1:]
+    if not (args and args[0] in MULTI_CORE_COMMANDS) and not any(a == "--ray" or a.startswith("--ray=") for a in args):
+        from motionrecon.jaxsetup import use_one_core
+
+        use_one_core()
+    return main()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console_main())

@@ -24,3 +24,50 @@ def test_observations_reject_nan_and_single_frame():
         Observations(30.0, "deepmimic", bad, None, np.ones((3, js.num_joints)), source="x")
     with pytest.raises(InputError, match="at least 2 frames"):
         Observations(30.0, "deepmimic", good[:1], None, np.ones((1, js.num_joints)), source="x")
+
+
+def _run_python(code: str, one_core: str = "1") -> list[str]:
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, MOTIONRECON_ONE_CORE=one_core)
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True).stdout.split()
+
+
+def test_use_one_core_restricts_the_process_unless_switched_off_or_too_late():
+    import os
+
+    if not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs a platform with CPU affinity and at least two usable cores")
+    code = ("import os; from motionrecon.jaxsetup import use_one_core; c = use_one_core(); "
+            "print(c, len(os.sched_getaffinity(0)))")
+    core, cores = _run_python(code)
+    assert int(cores) == 1 and int(core) in os.sched_getaffinity(0)
+    assert _run_python(code, one_core="0") == ["None", str(len(os.sched_getaffinity(0)))]
+    # once JAX runs, its threads exist: restricting them now would make them wait for each other
+    late = ("import os, jax.numpy as jnp; jnp.zeros(2).block_until_ready(); from motionrecon.jaxsetup import "
+            "use_one_core; print(use_one_core(), len(os.sched_getaffinity(0)))")
+    assert _run_python(late) == ["None", str(len(os.sched_getaffinity(0)))]
+    # a worker of a process on one core moves to the core it is given
+    first, last = min(os.sched_getaffinity(0)), max(os.sched_getaffinity(0))
+    worker = (f"import os; from motionrecon.jaxsetup import use_one_core; os.sched_setaffinity(0, {{{first}}}); "
+              f"print(use_one_core({last}), *sorted(os.sched_getaffinity(0)))")
+    assert _run_python(worker) == [str(last), str(last)]
+
+
+def test_console_entry_uses_one_core_except_for_meta_training(monkeypatch):
+    import sys
+
+    from motionrecon import cli, jaxsetup
+
+    calls = []
+    monkeypatch.setattr(jaxsetup, "use_one_core", lambda: calls.append(1))
+    monkeypatch.setattr(sys, "argv", ["motionrecon"])
+    assert cli.console_main() == 2  # no command: help, exit code 2
+    assert calls == [1]
+    monkeypatch.setattr(sys, "argv", ["motionrecon", "train-optimus"])
+    with pytest.raises(SystemExit):  # missing arguments
+        cli.console_main()
+    assert calls == [1]

@@ -160,6 +160,13 @@ def run_serially(tasks: list[EntryTask], on_done: Callable[[EntryOutcome], None]
         on_done(run_entry(task, progress))
 
 
+def _worker_on_one_core(cores) -> None:
+    """Worker initialiser: this process on the next core from the queue `cores`."""
+    from motionrecon.jaxsetup import use_one_core
+
+    use_one_core(cores.get())
+
+
 def run_in_processes(tasks: list[EntryTask], workers: int, on_done: Callable[[EntryOutcome], None]) -> None:
     """In `workers` spawned processes; outcomes are reported as they finish."""
     import multiprocessing
@@ -167,8 +174,15 @@ def run_in_processes(tasks: list[EntryTask], workers: int, on_done: Callable[[En
 
     if not tasks:
         return
+    from motionrecon.jaxsetup import cores_available
+
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    cores = ctx.Queue()
+    for i in range(workers):  # one core per worker, round robin (see jaxsetup.use_one_core)
+        available = cores_available()
+        cores.put(available[i % len(available)])
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_on_one_core,
+                             initargs=(cores,)) as pool:
         # The first entry alone: its compiled code lands in the persistent cache for the others.
         waves = [tasks[:1], tasks[1:]] if workers > 1 else [tasks]
         for wave in waves:
