@@ -31,8 +31,9 @@ VIDEO_WEIGHTS = dict(marker3d=0.2, root_relative=1.0, reprojection=8.0, skate=15
 # whatever still penetrates lifted out (the loss still compares with the raw detections).
 VIDEO_REFERENCE = dict(reference_smoothing=0.08, reference_on_ground=True, reference_2d_weight=1.0,
                        reference_ground_weight=10.0)
-# Evaluations per window on video (mocap: 60); tuned on the bundled dribble clip (README "Video").
-VIDEO_MAX_EVALS = 100
+# Evaluations per window on video (mocap: 60): what fits the 5-minute budget of the bundled dribble
+# clip on a 2-core machine, one core (README "Video", docs/video.md "Physics on video").
+VIDEO_MAX_EVALS = 130
 
 
 def video_config(cfg):
