@@ -7,10 +7,10 @@ Compiled window problems are stored in `$MOTIONRECON_CACHE` (default
 One core: a window's loss is thousands of small operations in sequence (one
 physics step at a time), and XLA's CPU runtime splits them over a thread pool
 whose threads wait for each other by spinning. Measured on a 2-core machine
-(`bench/cpu_threads.py`): one loss-and-gradient evaluation of the video's 1 s
-window takes 0.24 s on one core and 0.43 s on two. Compilation, which does use
-the second core, becomes slower (about 90 s instead of 60), once per window
-size; the compiled result is cached. The pool is sized when JAX starts its CPU
+(`bench/cpu_threads.py`, `bench/results/cpu_threads.json`): one loss-and-gradient
+evaluation of a 1 s window takes 0.32 s on one core and 0.48-0.51 s on two.
+Compilation, which does use the second core, becomes slower (about 90 s instead
+of 55), once per window size; the compiled result is cached. The pool is sized when JAX starts its CPU
 runtime, so `use_one_core` has to run before the first JAX computation.
 """
 

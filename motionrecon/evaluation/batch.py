@@ -177,9 +177,8 @@ def run_in_processes(tasks: list[EntryTask], workers: int, on_done: Callable[[En
     from motionrecon.jaxsetup import cores_available
 
     ctx = multiprocessing.get_context("spawn")
-    cores = ctx.Queue()
+    cores, available = ctx.Queue(), cores_available()
     for i in range(workers):  # one core per worker, round robin (see jaxsetup.use_one_core)
-        available = cores_available()
         cores.put(available[i % len(available)])
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_on_one_core,
                              initargs=(cores,)) as pool:
