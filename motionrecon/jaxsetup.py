@@ -85,7 +85,17 @@ def use_one_core(core: int | None = None) -> int | None:
     except OSError:
         return None
     _cores_before = set(cores)
+    _one_blas_thread()
     return core
+
+
+def _one_blas_thread() -> None:
+    """NumPy's and SciPy's BLAS on one thread. Their thread pools started when NumPy loaded, before the
+    process was restricted to one core, so their threads may run on any core: a second process on
+    another core (a worker) would share its core with them."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
 
 
 def cores_available() -> list[int]:

@@ -45,6 +45,11 @@ def test_use_one_core_restricts_the_process_unless_switched_off_or_too_late():
             "print(c, len(os.sched_getaffinity(0)))")
     core, cores = _run_python(code)
     assert int(cores) == 1 and int(core) in os.sched_getaffinity(0)
+    # NumPy's and SciPy's BLAS pools, started on every core when NumPy loaded, are down to one thread
+    blas = ("import numpy, scipy.linalg, threadpoolctl; from motionrecon.jaxsetup import use_one_core; "
+            "use_one_core(); print(*sorted({p['num_threads'] for p in threadpoolctl.threadpool_info() "
+            "if p['user_api'] == 'blas'}))")
+    assert _run_python(blas) == ["1"]
     assert _run_python(code, one_core="0") == ["None", str(len(os.sched_getaffinity(0)))]
     # once JAX runs, its threads exist: restricting them now would make them wait for each other
     late = ("import os, jax.numpy as jnp; jnp.zeros(2).block_until_ready(); from motionrecon.jaxsetup import "
