@@ -40,6 +40,28 @@ def enable_compilation_cache() -> None:
     _done = True
 
 
+def _compiled_marker(key: str) -> Path:
+    import hashlib
+
+    import jax
+
+    digest = hashlib.sha1(f"{key}|jax {jax.__version__}".encode()).hexdigest()[:20]
+    return cache_dir() / f"motionrecon-compiled-{digest}"
+
+
+def compiled_before(key: str) -> bool:
+    """Whether `mark_compiled(key)` was called with this cache folder and JAX version (then the persistent
+    cache most likely holds the compiled code)."""
+    return _compiled_marker(key).exists()
+
+
+def mark_compiled(key: str) -> None:
+    try:
+        _compiled_marker(key).touch()
+    except OSError:
+        pass
+
+
 def _current_core() -> int | None:
     """The CPU core this process last ran on (Linux), or None."""
     try:

@@ -4,6 +4,7 @@
         windows of `window` seconds overlapping by `overlap`:
             x0  = previous window's controls shifted in time (zeros for the first)
             x*  = solver.minimize(DiffPhy loss and gradient, x0)
+                  (with `second_solver`: also solved on a spare CPU core, the lower loss kept; spare_core.py)
             keep frames up to the next window's start; its state starts the next window
         ──► Reconstruction (simulated joints, qpos, controls, metrics, traces)
 
@@ -24,7 +25,7 @@ import mujoco
 import numpy as np
 
 from motionrecon import diffphy, metrics
-from motionrecon.body import Body, build_body
+from motionrecon.body import Body, Gains, build_body
 from motionrecon.body.fit import (finite_difference_velocity, inverse_kinematics, lift_onto_ground, measure_shape,
                                   smooth_in_time)
 from motionrecon.body.template import BodyShape
@@ -52,6 +53,8 @@ class ReconstructionConfig:
     reference_on_ground: bool = False  # lift reference frames whose foot spheres are below the ground
     reference_2d_weight: float = 0.0  # IK of the reference also fits the 2D keypoints (body.fit.inverse_kinematics)
     reference_ground_weight: float = 0.0  # IK of the reference keeps the foot spheres out of the ground
+    gain_scale: float = 1.0         # PD gains (body.template.Gains) times this
+    second_solver: Optional[str] = None  # also solve each window with this one on a spare core, keep the lower loss
     weights: diffphy.LossWeights = diffphy.LossWeights()
     contact: ContactParams = ContactParams()
 
@@ -63,6 +66,20 @@ class ReconstructionConfig:
         """The solver these settings name (ValueError for an unknown name, InputError for named weights that do not load)."""
         options = {} if self.solver_weights is None else {"weights": self.solver_weights}
         return get_solver(self.solver, **options)
+
+
+def _second_solver_summary(cfg: ReconstructionConfig, windows: list[dict], spare, note: str | None) -> dict:
+    """The metrics' record of the second solver: in how many windows its result was kept, or why it did not run."""
+    if cfg.second_solver is None:
+        return {}
+    out = {"second_solver": cfg.second_solver,
+           "second_solver_kept_windows": sum(bool((w.get("second_solver") or {}).get("kept")) for w in windows)}
+    if spare is not None and spare.compile_s is not None:
+        out["second_solver_compile_s"] = spare.compile_s  # in its process: lowered beside this one's compile, then loaded
+    why = note or (spare.failure if spare is not None else None)
+    if why:
+        out["second_solver_note"] = why
+    return out
 
 
 def fallback_summary(windows: list[dict]) -> dict:
@@ -166,7 +183,7 @@ def kinematic_reference(obs: Observations, cfg: ReconstructionConfig, spf: int,
     optionally fitted to their 2D keypoints too and kept out of the ground (`cfg.reference_2d_weight`,
     `cfg.reference_ground_weight`), and optionally lifted onto the ground (`cfg.reference_smoothing`,
     `cfg.reference_on_ground`)."""
-    body = build_body(shape or measure_shape(obs), timestep=1.0 / (obs.fps * spf))
+    body = build_body(shape or measure_shape(obs), Gains().scaled(cfg.gain_scale), timestep=1.0 / (obs.fps * spf))
     qkin = inverse_kinematics(body.model, smooth_in_time(obs, cfg.reference_smoothing),
                               weight_2d=cfg.reference_2d_weight, ground_weight=cfg.reference_ground_weight,
                               contact_geoms=body.layout.contact_geoms)
@@ -197,7 +214,8 @@ _PROBLEMS: dict = {}  # compiled window problems of this process, by (joint set,
 class WindowProblem:
     """The compiled loss of one window size, reusable across windows and sequences."""
 
-    def __init__(self, body: Body, num_joints: int, F: int, K: int, spf: int, cfg: ReconstructionConfig):
+    def __init__(self, body: Body, num_joints: int, F: int, K: int, spf: int, cfg: ReconstructionConfig,
+                 compile_now: bool = True):
         self.body, self.F, self.K, self.spf, self.cfg = body, F, K, spf, cfg
         self.static = dict(layout=body.layout, spf=spf, num_keyframes=K)
         U = body.layout.num_controls
@@ -210,8 +228,24 @@ class WindowProblem:
         data = jax.tree_util.tree_map(lambda a: a.astype(jnp.float32) if a.dtype == jnp.float64 else a, data)
         args = (jnp.zeros(K * U, jnp.float32), data, body.mjx_model, body.arrays, cfg.contact, cfg.weights)
         t = time.perf_counter()
-        self.loss_and_grad = diffphy.loss_and_grad.lower(*args, **self.static).compile()
-        self.compile_s = time.perf_counter() - t
+        self._lowered = diffphy.loss_and_grad.lower(*args, **self.static)  # traced and lowered (~10 s)
+        self.compile_s = time.perf_counter() - t  # lowering and compiling
+        self._compiled = None
+        if compile_now:
+            self.compile()
+
+    def compile(self) -> None:
+        """Compiles the lowered loss, or loads it from the persistent cache (at construction unless `compile_now`
+        was False: a spare-core worker lowers at once but compiles once the main process has filled the cache)."""
+        if self._compiled is None:
+            t = time.perf_counter()
+            self._compiled = self._lowered.compile()
+            self.compile_s += time.perf_counter() - t
+            self._lowered = None
+
+    def loss_and_grad(self, *args):
+        self.compile()
+        return self._compiled(*args)
 
     def fun_and_grad(self, data: diffphy.WindowData) -> Callable:
         """float64 [K*U] -> (loss, float64 gradient), for the solvers."""
@@ -250,9 +284,68 @@ def reconstruct(obs: Observations, config: ReconstructionConfig | None = None, *
     solver = cfg.make_solver()  # unknown names and named weights that do not load fail before any work
     t_start = time.perf_counter()
     enable_compilation_cache()
+    spare, spare_note = _start_second_solver(cfg)  # its process starts up while this one fits the body
+    try:
+        return _reconstruct(obs, cfg, solver, shape, progress, problem_cache, t_start, spare, spare_note)
+    finally:
+        if spare is not None:
+            spare.close()
+
+
+def _start_second_solver(cfg: ReconstructionConfig):
+    """(the spare-core solver of `cfg.second_solver`, or None; a note for the metrics)."""
+    if cfg.second_solver is None:
+        return None, None
+    from motionrecon.spare_core import Worker, spare_core
+
+    get_solver(cfg.second_solver)  # an unknown name fails before any work
+    core = spare_core()
+    if core is None:
+        return None, "not run: no spare CPU core (the process does not run on one core, or has no other)"
+    return Worker(cfg.second_solver, core), None
+
+
+def _pick(res, second, name: str) -> tuple[np.ndarray, dict | None]:
+    """The controls with the lower loss of this process's result and the second solver's, and a record."""
+    if second is None:
+        return res.x, None
+    kept = bool(second.fun < res.fun)
+    return (second.x if kept else res.x), {"solver": name, "loss": float(second.fun), "n_evals": second.n_evals,
+                                           "message": second.message, "kept": kept}
+
+
+def _compiled_problem(body, num_joints, F, K, spf, cfg) -> WindowProblem:
+    """The compiled window problem. Where this process runs on one core, another is free and this window
+    size was never compiled with this cache, a helper process on every core compiles it into the
+    persistent cache while this one lowers its copy, then loads it (`spare_core.compile_helper`)."""
+    from motionrecon.jaxsetup import compiled_before, mark_compiled
+    from motionrecon.spare_core import compile_helper, spare_core
+
+    from motionrecon import __version__
+
+    key = f"motionrecon {__version__} window problem: {body.layout.num_controls} controls, {num_joints} joints, " \
+          f"F={F} K={K} spf={spf}"
+    helper = None
+    if not compiled_before(key) and spare_core() is not None:
+        helper = compile_helper(body, num_joints, F, K, spf, cfg)
+    try:
+        problem = WindowProblem(body, num_joints, F, K, spf, cfg, compile_now=helper is None)
+        if helper is not None:
+            helper.wait_ready()  # if it failed, this process compiles by itself below
+    finally:
+        if helper is not None:
+            helper.close(wait=False)
+    problem.compile()
+    mark_compiled(key)
+    return problem
+
+
+def _reconstruct(obs, cfg, solver, shape, progress, problem_cache, t_start, spare, spare_note) -> Reconstruction:
     T, fps = obs.num_frames, obs.fps
     F, ov, K, spf = _frames_per_window(cfg, fps, T)
     body, qkin = kinematic_reference(obs, cfg, spf, shape)
+    if spare is not None:
+        spare.set_problem(body, obs.skeleton.num_joints, F, K, spf, cfg)
     js = obs.skeleton
 
     key = (js.name, F, K, spf)
@@ -260,9 +353,10 @@ def reconstruct(obs: Observations, config: ReconstructionConfig | None = None, *
     problem = cache.get(key)
     compile_s = 0.0
     if problem is None:
-        problem = WindowProblem(body, js.num_joints, F, K, spf, cfg)
+        t = time.perf_counter()
+        problem = _compiled_problem(body, js.num_joints, F, K, spf, cfg)
         cache[key] = problem
-        compile_s = problem.compile_s
+        compile_s = time.perf_counter() - t
     problem.body = body  # traced argument: same compiled code, this subject's body
     problem.cfg = cfg
 
@@ -298,11 +392,14 @@ def reconstruct(obs: Observations, config: ReconstructionConfig | None = None, *
             if progress is not None:
                 progress(offset + n, total_evals)
 
+        if spare is not None:
+            spare.submit(data, x0.reshape(-1), cfg.max_evals)
         res = solver.minimize(problem.fun_and_grad(data), x0.reshape(-1), max_evals=cfg.max_evals, callback=cb)
         evals_done += cfg.max_evals
         if progress is not None and res.n_evals < cfg.max_evals:  # stopped early: the bar moves on
             progress(evals_done, total_evals)
-        loss, traj, parts = problem.run(res.x, data)
+        x, second = _pick(res, spare.result() if spare is not None else None, cfg.second_solver)
+        loss, traj, parts = problem.run(x, data)
         last = w == len(starts) - 1
         keep = min(F, T - 1 - s) if last else step  # frames s+1 .. s+keep
         sl = slice(s + 1, s + 1 + keep)
@@ -311,11 +408,12 @@ def reconstruct(obs: Observations, config: ReconstructionConfig | None = None, *
         contact_pos[sl] = np.asarray(traj.contact_pos[:keep])
         if not last:
             state = traj.state(step - 1)
-        x_prev = res.x.reshape(K, U)
+        x_prev = np.asarray(x).reshape(K, U)
         controls.append(x_prev.copy())
         windows.append({"start_frame": int(s), "frames": int(F), "kept_frames": int(keep), "n_evals": res.n_evals,
                         "n_iters": res.n_iters, "loss": float(loss), "parts": {k: float(v) for k, v in parts.items()},
-                        "message": res.message, "trace": [float(v) for v in res.trace], "info": res.info})
+                        "message": res.message, "trace": [float(v) for v in res.trace], "info": res.info,
+                        **({"second_solver": second} if second is not None else {})})
     joints3d = markers[:, np.asarray(data.landmarks)]
     wall_s = time.perf_counter() - t_start
     radius = np.asarray(body.arrays.contact_radius)
@@ -325,6 +423,7 @@ def reconstruct(obs: Observations, config: ReconstructionConfig | None = None, *
         "pelvis_height_error_max_mm": float(1000 * np.max(np.abs(qpos[:, 2] - qkin[:, 2]))),
         "n_evals": int(sum(wd["n_evals"] for wd in windows)), "n_windows": len(windows), "solver": cfg.solver,
         **(fallback_summary(windows) if any("fallback" in (wd["info"] or {}) for wd in windows) else {}),
+        **_second_solver_summary(cfg, windows, spare, spare_note),
         "wall_s": wall_s, "compile_s": compile_s, "ready_s": ready_s, "frames": T, "fps": fps,
     })
     return Reconstruction(

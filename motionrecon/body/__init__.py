@@ -67,6 +67,7 @@ class Body:
     mjx_model: object
     layout: Layout
     arrays: BodyArrays
+    gains: Gains = Gains()
 
     def summary(self) -> dict:
         return body_summary(self.model, self.shape)
@@ -111,7 +112,7 @@ def build_body(shape: BodyShape = BodyShape(), gains: Gains = Gains(), timestep:
     model = mujoco.MjModel.from_xml_string(mjcf)
     layout = layout_of(model)
     return Body(shape=shape, mjcf=mjcf, model=model, mjx_model=shape_independent_statics(mjx.put_model(model)),
-                layout=layout, arrays=arrays_of(model, layout))
+                layout=layout, arrays=arrays_of(model, layout), gains=gains)
 
 
 def shape_independent_statics(mjx_model):

@@ -89,6 +89,10 @@ class Gains:
     shoulder: float = 400.0
     elbow: float = 300.0
 
+    def scaled(self, factor: float) -> "Gains":
+        """Every gain times `factor` (damping follows: kd = kp / 10)."""
+        return Gains(**{k: v * factor for k, v in dataclasses.asdict(self).items()})
+
 
 # (body, joint type, gain group, limit in degrees: hinge [lo, hi] or ball max angle)
 JOINTS = (

@@ -64,7 +64,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _config(args):
-    """The mocap command's settings; for video input with the video command's settings (`video_config`)."""
+    """The mocap command's settings; for video input with the video command's settings (`video_config`)
+    but no second solver: whether it runs depends on a free core, and a batch's numbers should not."""
     from motionrecon.commands.mocap import config_from_args
 
     cfg = config_from_args(argparse.Namespace(solver=args.solver, max_evals=args.max_evals, window=args.window,
@@ -73,7 +74,7 @@ def _config(args):
     if args.input == "video":
         from motionrecon.commands.video import video_config
 
-        cfg = video_config(cfg)
+        cfg = video_config(cfg, second_solver="none")
     return cfg
 
 

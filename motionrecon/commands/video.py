@@ -34,13 +34,30 @@ VIDEO_REFERENCE = dict(reference_smoothing=0.08, reference_on_ground=True, refer
 # Evaluations per window on video (mocap: 60): what fits the 5-minute budget of the bundled dribble
 # clip on a 2-core machine, one core (README "Video", docs/video.md "Physics on video").
 VIDEO_MAX_EVALS = 130
+# PD gains on video, times the DeepMimic gains of mocap (docs/video.md "Physics on video": the lowest 2D
+# error of a sweep from 1x to 4x on the dribble clip).
+VIDEO_GAIN_SCALE = 2.0
+# The second solver of each window on a spare CPU core (reconstruct.ReconstructionConfig.second_solver).
+SECOND_SOLVER = "lbfgs"
 
 
-def video_config(cfg):
-    """`cfg` (a ReconstructionConfig) with the video settings: VIDEO_WEIGHTS and VIDEO_REFERENCE."""
+def second_solver_for(solver: str, choice: str = "auto") -> str | None:
+    """The second solver for `--second-solver choice` next to `--solver solver`: 'auto' is SECOND_SOLVER
+    unless that is the first one already, 'none' is None, any other name is itself."""
+    if choice == "none":
+        return None
+    if choice == "auto":
+        return None if solver == SECOND_SOLVER else SECOND_SOLVER
+    return choice
+
+
+def video_config(cfg, second_solver: str = "auto"):
+    """`cfg` (a ReconstructionConfig) with the video settings: VIDEO_WEIGHTS, VIDEO_REFERENCE, VIDEO_GAIN_SCALE
+    and the second solver (`second_solver_for`)."""
     from motionrecon.diffphy import LossWeights
 
-    return dataclasses.replace(cfg, weights=LossWeights(**VIDEO_WEIGHTS), **VIDEO_REFERENCE)
+    return dataclasses.replace(cfg, weights=LossWeights(**VIDEO_WEIGHTS), gain_scale=VIDEO_GAIN_SCALE,
+                               second_solver=second_solver_for(cfg.solver, second_solver), **VIDEO_REFERENCE)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -51,6 +68,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     cam.add_argument("--fov", type=float, metavar="DEGREES",
                      help="field of view across the longer image side (default 65, a phone's main camera)")
     p.add_argument("--force", action="store_true", help="redo videos whose output folder is complete")
+    p.add_argument("--second-solver", default="auto", metavar="NAME",
+                   help=f"also solve each window with this solver in a process on a spare CPU core and keep the "
+                        f"lower loss: no extra wall time where the machine has a second core; 'auto' (default): "
+                        f"{SECOND_SOLVER} unless --solver is {SECOND_SOLVER}; 'none': off")
     mocap.add_common_arguments(p)
     p.set_defaults(max_evals=VIDEO_MAX_EVALS)
 
@@ -84,7 +105,7 @@ def reconstruct_video(video: Path, folder: Path, args, cfg, echo=print) -> Path:
                                      write_cache_to=cache_tmp, focal=args.focal, fov_deg=args.fov,
                                      progress=not args.no_progress)
         obs, first, stop = _time_slice(vo.observations, args.start, args.duration)
-        cfg = video_config(cfg)
+        cfg = video_config(cfg, args.second_solver)
         bar = mocap.progress_bar(video.stem, args.no_progress)
         rec = reconstruct(obs, cfg, progress=bar.update_to)
         bar.close()
@@ -124,6 +145,13 @@ def run(args) -> int:
     from motionrecon.export.contract import is_complete
 
     cfg = mocap.config_from_args(args)
+    if args.second_solver not in ("auto", "none"):
+        from motionrecon.optim import get_solver
+
+        try:
+            get_solver(args.second_solver)
+        except ValueError as e:
+            raise InputError("--second-solver", str(e)) from None
     out = Path(args.out)
     done, failed = [], []
     for video in map(Path, args.videos):
