@@ -25,7 +25,7 @@ from motionrecon.errors import InputError
 # reprojection and root-relative 3D pose, a foot-sliding penalty, and twice the mocap
 # weight on smooth control keyframes (against jitter). Tuned on the
 # bundled dribble clip (docs/video.md "Physics on video" has the table of what was tried).
-VIDEO_WEIGHTS = dict(marker3d=0.2, root_relative=1.0, reprojection=8.0, skate=150.0, smooth=20.0)
+VIDEO_WEIGHTS = dict(marker3d=0.2, root_relative=1.0, reprojection=8.0, skate=40.0, smooth=20.0)
 # The controllers' kinematic reference on video: detections smoothed over ~1 frame at
 # 12 fps, IK on the 3D and the 2D keypoints with the foot spheres kept out of the floor, and
 # whatever still penetrates lifted out (the loss still compares with the raw detections).
