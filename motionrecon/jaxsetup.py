@@ -8,10 +8,13 @@ One core: a window's loss is thousands of small operations in sequence (one
 physics step at a time), and XLA's CPU runtime splits them over a thread pool
 whose threads wait for each other by spinning. Measured on a 2-core machine
 (`bench/cpu_threads.py`, `bench/results/cpu_threads.json`): one loss-and-gradient
-evaluation of a 1 s window takes 0.32 s on one core and 0.48-0.51 s on two.
-Compilation, which does use the second core, becomes slower (about 90 s instead
-of 55), once per window size; the compiled result is cached. The pool is sized when JAX starts its CPU
-runtime, so `use_one_core` has to run before the first JAX computation.
+evaluation of a 1 s window takes 0.36-0.37 s on one core and 0.58 s on two, and
+0.27-0.28 s on one core in a process that loaded the compiled code from the
+persistent cache. Compilation, which does use the second core, becomes slower
+(100-107 s instead of 61-64), once per window size; the compiled result is cached
+(and `spare_core.compile_helper` compiles on every core where one is free). The
+pool is sized when JAX starts its CPU runtime, so `use_one_core` has to run
+before the first JAX computation.
 """
 
 from __future__ import annotations
