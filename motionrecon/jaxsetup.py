@@ -46,15 +46,15 @@ def enable_compilation_cache() -> None:
 def _compiled_marker(key: str) -> Path:
     import hashlib
 
-    import jax
+    from motionrecon import __version__
 
-    digest = hashlib.sha1(f"{key}|jax {jax.__version__}".encode()).hexdigest()[:20]
+    digest = hashlib.sha1(f"{key}|jax {jax.__version__}|motionrecon {__version__}".encode()).hexdigest()[:20]
     return cache_dir() / f"motionrecon-compiled-{digest}"
 
 
 def compiled_before(key: str) -> bool:
-    """Whether `mark_compiled(key)` was called with this cache folder and JAX version (then the persistent
-    cache most likely holds the compiled code)."""
+    """Whether `mark_compiled(key)` was called with this cache folder, JAX and motionrecon version (then the
+    persistent cache most likely holds the compiled code)."""
     return _compiled_marker(key).exists()
 
 

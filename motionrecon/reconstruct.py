@@ -314,17 +314,15 @@ def _pick(res, second, name: str) -> tuple[np.ndarray, dict | None]:
                                            "message": second.message, "kept": kept}
 
 
-def _compiled_problem(body, num_joints, F, K, spf, cfg) -> WindowProblem:
-    """The compiled window problem. Where this process runs on one core, another is free and this window
-    size was never compiled with this cache, a helper process on every core compiles it into the
-    persistent cache while this one lowers its copy, then loads it (`spare_core.compile_helper`)."""
+def _compiled_problem(key: tuple, body, num_joints, F, K, spf, cfg) -> WindowProblem:
+    """The compiled window problem of `key` (the in-process cache's key). Where this process runs on one
+    core, another is free and this key was never compiled with this cache folder, a helper process on
+    every core compiles it into the persistent cache while this one lowers its copy, then loads it
+    (`spare_core.compile_helper`)."""
     from motionrecon.jaxsetup import compiled_before, mark_compiled
     from motionrecon.spare_core import compile_helper, spare_core
 
-    from motionrecon import __version__
-
-    key = f"motionrecon {__version__} window problem: {body.layout.num_controls} controls, {num_joints} joints, " \
-          f"F={F} K={K} spf={spf}"
+    key = repr(key)
     helper = None
     if not compiled_before(key) and spare_core() is not None:
         helper = compile_helper(body, num_joints, F, K, spf, cfg)
@@ -354,7 +352,7 @@ def _reconstruct(obs, cfg, solver, shape, progress, problem_cache, t_start, spar
     compile_s = 0.0
     if problem is None:
         t = time.perf_counter()
-        problem = _compiled_problem(body, js.num_joints, F, K, spf, cfg)
+        problem = _compiled_problem(key, body, js.num_joints, F, K, spf, cfg)
         cache[key] = problem
         compile_s = time.perf_counter() - t
     problem.body = body  # traced argument: same compiled code, this subject's body

@@ -76,7 +76,7 @@ def _serve(conn, core: int | None) -> None:
             try:
                 if msg[0] == "problem":
                     problem, solver = _build_problem(**msg[1])
-                    conn.send(("ready", problem.compile_s))
+                    conn.send(("ready", problem.compile_s, None))
                 elif msg[0] == "solve":
                     import jax
                     import jax.numpy as jnp
@@ -84,7 +84,7 @@ def _serve(conn, core: int | None) -> None:
                     _, data, x0, max_evals = msg
                     data = jax.tree_util.tree_map(jnp.asarray, data)
                     result = solver.minimize(problem.fun_and_grad(data), x0, max_evals=max_evals)
-                    conn.send(("result", result, problem.compile_s))
+                    conn.send(("result", problem.compile_s, result))
             except Exception as e:  # reported to the parent, which goes on without this worker
                 conn.send(("error", f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}"))
     except (KeyboardInterrupt, OSError):  # interrupted, or the parent is gone (broken pipe)
@@ -130,7 +130,6 @@ class Worker:
         self.role = "compile helper" if solver is None else f"second solver {solver}"
         self.failure: str | None = None
         self.compile_s: float | None = None  # the worker's lowering and compile (or cache load), s
-        self._pending = 0  # replies expected: "ready" once, then one per submitted window
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()
         self._process = ctx.Process(target=_serve, args=(child, core), daemon=True, name="motionrecon-spare-core")
@@ -150,16 +149,8 @@ class Worker:
 
     def wait_ready(self) -> bool:
         """Waits until the problem is built (the compile helper: compiled into the cache); False if it failed."""
-        while self.failure is None and self._pending:
-            reply = self._receive()
-            if reply is None:
-                return False
-            if reply[0] == "error":
-                self._fail(f"{self.role} failed: {reply[1].splitlines()[0]}")
-            elif reply[0] == "ready":
-                self.compile_s = reply[1]
-                return True
-        return False
+        self._await("ready")
+        return self.failure is None
 
     def submit(self, data, x0: np.ndarray, max_evals: int) -> None:
         """Starts solving one window (`data`: a diffphy.WindowData) from x0 [K*U]."""
@@ -167,15 +158,21 @@ class Worker:
 
     def result(self):
         """The SolveResult of the window submitted last, or None if the worker failed (see `failure`)."""
-        while self.failure is None and self._pending:
+        return self._await("result")
+
+    def _await(self, kind: str):
+        """The payload of the next reply of `kind` (earlier replies of another kind are passed over), or None
+        once the worker has failed. Replies are (kind, the worker's compile seconds so far, payload)."""
+        while self.failure is None:
             reply = self._receive()
             if reply is None:
-                break
+                return None
             if reply[0] == "error":
                 self._fail(f"{self.role} failed: {reply[1].splitlines()[0]}")
-            elif reply[0] == "result" and self._pending == 0:
-                self.compile_s = reply[2]
-                return reply[1]
+                return None
+            self.compile_s = reply[1]
+            if reply[0] == kind:
+                return reply[2]
         return None
 
     def close(self, wait: bool = True) -> None:
@@ -195,7 +192,6 @@ class Worker:
             return
         try:
             self._conn.send(msg)
-            self._pending += 1
         except (OSError, ValueError) as e:
             self._fail(f"{self.role}: worker unreachable ({e})")
 
@@ -206,7 +202,6 @@ class Worker:
                     reply = self._conn.recv()
                 except (EOFError, OSError):
                     break
-                self._pending -= 1
                 return reply
             if not self._process.is_alive():
                 break
@@ -215,4 +210,3 @@ class Worker:
 
     def _fail(self, why: str) -> None:
         self.failure = why
-        self._pending = 0
