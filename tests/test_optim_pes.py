@@ -107,3 +107,31 @@ def test_pes_resets_inner_problems_and_perturbation_sums():
     assert x[2] < 1.0 and x[0] > 1.0 and x[1] > 1.0  # only the third restarted from x0 = 1
     xi = np.asarray(new.xi[:, 0])
     assert abs(xi[2]) < 0.5 and xi[0] > 0.5 and xi[1] > 0.5  # its perturbation sum restarted too
+
+
+@dataclasses.dataclass(frozen=True)
+class LearnedLRAndDecay(LearnedLR):
+    """Two meta-parameters: the learning rate (used) and one the loss does not depend on."""
+
+    def init_meta_params(self, key):
+        return {"lr": jnp.array([0.3]), "unused": jnp.array([0.0])}
+
+
+def test_pes_on_a_subset_perturbs_only_those_and_stays_unbiased():
+    optimizer, task = LearnedLRAndDecay(), Quadratic()
+    config = pes.PESConfig(num_tasks=4096, unroll_length=3 * K, truncation=K, sigma=SIGMA)
+    theta = optimizer.init_meta_params(None)
+    indices = jnp.array([0], jnp.int32)  # ravel order sorts dict keys: "lr" first
+    step = jax.jit(pes.pes_step, static_argnums=(0, 1, 2))
+    repeats = 12
+    estimates = np.zeros(repeats)
+    for r in range(repeats):
+        state = pes.pes_init(optimizer, task, config, theta, 1, jax.random.PRNGKey(r), indices)
+        assert state.xi.shape == (config.num_tasks, 1)
+        state = state._replace(step=jnp.zeros_like(state.step))
+        grad, state, _ = step(optimizer, task, config, theta, state, jax.random.PRNGKey(77 + r), indices)
+        assert float(grad["unused"][0]) == 0.0
+        estimates[r] = float(grad["lr"][0])
+    true = float(jax.grad(smoothed_truncation_loss)(0.3, 0))
+    stderr = estimates.std(ddof=1) / np.sqrt(repeats)
+    assert abs(estimates.mean() - true) < 4 * stderr + 1e-3 * abs(true), (estimates.mean(), true, stderr)

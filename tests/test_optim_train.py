@@ -1,5 +1,6 @@
 """Meta-training loop: metrics, checkpoints, resume, export with a card (tiny configurations)."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -38,6 +39,31 @@ def test_train_checkpoints_and_resumes(tmp_path):
     config.task_options = {"dims": [3], "functions": ["sphere", "rosenbrock"]}
     with pytest.raises(ValueError, match="another configuration"):
         train(config, tmp_path, resume=True, log=lambda m: None)
+
+
+@pytest.mark.slow  # ~20 s of CPU, mostly compiling the PES step
+def test_train_only_a_subset_changes_only_it(tmp_path):
+    config = TrainConfig(optimizer="optimus", optimizer_options=TINY_OPTIMUS,
+                         task_options={"dims": [2], "functions": ["sphere", "rosenbrock"]},
+                         num_tasks=2, unroll_length=10, truncation=5, imitation_steps=5, max_steps=3, log_every=3,
+                         eval_every=3, eval_problems=2, trainable=["net::step_head", "decays"])
+    start = tmp_path / "start"
+    train(dataclasses.replace(config, trainable=None, max_steps=0), start, resume=False, log=lambda m: None)
+    config.init_weights = str(start / "weights.npz")
+    messages = []
+    train(config, tmp_path / "tuned", resume=False, log=messages.append)
+    assert any("PES perturbs" in m for m in messages)
+    _, before = load_weights(start / "weights.npz")
+    _, after = load_weights(tmp_path / "tuned" / "weights.npz")
+    assert not np.allclose(before["net"]["step_head"]["w"], after["net"]["step_head"]["w"])
+    for name in ("mlp_0", "rank_one_0", "embed"):
+        for leaf in before["net"][name]:
+            np.testing.assert_array_equal(before["net"][name][leaf], after["net"][name][leaf])
+    with pytest.raises(ValueError, match="no meta-parameter is named 'net::nothing'"):
+        train(dataclasses.replace(config, trainable=["net::nothing"]), tmp_path / "bad", resume=False,
+              log=lambda m: None)
+    assert main(["train-optimus", "--task", "classic", "--dims", "2", "--train-only", "net::nothing",
+                 "--out", str(tmp_path / "cli")]) == 2
 
 
 def test_train_optimus_cli_exports_weights_and_card(tmp_path):

@@ -61,6 +61,7 @@ class TrainConfig:
     eval_problems: int = 32
     seed: int = 0
     init_weights: Optional[str] = None  # start from these meta-parameters (fine-tuning; no imitation)
+    trainable: Optional[list] = None  # name prefixes of the meta-parameters PES perturbs (None: all)
 
 
 def _adam(config: TrainConfig):
@@ -115,6 +116,32 @@ def imitation_warm_start(optimizer, task, theta, steps: int, key, log=print):
         if i % 100 == 0 or i == steps - 1:
             log(f"imitation step {i}: loss {float(loss):.4g}")
     return theta
+
+
+# ------------------------------------------------------------------------------------- trainable subset
+
+def parameter_names(theta) -> list[str]:
+    """Each leaf's name as in weight files without "theta::" (e.g. "net::step_head::w"), in tree order."""
+    paths = jax.tree_util.tree_flatten_with_path(theta)[0]
+    return ["::".join(str(getattr(k, "key", k)) for k in path) for path, _ in paths]
+
+
+def trainable_indices(theta, prefixes):
+    """Positions in `ravel_pytree(theta)[0]` of the leaves whose name starts with one of `prefixes`
+    (int32 array), or None when `prefixes` is None (train everything). ValueError if a prefix matches
+    nothing."""
+    if prefixes is None:
+        return None
+    names = parameter_names(theta)
+    for prefix in prefixes:
+        if not any(name.startswith(prefix) for name in names):
+            raise ValueError(f"no meta-parameter is named {prefix!r}...; names start with "
+                             f"{sorted({n.rsplit('::', 1)[0] for n in names})}")
+    leaves, treedef = jax.tree_util.tree_flatten(theta)
+    marks = [jnp.full(leaf.shape, any(name.startswith(p) for p in prefixes), jnp.float32)
+             for name, leaf in zip(names, leaves)]
+    mask = ravel_pytree(jax.tree_util.tree_unflatten(treedef, marks))[0]
+    return jnp.asarray(np.flatnonzero(np.asarray(mask)), jnp.int32)
 
 
 # --------------------------------------------------------------------------------------------- validation
@@ -220,12 +247,16 @@ def train(config: TrainConfig, out_dir, *, resume: bool = True, log=print) -> di
         if optimizer.step_option not in config.optimizer_options:  # keep the fine-tuned weights' step scale
             optimizer = loaded
     val_task = task.validation_task() if hasattr(task, "validation_task") else task
+    indices = trainable_indices(theta, config.trainable)
+    if indices is not None:
+        log(f"PES perturbs {indices.shape[0]} of {ravel_pytree(theta)[0].shape[0]} meta-parameters "
+            f"({', '.join(config.trainable)})")
     opt_state = tx.init(theta)
     step, key, elapsed_before = 0, jax.random.PRNGKey(config.seed + 1), 0.0
     if resume and ckpt_path.exists():
         saved = json.loads(config_path.read_text()) if config_path.exists() else None
         keys_that_matter = ("optimizer", "optimizer_options", "task", "task_options", "num_tasks", "sigma",
-                             "init_weights")
+                             "init_weights", "trainable")
         if saved is not None and any(saved.get(k) != config_dict.get(k) for k in keys_that_matter):
             raise ValueError(f"{out_dir}: checkpoint was made with another configuration; use a new folder")
         theta, opt_state, step, key, elapsed_before = _load_checkpoint(ckpt_path, theta, opt_state)
@@ -270,8 +301,8 @@ def train(config: TrainConfig, out_dir, *, resume: bool = True, log=print) -> di
             dim = task.dims[step % len(task.dims)]
             key, k_init, k_step = jax.random.split(key, 3)
             if dim not in groups:
-                groups[dim] = _pes_init(optimizer, task, pes_config, theta, dim, k_init)
-            grad, groups[dim], m = pes_step(optimizer, task, pes_config, theta, groups[dim], k_step)
+                groups[dim] = _pes_init(optimizer, task, pes_config, theta, dim, k_init, indices)
+            grad, groups[dim], m = pes_step(optimizer, task, pes_config, theta, groups[dim], k_step, indices)
             theta, opt_state = apply(theta, opt_state, grad)
             step += 1
             window.append(m)

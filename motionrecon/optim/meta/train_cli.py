@@ -48,6 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "step_mult (default 0.001); with --init-weights, default: the weights' own")
     parser.add_argument("--init-weights", default=None,
                         help="start from these meta-parameters (fine-tuning; skips the imitation warm start)")
+    parser.add_argument("--train-only", nargs="+", default=None, metavar="PREFIX",
+                        help="perturb (train) only the meta-parameters whose name starts with one of these, as "
+                             "named in weight files without 'theta::' (e.g. net::step_head net::rank_one decays); "
+                             "default: all")
     parser.add_argument("--batch", type=int, default=20, help="tasks per PES step (antithetic pairs); paper: 20")
     parser.add_argument("--unroll", type=int, default=50, help="inner steps before a problem resets; paper: 50")
     parser.add_argument("--truncation", type=int, default=5, help="inner steps per PES step; paper: 5")
@@ -108,7 +112,8 @@ def config_from_args(args):
                        truncation=args.truncation, sigma=args.sigma, learning_rate=args.lr, clip=args.clip,
                        imitation_steps=args.imitation_steps, max_steps=args.steps, max_minutes=args.minutes,
                        checkpoint_minutes=args.checkpoint_minutes, eval_every=args.eval_every,
-                       log_every=args.log_every, seed=args.seed, init_weights=args.init_weights)
+                       log_every=args.log_every, seed=args.seed, init_weights=args.init_weights,
+                       trainable=list(args.train_only) if args.train_only else None)
 
 
 def run(args) -> int:
@@ -120,10 +125,17 @@ def run(args) -> int:
         from motionrecon.optim.learned import build_optimizer
         from motionrecon.optim.meta.tasks import get_task
 
-        build_optimizer(config.optimizer, **config.optimizer_options)
+        optimizer = build_optimizer(config.optimizer, **config.optimizer_options)
         get_task(config.task, **config.task_options)
     except (ValueError, KeyError) as e:
         raise InputError("train-optimus", str(e).strip("'\"")) from None
+    if config.trainable is not None:
+        import jax
+
+        try:
+            train_mod.trainable_indices(optimizer.init_meta_params(jax.random.PRNGKey(0)), config.trainable)
+        except ValueError as e:
+            raise InputError("--train-only", str(e)) from None
     out = Path(args.out)
     t0 = time.time()
     try:
