@@ -12,6 +12,7 @@ import pytest
 from motionrecon import reconstruct
 from motionrecon.cli import main
 from motionrecon.datasets.deepmimic import clip_path
+from motionrecon.optim.fallback import FallbackRule
 from conftest import TEST_EVALS, TEST_WINDOW
 
 import export_checks
@@ -49,9 +50,11 @@ def test_default_solver_is_optimus_with_fallback_facts_in_run_json(walk_1s, test
             assert key in info, key
         assert info["optimus_evals"] + info["lbfgs_evals"] == w["n_evals"] == len(w["trace"]) <= TEST_EVALS
         assert info["fallback"] == bool(info["fallback_reason"]) == (info["fallback_at_eval"] >= 0)
-        # Optimus itself descends (with the paper's step multiplier its first steps threw the body over)
+        # Optimus itself descends (with the paper's step multiplier its first steps threw the body over),
+        # and no stall is called before the rule's window has passed
         optimus_phase = w["trace"][:max(info["optimus_evals"], 1)]
-        assert info["optimus_evals"] >= 5 and min(optimus_phase) < 0.8 * optimus_phase[0], (optimus_phase, info)
+        assert info["optimus_evals"] >= FallbackRule().window + 1, info
+        assert min(optimus_phase) < 0.95 * optimus_phase[0], (optimus_phase, info)
     assert metrics["fallback_windows"] == sum(w["info"]["fallback"] for w in run["windows"])
     assert sum(metrics["fallback_kinds"].values()) == metrics["fallback_windows"]
 
