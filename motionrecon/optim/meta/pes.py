@@ -17,10 +17,11 @@ at staggered points so resets do not happen all at once.
 Perturbing a subset of the meta-parameters (`indices`, positions in the flat
 vector of `ravel_pytree(theta)`): the others stay fixed and get a zero
 gradient. With P meta-parameters the estimate's alignment with the true
-gradient grows like sqrt(B / P), so on a small budget (a CPU, a handful of
-tasks per step) training a few hundred output-side parameters of a
-456 000-parameter Optimus gives a usable signal where perturbing all of them
-gives noise.
+gradient grows like sqrt(B / P), so on a small budget (a handful of tasks per
+step) training a few hundred output-side parameters of a 456 000-parameter
+Optimus gives a far stronger signal than perturbing all of them (on the
+DiffPhy task, 4 tasks per step on a CPU were still too few for either;
+docs/learned-optimizers.md, session 7).
 
 Everything is a pure function of explicit data: `pes_init` and `pes_step` take
 the optimizer, task and config as static (hashable) arguments, so
