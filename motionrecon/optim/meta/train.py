@@ -137,11 +137,10 @@ def trainable_indices(theta, prefixes):
         if not any(name.startswith(prefix) for name in names):
             raise ValueError(f"no meta-parameter is named {prefix!r}...; names start with "
                              f"{sorted({n.rsplit('::', 1)[0] for n in names})}")
-    leaves, treedef = jax.tree_util.tree_flatten(theta)
-    marks = [jnp.full(leaf.shape, any(name.startswith(p) for p in prefixes), jnp.float32)
-             for name, leaf in zip(names, leaves)]
-    mask = ravel_pytree(jax.tree_util.tree_unflatten(treedef, marks))[0]
-    return jnp.asarray(np.flatnonzero(np.asarray(mask)), jnp.int32)
+    # ravel_pytree concatenates the leaves in tree order, the order of `names`
+    mask = np.concatenate([np.full(np.size(leaf), any(name.startswith(p) for p in prefixes))
+                           for name, leaf in zip(names, jax.tree_util.tree_leaves(theta))])
+    return jnp.asarray(np.flatnonzero(mask), jnp.int32)
 
 
 # --------------------------------------------------------------------------------------------- validation
