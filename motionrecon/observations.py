@@ -48,6 +48,8 @@ class Observations:
       confidence: [T, J] weights in [0, 1]; 0 marks a missing joint or frame.
       camera: the camera of `joints2d`, or None.
       source: where they came from (a path, or a description).
+      metadata: how the reader read the input (JSON-ready facts, e.g. a BVH file's up axis, unit and
+        joint mapping, with a one-line "summary"); empty when there is nothing to say.
     """
 
     fps: float
@@ -57,6 +59,7 @@ class Observations:
     confidence: np.ndarray
     camera: Camera | None = None
     source: str = ""
+    metadata: dict = dataclasses.field(default_factory=dict, compare=False)
 
     def __post_init__(self):
         js = get_joint_set(self.joint_set)

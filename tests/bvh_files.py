@@ -1,8 +1,10 @@
 """Small BVH files for tests: a CMU-style skeleton (names, centimetres, y-up, facing +z) and variants.
 
-`write_bvh` writes the hierarchy given as rows (name, parent, offset, channels, end-site offset or None)
-and a MOTION section; `cmu_rows` builds the CMU-style skeleton, optionally renamed (Mixamo prefix,
-Daz names) or re-expressed with z up.
+`write_bvh` writes the hierarchy given as rows (name, parent, offset, end-site offset or None)
+and a MOTION section (any channels per joint, "\n" or "\r\n" lines); `cmu_rows` builds the CMU-style
+skeleton, optionally renamed (Mixamo prefix, Daz names), scaled to another unit or re-expressed
+with z up; `x_rest_rig` re-expresses a standing pose the way Bandai Namco's files are built (a
+static dummy root, six channels on every joint, a rest pose whose bones lie along x).
 """
 
 from __future__ import annotations
@@ -10,10 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 ROT = ["Zrotation", "Xrotation", "Yrotation"]
 ROOT_CHANNELS = ["Xposition", "Yposition", "Zposition"] + ROT
 
+# The toe End Site's offset: 6 cm below the ankle in all (toe joint 5 cm + 1 cm), the lowest foot point.
+TOE_END = (0.0, -1.0, 4.0)
 # CMU-style rig, centimetres, y-up, the character facing +z with its left on +x.
 # (name, parent, offset, end-site offset or None)
 CMU_SKELETON = [
@@ -21,11 +26,11 @@ CMU_SKELETON = [
     ("LeftUpLeg", "Hips", (9.0, -5.0, 0.0), None),
     ("LeftLeg", "LeftUpLeg", (0.0, -42.0, 1.0), None),
     ("LeftFoot", "LeftLeg", (0.0, -40.0, -1.0), None),
-    ("LeftToeBase", "LeftFoot", (0.0, -5.0, 12.0), (0.0, -1.0, 4.0)),
+    ("LeftToeBase", "LeftFoot", (0.0, -5.0, 12.0), TOE_END),
     ("RightUpLeg", "Hips", (-9.0, -5.0, 0.0), None),
     ("RightLeg", "RightUpLeg", (0.0, -42.0, 1.0), None),
     ("RightFoot", "RightLeg", (0.0, -40.0, -1.0), None),
-    ("RightToeBase", "RightFoot", (0.0, -5.0, 12.0), (0.0, -1.0, 4.0)),
+    ("RightToeBase", "RightFoot", (0.0, -5.0, 12.0), TOE_END),
     ("Spine", "Hips", (0.0, 10.0, 0.0), None),
     ("Spine1", "Spine", (0.0, 15.0, 0.0), None),
     ("Neck", "Spine1", (0.0, 25.0, 0.0), None),
@@ -74,11 +79,35 @@ def rest_world_m(rows, z_up: bool = False, unit_m: float = 0.01) -> dict[str, np
     return {k: unit_m * (A @ v) for k, v in pos.items()}
 
 
-def write_bvh(path: Path, rows, frames: np.ndarray, frame_time: float) -> Path:
-    """rows: (name, parent, offset, end offset); the root gets 6 channels, the others 3 (Z X Y rotations).
+def joint_order(rows) -> list[str]:
+    """Joint names in the depth-first order `write_bvh` writes them (children in row order)."""
+    children: dict = {}
+    for row in rows:
+        children.setdefault(row[1], []).append(row[0])
+    order = []
 
-    frames: [T, 3 + 3 * len(rows)] MOTION values in channel order.
+    def walk(name):
+        order.append(name)
+        for child in children.get(name, []):
+            walk(child)
+
+    for root in children[None]:
+        walk(root)
+    return order
+
+
+def default_channels(rows) -> dict[str, list[str]]:
+    """The root gets position and Z X Y rotation channels, every other joint Z X Y rotations."""
+    return {name: ROOT_CHANNELS if parent is None else ROT for name, parent, _, _ in rows}
+
+
+def write_bvh(path: Path, rows, frames: np.ndarray, frame_time: float, *, channels: dict | None = None,
+              newline: str = "\n") -> Path:
+    """rows: (name, parent, offset, end offset); channels: name -> channel names (default `default_channels`).
+
+    frames: [T, C] MOTION values in channel order (`channel_index`).
     """
+    channels = default_channels(rows) if channels is None else channels
     children: dict[str | None, list] = {}
     for row in rows:
         children.setdefault(row[1], []).append(row)
@@ -90,8 +119,7 @@ def write_bvh(path: Path, rows, frames: np.ndarray, frame_time: float) -> Path:
         lines.append(f"{pad}{'ROOT' if parent is None else 'JOINT'} {name}")
         lines.append(f"{pad}{{")
         lines.append(f"{pad}  OFFSET {off[0]:.6f} {off[1]:.6f} {off[2]:.6f}")
-        chans = ROOT_CHANNELS if parent is None else ROT
-        lines.append(f"{pad}  CHANNELS {len(chans)} {' '.join(chans)}")
+        lines.append(f"{pad}  CHANNELS {len(channels[name])} {' '.join(channels[name])}")
         for child in children.get(name, []):
             emit(child, depth + 1)
         if end is not None:
@@ -105,30 +133,86 @@ def write_bvh(path: Path, rows, frames: np.ndarray, frame_time: float) -> Path:
         emit(root, 0)
     lines += ["MOTION", f"Frames: {len(frames)}", f"Frame Time: {frame_time:.6f}"]
     lines += [" ".join(f"{v:.6f}" for v in row) for row in frames]
-    Path(path).write_text("\n".join(lines) + "\n")
+    Path(path).write_bytes((newline.join(lines) + newline).encode())
     return Path(path)
 
 
-def channel_index(rows, joint: str, channel: str) -> int:
+def channel_index(rows, joint: str, channel: str, channels: dict | None = None) -> int:
     """Column of a joint's channel in a MOTION row written by `write_bvh` (depth-first order)."""
-    children: dict = {}
-    for row in rows:
-        children.setdefault(row[1], []).append(row)
-    order = []
-
-    def walk(name):
-        order.append(name)
-        for child in children.get(name, []):
-            walk(child[0])
-
-    walk(children[None][0][0])
+    channels = default_channels(rows) if channels is None else channels
     col = 0
-    for name in order:
-        chans = ROOT_CHANNELS if name == order[0] else ROT
+    for name in joint_order(rows):
         if name == joint:
-            return col + chans.index(channel)
-        col += len(chans)
+            return col + list(channels[name]).index(channel)
+        col += len(channels[name])
     raise KeyError(joint)
+
+
+def standing_frames(rows, num_frames: int, step=(0.0, 0.0, 1.0), root_height: float = 95.0,
+                    channels: dict | None = None) -> np.ndarray:
+    """[T, C]: the rest pose moving `step` (file units) per frame, the root at `root_height` on the y axis."""
+    channels = default_channels(rows) if channels is None else channels
+    frames = np.zeros((num_frames, sum(len(channels[r[0]]) for r in rows)))
+    root = rows[0][0]
+    path = np.array([0.0, root_height, 0.0]) + np.arange(num_frames)[:, None] * np.asarray(step)
+    for k, axis in enumerate("XYZ"):
+        frames[:, channel_index(rows, root, f"{axis}position", channels)] = path[:, k]
+    return frames
+
+
+def x_rest_rig(rows, num_frames: int, step=(0.0, 0.0, 1.0), root_height: float = 95.0):
+    """The standing pose of `rows` moving `step` per frame, written as Bandai Namco's files are.
+
+    A static dummy root "joint_Root" at the origin above the first joint; every joint has six channels
+    (X Y Z position, Z X Y rotation), its position channels replacing its OFFSET (the first joint's carry
+    the path, the others repeat their offsets); each joint's rest frame is turned so that +x runs along its
+    first bone, so the rest pose (every channel zero) lies along x and the rotation channels stand it up.
+    Returns (rows, channels, frames) for `write_bvh`; forward kinematics gives the standing pose exactly.
+    """
+    names = [r[0] for r in rows]
+    parent = {r[0]: r[1] for r in rows}
+    world = {}
+    for name, par, off, _ in rows:
+        world[name] = np.asarray(off, float) + (world[par] if par is not None else 0.0)
+    first_child = {}
+    for name, par, _, _ in rows:
+        if par is not None:
+            first_child.setdefault(par, name)
+    turn = {}
+    for name, _, _, end in rows:
+        target = world[first_child[name]] - world[name] if name in first_child else \
+            (np.asarray(end, float) if end is not None else np.array([1.0, 0.0, 0.0]))
+        turn[name] = _turn_x_onto(target)  # joint frame in the file's world
+    out_rows = [("joint_Root", None, np.zeros(3), None)]
+    local_rot, local_off = {}, {}
+    for name, par, _, end in rows:
+        R_par = turn[par] if par is not None else np.eye(3)
+        off = R_par.T @ (world[name] - (world[par] if par is not None else 0.0))
+        end_off = None if end is None else turn[name].T @ np.asarray(end, float)
+        local_off[name] = off
+        local_rot[name] = Rotation.from_matrix(R_par.T @ turn[name]).as_euler("ZXY", degrees=True)
+        junk = np.array([0.0, 93.9241, -3.0]) if par is None else off  # the first joint's OFFSET is replaced
+        out_rows.append((name, par if par is not None else "joint_Root", junk, end_off))
+    six = ["Xposition", "Yposition", "Zposition"] + ROT
+    channels = {r[0]: six for r in out_rows}
+    frames = np.zeros((num_frames, 6 * len(out_rows)))
+    path = np.array([0.0, root_height, 0.0]) + np.arange(num_frames)[:, None] * np.asarray(step)
+    for name in names:
+        pos = path if parent[name] is None else np.broadcast_to(local_off[name], (num_frames, 3))
+        for k, axis in enumerate("XYZ"):
+            frames[:, channel_index(out_rows, name, f"{axis}position", channels)] = pos[:, k]
+        for k, ch in enumerate(ROT):
+            frames[:, channel_index(out_rows, name, ch, channels)] = local_rot[name][k]
+    return out_rows, channels, frames
+
+
+def _turn_x_onto(direction: np.ndarray) -> np.ndarray:
+    """A rotation taking +x onto `direction` (any one of them)."""
+    d = direction / np.linalg.norm(direction)
+    helper = np.array([0.0, 0.0, 1.0]) if abs(d[2]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    y = np.cross(helper, d)
+    y /= np.linalg.norm(y)
+    return np.stack([d, y, np.cross(d, y)], axis=1)
 
 
 def walking_frames(rows, num_frames: int, root_height: float = 95.0, z_up: bool = False) -> np.ndarray:

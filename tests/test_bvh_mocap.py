@@ -5,11 +5,13 @@ import json
 import numpy as np
 import pytest
 
-from bvh_files import DAZ_NAMES, channel_index, cmu_rows, rest_world_m, walking_frames, write_bvh
+from bvh_files import (DAZ_NAMES, Y_TO_Z, channel_index, cmu_rows, rest_world_m, standing_frames, walking_frames,
+                       write_bvh, x_rest_rig)
 from fake_datasets import aist_motion_zup, aist_raw_from_zup, h36m_motion, write_aist, write_h36m_original
 from motionrecon.body.template import BodyShape
 from motionrecon.datasets import aist, h36m, load_motion
-from motionrecon.datasets.bvh_mocap import ANKLE_HEIGHT_M, chain_point, load_bvh, normalise_name
+from motionrecon.datasets.bvh_mocap import ANKLE_HEIGHT_M, chain_point, load_bvh
+from motionrecon.datasets.bvh_rig import normalise_name
 from motionrecon.errors import InputError
 from motionrecon.skeleton import H36M17
 
@@ -19,6 +21,14 @@ J = {name: i for i, name in enumerate(H36M17.joints)}
 def _standing(rows, n=4, root_height=95.0):
     frames = np.zeros((n, 3 + 3 * len(rows)))
     frames[:, 1] = root_height
+    return frames
+
+
+def _tumbling(rows):
+    """A third of the clip along each file axis: no axis has the head above the feet in most frames."""
+    frames = standing_frames(rows, 9)
+    frames[3:6, channel_index(rows, "Hips", "Zrotation")] = -90.0  # y -> x
+    frames[6:, channel_index(rows, "Hips", "Xrotation")] = 90.0  # y -> z
     return frames
 
 
@@ -94,28 +104,39 @@ def test_chain_point_is_by_arc_length():
     np.testing.assert_allclose(chain_point(pts, 0.75), [[0, 0.5, 1]])
 
 
-def test_a_rig_without_head_end_site_leaves_the_head_top_unobserved(tmp_path):
+def test_a_rig_without_head_end_site_estimates_the_head_top(tmp_path):
     rows = [(n, p, o, None if n == "Head" else e) for n, p, o, e in cmu_rows()]
     obs = load_bvh(write_bvh(tmp_path / "nohead.bvh", rows, _standing(rows), 1 / 30))
-    assert np.all(obs.confidence[:, J["head"]] == 0) and np.all(obs.confidence[:, J["neck_nose"]] == 0.5)
+    assert np.all(obs.confidence[:, J["head"]] == 0.5) and np.all(obs.confidence[:, J["neck_nose"]] == 0.5)
+    assert obs.metadata["head_top"] == [] and "head top" in obs.metadata["summary"]
+    # Straight up from the neck through the head joint (Neck -> Head is (0, 10, 2) cm: 11.3 degrees forward),
+    # as far as the template's thorax-to-head-top distance for this leg length.
+    shape = BodyShape()
+    leg = 0.01 * (np.hypot(42, 1) + np.hypot(40, 1))
+    reach = (shape.thorax_to_head + shape.radii()["head"]) * leg / (shape.thigh + shape.shin)
+    rise = obs.joints3d[0, J["head"]] - obs.joints3d[0, J["thorax"]]
+    np.testing.assert_allclose(rise, reach * np.array([0.0, -2.0, 10.0]) / np.hypot(10, 2), atol=1e-9)
 
 
 @pytest.mark.parametrize("rows, message", [
     (cmu_rows(drop=("LeftForeArm", "LeftHand")), "left_elbow, left_wrist"),
-    (cmu_rows(scale=1 / 2.54), "units"),  # a file in inches, read as centimetres: a child-sized thigh
+    (cmu_rows(scale=3.0), "cannot tell the length unit"),  # a 2.5 m leg in cm, 0.25 m in mm, 6.2 m in inches
 ])
 def test_bad_bvh_files_name_the_file_and_the_problem(tmp_path, rows, message):
-    path = write_bvh(tmp_path / "bad.bvh", rows, _standing(rows), 1 / 30)
+    path = write_bvh(tmp_path / "bad.bvh", rows, _standing(rows, root_height=95.0 * 3.0), 1 / 30)
     with pytest.raises(InputError) as e:
         load_bvh(path)
-    assert str(path) in str(e.value) and message in str(e.value)
+    assert str(path) in str(e.value) and message in str(e.value) and "--joint-map" in str(e.value)
 
 
-def test_lying_rest_pose_cannot_tell_up(tmp_path):
-    rows = [(n, p, np.array([o[1], -o[0], o[2]]), None if e is None else np.array([e[1], -e[0], e[2]]))
-            for n, p, o, e in cmu_rows()]  # rotated 90 degrees about z: the body lies along +x
-    with pytest.raises(InputError, match="not upright"):
-        load_bvh(write_bvh(tmp_path / "lying.bvh", rows, _standing(rows, root_height=0.0), 1 / 30))
+def test_a_body_upright_along_no_axis_cannot_tell_up(tmp_path):
+    rows = cmu_rows()
+    path = write_bvh(tmp_path / "tumbling.bvh", rows, _tumbling(rows), 1 / 30)
+    with pytest.raises(InputError, match="cannot tell the up axis") as e:
+        load_bvh(path)
+    assert e.value.source == str(path)
+    # The joint map settles it: with up = +y the first third stands.
+    assert load_bvh(path, joint_map={"up": "y"}).metadata["up"] == "+y"
 
 
 def test_load_motion_time_window_and_formats(tmp_path):
@@ -150,8 +171,60 @@ def test_load_motion_time_window_and_formats(tmp_path):
         load_motion(tmp_path / "x.c3d")
 
 
+@pytest.mark.parametrize("rows, frames, message", [
+    (cmu_rows(drop=("LeftForeArm", "LeftHand")), None, "cannot find the BVH joints for left_elbow, left_wrist"),
+    (cmu_rows(), _tumbling(cmu_rows()), "cannot tell the up axis"),
+])
+def test_mocap_command_refuses_a_bad_bvh_in_one_line_and_writes_nothing(tmp_path, capsys, rows, frames, message):
+    from motionrecon.cli import main
+
+    path = write_bvh(tmp_path / "bad.bvh", rows, _standing(rows) if frames is None else frames, 1 / 30)
+    out = tmp_path / "out"
+    code = main(["mocap", str(path), "--out", str(out), "--solver", "lbfgs", "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert err[0].startswith(f"motionrecon: error: {path}: ") and message in err[0]
+    assert err[1:] == ["motionrecon: 1 of 1 inputs failed"]
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_mocap_command_stops_on_a_bad_joint_map_before_any_work(tmp_path, capsys):
+    from motionrecon.cli import main
+
+    rows = cmu_rows()
+    path = write_bvh(tmp_path / "walk.bvh", rows, _standing(rows), 1 / 30)
+    jmap = tmp_path / "map.json"
+    jmap.write_text('{"left_kneee": "LeftLeg"}')
+    code = main(["mocap", str(path), "--out", str(tmp_path / "out"), "--solver", "lbfgs", "--joint-map", str(jmap)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith(f"motionrecon: error: {jmap}: unknown keys")
+    assert not (tmp_path / "out").exists()
+    clip = tmp_path / "clip.txt"
+    clip.write_text("{}")
+    with pytest.raises(InputError, match="applies to BVH files only"):
+        load_motion(clip, joint_map={})
+
+
+def test_run_json_gets_the_reading_decisions(tmp_path):
+    from argparse import Namespace
+
+    from motionrecon.commands.mocap import run_info
+    from motionrecon.datasets.deepmimic import clip_path
+
+    rows = cmu_rows()
+    path = write_bvh(tmp_path / "walk.bvh", rows, walking_frames(rows, 8), 0.1)
+    obs = load_motion(path, joint_map={"unit": "cm"})
+    info = json.loads(json.dumps(run_info(path, Namespace(start=0.0, duration=None, joint_map="m.json"), obs)))
+    assert info["input"] == str(path) and info["joint_map"] == "m.json"
+    reader = info["reader"]
+    assert reader["unit"] == "cm" and reader["up"] == "+y" and reader["joints"]["left_knee"] == ["LeftLeg"]
+    assert reader["skipped_frames"] == 0 and reader["summary"].startswith("up +y, centimetres")
+    deepmimic = load_motion(clip_path("walk"))
+    assert "reader" not in run_info("walk.txt", Namespace(start=0.0, duration=None), deepmimic)
+
+
 @pytest.mark.slow
-def test_mocap_command_reconstructs_a_bvh_file(tmp_path):
+def test_mocap_command_reconstructs_a_bvh_file(tmp_path, capsys):
     from motionrecon.cli import main
 
     rows = cmu_rows()
@@ -159,9 +232,11 @@ def test_mocap_command_reconstructs_a_bvh_file(tmp_path):
     code = main(["mocap", str(path), "--out", str(tmp_path / "out"), "--max-evals", "2", "--window", "0.5",
                  "--no-progress"])
     assert code == 0
+    assert f"{path}: read as up +y, centimetres" in capsys.readouterr().out
     folder = tmp_path / "out" / "walk"
     with np.load(folder / "motion.npz") as z:
         np.testing.assert_allclose(z["observed3d"], load_bvh(path).joints3d, atol=1e-6)
         assert str(z["joint_set"]) == "h36m17" and z["joints3d"].shape == (8, 17, 3)
     metrics = json.loads((folder / "metrics.json").read_text())
     assert 0 < metrics["mpjpe_g_mm"] < 300
+    assert json.loads((folder / "run.json").read_text())["reader"]["joints"]["pelvis"] == ["Hips"]

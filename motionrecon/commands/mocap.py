@@ -32,6 +32,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="motion files (DeepMimic .txt/.json, BVH .bvh, AIST++ keypoints3d .pkl, Human3.6M D3_Positions .cdf)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder; each input goes to DIR/<name>/")
     p.add_argument("--force", action="store_true", help="redo inputs whose output folder is already complete")
+    p.add_argument("--joint-map", default=None, metavar="FILE",
+                   help="BVH files: a JSON object of role -> joint name for what the names and the tree cannot "
+                        "tell (e.g. {\"thorax\": \"Chest2\", \"left_knee\": \"LKnee\"}), optionally \"up\" "
+                        "and \"unit\"; see docs/mocap-formats.md")
     add_common_arguments(p)
 
 
@@ -62,10 +66,13 @@ def config_from_args(args):
 def reconstruct_files(paths, out: Path, args, *, force: bool = False, echo=print) -> tuple[list, list]:
     """Reconstructs each file into out/<stem>/. Returns (done folders, failures as (path, message))."""
     from motionrecon.datasets import load_motion
+    from motionrecon.datasets.bvh_rig import read_joint_map
     from motionrecon.export.contract import is_complete, write_reconstruction
     from motionrecon.reconstruct import reconstruct
 
     cfg = config_from_args(args)
+    map_file = getattr(args, "joint_map", None)
+    joint_map = None if map_file is None else read_joint_map(map_file)  # a bad map stops the run here
     done, failed = [], []
     for path in paths:
         folder = out / Path(path).stem
@@ -74,17 +81,29 @@ def reconstruct_files(paths, out: Path, args, *, force: bool = False, echo=print
             done.append(folder)
             continue
         try:
-            obs = load_motion(path, start=args.start, duration=args.duration)
+            obs = load_motion(path, start=args.start, duration=args.duration, joint_map=joint_map)
+            if obs.metadata.get("summary"):
+                echo(f"{path}: read as {obs.metadata['summary']}")
             bar = progress_bar(Path(path).stem, args.no_progress)
             rec = reconstruct(obs, cfg, progress=bar.update_to)
             bar.close()
-            write_reconstruction(rec, folder, {"input": str(path), "start": args.start, "duration": args.duration},
-                                 extra_files=write_exports)
+            write_reconstruction(rec, folder, run_info(path, args, obs), extra_files=write_exports)
             done.append(folder)
         except InputError as e:
             failed.append((str(path), str(e)))
             print(f"motionrecon: error: {e}", file=sys.stderr)
     return done, failed
+
+
+def run_info(path, args, obs) -> dict:
+    """What run.json records about the input: the file, the time window, the joint map, and how it was read
+    (`Observations.metadata`, under "reader", when the reader says anything)."""
+    info = {"input": str(path), "start": args.start, "duration": args.duration}
+    if getattr(args, "joint_map", None) is not None:
+        info["joint_map"] = str(args.joint_map)
+    if obs.metadata:
+        info["reader"] = dict(obs.metadata)
+    return info
 
 
 def progress_bar(name: str, disable: bool):

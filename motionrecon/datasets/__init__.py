@@ -14,11 +14,12 @@ from motionrecon.errors import InputError
 SUPPORTED = ("DeepMimic .txt/.json, BVH .bvh, AIST++ keypoints3d .pkl, Human3.6M D3_Positions .cdf")
 
 
-def load_motion(path: str | os.PathLike, *, start: float = 0.0, duration: float | None = None):
+def load_motion(path: str | os.PathLike, *, start: float = 0.0, duration: float | None = None, joint_map=None):
     """Observations (3D, metres, world z-up, ground z = 0) from one motion file, by its format.
 
     - `.txt`/`.json`: a DeepMimic/pybullet motion clip ("deepmimic" joints).
-    - `.bvh`: a BVH file, mapped onto "h36m17" landmarks (see `bvh_mocap`).
+    - `.bvh`: a BVH file, mapped onto "h36m17" landmarks (see `bvh_mocap`); `joint_map` (a
+      `bvh_rig.JointMap`, dict or JSON path) settles what its names and tree cannot tell.
     - `.pkl`: an AIST++ `keypoints3d/<seq>.pkl` ("coco17", 60 fps).
     - `.cdf`: a Human3.6M `D3_Positions/<Action>.cdf` ("h36m17", 50 fps).
     `start`/`duration` are seconds (see each reader).
@@ -29,6 +30,8 @@ def load_motion(path: str | os.PathLike, *, start: float = 0.0, duration: float 
     if not p.is_file():
         raise InputError(str(path), "not a file")
     suffix = p.suffix.lower()
+    if joint_map is not None and suffix != ".bvh":
+        raise InputError(str(path), "a joint map (--joint-map) applies to BVH files only")
     if suffix in (".txt", ".json"):
         from motionrecon.datasets.deepmimic import load_deepmimic
 
@@ -36,7 +39,7 @@ def load_motion(path: str | os.PathLike, *, start: float = 0.0, duration: float 
     if suffix == ".bvh":
         from motionrecon.datasets.bvh_mocap import load_bvh
 
-        return load_bvh(p, start=start, duration=duration)
+        return load_bvh(p, start=start, duration=duration, joint_map=joint_map)
     if suffix == ".pkl":
         from motionrecon.datasets.single_files import load_aist_keypoints_file
 

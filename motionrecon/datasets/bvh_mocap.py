@@ -1,65 +1,48 @@
 """BVH motion capture as `Observations`: a BVH skeleton mapped onto body landmarks.
 
-`load_bvh(path)` reads the file with `motionrecon.datasets.bvh.read_bvh`, finds
-the joints by name, and returns "h36m17" observations (the layout every BVH
-skeleton can fill) in metres, world z-up, ground z = 0, at the file's frame rate.
+`load_bvh(path)` reads the file with `motionrecon.datasets.bvh.read_bvh`, decides how its rig is
+read with `motionrecon.datasets.bvh_rig.decide_rig` (joint roles by joint map, name or tree; up
+axis from the motion; unit from the leg length; leading calibration frames skipped), and returns
+"h36m17" observations (the layout every BVH skeleton can fill) in metres, world z-up, ground
+z = 0, at the file's frame rate. What was decided is in `Observations.metadata` (see
+`reading_metadata`), with a one-line `summary`.
 
-Names. A joint name is normalised before matching: the part after the last
-":" or "|" (Mixamo's "mixamorig:" namespace, Maya paths), lower case, letters
-and digits only, a leading "mixamorig" or "bip01" (3ds Max Biped) dropped. A
-side is a prefix or suffix "left"/"l" or "right"/"r". The first name of each
-list below that the file has is used:
+Landmarks that are not one joint:
+- thorax: the thorax role's joint, or the mean of its joints (by the tree: where the two arm
+  chains start).
+- spine: the point at the template body's fraction (its `spine` site is half way from pelvis to
+  chest) of the way along the joint chain from the pelvis to the thorax, by arc length, per frame.
+- head_top: the joint map's "head_top", else the descendant of the head joint (joint or End Site)
+  highest above it (median over the clip), when at least 5 cm above it; otherwise (e.g. Bandai
+  Namco's rig, whose head End Site has no length) it is estimated from the thorax through the
+  head joint, as far as the template body's thorax-to-head-top distance scaled by the leg length
+  (`estimated_head_top`), at confidence 0.5.
+- nose: from the thorax along the thorax-to-head-top line and the head's forward direction, in
+  the template body's proportions (nose at the head centre's height, one head radius in front of
+  it). The head's forward direction is a fixed direction in the head joint's frame: the mean over
+  the clip of the body's facing direction (from the hips) seen from the head joint; or the rest
+  pose's facing direction when the rest pose stands upright and agrees with that mean within 60
+  degrees (`head_forward`). With an estimated head top the nose has confidence 0.5 too.
 
-  pelvis    hips, pelvis, hip
-  hip       upleg, thigh, upperleg, hip          (e.g. LeftUpLeg, lThigh, thigh_l)
-  knee      leg, shin, calf, lowerleg, knee      (LeftLeg, lShin, calf_l)
-  ankle     foot, ankle                          (LeftFoot, lFoot, foot_l)
-  toe       toebase, toe, toes, ball             (LeftToeBase, ball_l)
-  shoulder  arm, upperarm, shldr, then l/r+shoulder (LeftArm, lShldr, upperarm_l, L_Shoulder)
-  elbow     forearm, lowerarm, elbow             (LeftForeArm, lowerarm_l)
-  wrist     hand, wrist                          (LeftHand, hand_l)
-  thorax    neck, neck01, neck1                  (Neck, neck_01)
-  head      head
-
-"LeftShoulder" is deliberately not a shoulder: in the CMU and Mixamo rigs it is
-the clavicle, and the shoulder joint is "LeftArm".
-
-Landmarks that are not a joint:
-- spine: the point at the template body's fraction (its `spine` site is half
-  way from pelvis to chest) of the way along the joint chain from the pelvis
-  joint to the neck joint, by arc length, in every frame.
-- head_top: the descendant of the head joint (joint or End Site) highest
-  above it in the rest pose, when at least 5 cm above it; otherwise it is
-  unobserved (confidence 0).
-- nose: from the neck (thorax) along the neck-to-head-top line and the head's
-  forward direction, in the template body's proportions (nose at the head
-  centre's height, one head radius in front of it); the head's forward
-  direction is the rest pose's facing direction (from the hips) turned by the
-  head joint's world rotation. Without a head top, the head joint itself, at
-  confidence 0.5.
-
-Up axis. `up="auto"` takes the rest pose (all channels zero) as upright: the
-file axis, +y or +z, along which the neck lies above the pelvis is "up".
-
-Ground. The floor is placed at z = 0 from the lowest foot points: per frame
-the lowest of the ankles and everything below them in the skeleton (toe
-joints, End Sites); the 5th percentile of that over the whole file (robust to
-a few glitches below the floor), lowered by the height at which that point
-sits when the foot is flat. That height comes from the rest pose (feet flat):
-an ankle 8 cm above the floor minus the rest-pose drop from ankle to the
-lowest foot point (0 for a rig whose toe end sites touch the floor, 8 cm for a
-rig with ankles only).
+Ground. The floor is placed at z = 0 from the lowest foot points: per frame the lowest of the
+ankles and everything below them in the skeleton (toe joints, End Sites); the 5th percentile of
+that over the clip (robust to a few glitches below the floor), lowered by the height at which
+that point sits when the foot is flat: an ankle 8 cm above the floor minus the drop from ankle to
+the lowest point of the lower foot (median over the clip; 0 for a rig whose toe End Sites touch
+the floor, 8 cm for a rig with ankles only).
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 
 from motionrecon.body.template import BodyShape
 from motionrecon.datasets.bvh import BvhMotion, read_bvh, rest_positions
+from motionrecon.datasets.bvh_rig import (SIDES, UNIT_NAMES, JointMap, RigDecision, ancestors, axes_to_world,
+                                          common_ancestor, decide_rig, descendants, joint_map_from_dict, point,
+                                          read_joint_map)
 from motionrecon.datasets.common import check_thigh_length
 from motionrecon.datasets.single_files import time_window
 from motionrecon.errors import InputError
@@ -70,107 +53,12 @@ from motionrecon.skeleton import get_joint_set
 ANKLE_HEIGHT_M = 0.08
 FLOOR_PERCENTILE = 5.0
 HEAD_TOP_MIN_RISE_M = 0.05
-
-_SIDES = {"left": ("left", "l"), "right": ("right", "r")}
-_SIDED_BASES: dict[str, tuple[str, ...]] = {
-    "hip": ("upleg", "thigh", "upperleg", "hip"),
-    "knee": ("leg", "shin", "calf", "lowerleg", "knee"),
-    "ankle": ("foot", "ankle"),
-    "toe": ("toebase", "toe", "toes", "ball"),
-    "shoulder": ("arm", "upperarm", "shldr"),
-    "elbow": ("forearm", "lowerarm", "elbow"),
-    "wrist": ("hand", "wrist"),
-}
-# Extra, lowest-priority names (SMPL-style "L_Shoulder"; "LeftShoulder" is a clavicle elsewhere).
-_SIDED_EXTRA: dict[str, dict[str, tuple[str, ...]]] = {
-    "shoulder": {"left": ("lshoulder", "shoulderl"), "right": ("rshoulder", "shoulderr")},
-}
-_CENTRAL: dict[str, tuple[str, ...]] = {
-    "pelvis": ("hips", "pelvis", "hip"),
-    "thorax": ("neck", "neck01", "neck1"),
-    "head": ("head",),
-}
-REQUIRED_ROLES: tuple[str, ...] = (
-    "pelvis", "thorax", "head",
-    *(f"{side}_{part}" for side in ("left", "right")
-      for part in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist")),
-)
-_NAME_PREFIXES = ("mixamorig", "bip001", "bip01")
-# y-up file axes -> z-up world: (x, y, z) -> (x, -z, y), a rotation of +90 degrees about x.
-_Y_UP_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+# The rest pose stands upright when pelvis-to-head is within this cosine of the up axis.
+STANDING_REST_COSINE = 0.8
+REST_FACING_MAX_DEGREES = 60.0
 
 
-# --------------------------------------------------------------------------- names
-
-def normalise_name(name: str) -> str:
-    """"mixamorig:LeftUpLeg" -> "leftupleg", "Bip01 L Thigh" -> "lthigh", "thigh_l" -> "thighl"."""
-    key = re.sub(r"[^a-z0-9]", "", re.split(r"[:|]", name)[-1].lower())
-    for prefix in _NAME_PREFIXES:
-        if key.startswith(prefix) and len(key) > len(prefix):
-            return key[len(prefix):]
-    return key
-
-
-def role_candidates(role: str) -> list[str]:
-    """Normalised names that may play `role` ("pelvis", "left_knee", ...), best first."""
-    if role in _CENTRAL:
-        return list(_CENTRAL[role])
-    side, part = role.split("_", 1)
-    names = []
-    for base in _SIDED_BASES[part]:
-        for word in _SIDES[side]:
-            names += [word + base, base + word]
-    names += list(_SIDED_EXTRA.get(part, {}).get(side, ()))
-    return names
-
-
-def find_roles(joint_names: tuple[str, ...], source: str) -> dict[str, int]:
-    """role -> joint index, for every role the file has; InputError when a required one is missing."""
-    index: dict[str, int] = {}
-    for i, name in enumerate(joint_names):
-        index.setdefault(normalise_name(name), i)
-    roles = list(REQUIRED_ROLES) + ["left_toe", "right_toe"]
-    found = {}
-    for role in roles:
-        hit = next((index[c] for c in role_candidates(role) if c in index), None)
-        if hit is not None:
-            found[role] = hit
-    missing = [r for r in REQUIRED_ROLES if r not in found]
-    if missing:
-        shown = ", ".join(joint_names[:40]) + (" ..." if len(joint_names) > 40 else "")
-        raise InputError(source, f"cannot find the BVH joints for {', '.join(missing)} "
-                                 f"(see docs/mocap-formats.md for the names understood); the file's joints: {shown}")
-    return found
-
-
-# --------------------------------------------------------------------------- skeleton helpers
-
-def _ancestors(parents: tuple[int, ...], j: int) -> list[int]:
-    """[j, parent of j, ..., root]."""
-    out = [j]
-    while parents[out[-1]] >= 0:
-        out.append(parents[out[-1]])
-    return out
-
-
-def _descendants(parents: tuple[int, ...], j: int) -> list[int]:
-    """Every joint below j (parents come before children in a BVH skeleton)."""
-    below = {j}
-    for k in range(j + 1, len(parents)):
-        if parents[k] in below:
-            below.add(k)
-    return sorted(below - {j})
-
-
-def up_axis(rest: np.ndarray, roles: dict[str, int], source: str) -> str:
-    """"y" or "z": the file axis along which the rest pose's neck lies above its pelvis."""
-    d = rest[roles["thorax"]] - rest[roles["pelvis"]]
-    axis = int(np.argmax(np.abs(d)))
-    if axis in (1, 2) and d[axis] > 0:
-        return "yz"[axis - 1]
-    raise InputError(source, f"the rest pose is not upright along +y or +z (pelvis to neck {np.round(d, 3).tolist()} "
-                             "in file units): cannot tell the up axis")
-
+# --------------------------------------------------------------------------- geometry helpers
 
 def chain_point(points: np.ndarray, fraction: float) -> np.ndarray:
     """[T, 3]: the point `fraction` of the way along the polyline points [T, N, 3], by arc length, per frame."""
@@ -190,67 +78,118 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
 
 
-# --------------------------------------------------------------------------- landmarks
+def facing(positions: np.ndarray, roles: dict[str, tuple[int, ...]]) -> np.ndarray:
+    """[T, 3] horizontal unit direction the hips face (world z-up): left hip - right hip turned by -90 degrees."""
+    left = point(positions, roles["left_hip"]) - point(positions, roles["right_hip"])
+    return _unit(np.cross(left, [0.0, 0.0, 1.0]) * np.array([1.0, 1.0, 0.0]))
 
-def landmark_tracks(positions: np.ndarray, rotations: np.ndarray, parents: tuple[int, ...], rest: np.ndarray,
-                    roles: dict[str, int], source: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+
+def rest_stands_upright(rest: np.ndarray, roles: dict[str, tuple[int, ...]]) -> bool:
+    """Whether the rest pose [J, 3] (world z-up) has its head above its pelvis (within `STANDING_REST_COSINE`)."""
+    d = point(rest[None], roles["head"])[0] - point(rest[None], roles["pelvis"])[0]
+    return bool(d[2] >= STANDING_REST_COSINE * np.linalg.norm(d) > 0)
+
+
+def head_forward(rotations: np.ndarray, body_facing: np.ndarray, rest_facing: np.ndarray | None) -> np.ndarray:
+    """[T, 3] the head's forward direction: a fixed direction in the head joint's frame, turned by its rotation.
+
+    The fixed direction is the mean over frames of `body_facing` seen from the head joint; or, when the
+    rest pose stands upright and its facing direction is within `REST_FACING_MAX_DEGREES` of that mean, the
+    rest pose's facing direction (the rig's joint frames are then the world's at rest, as in CMU's or
+    Mixamo's rigs, and a head that turns during the clip does not bias it).
+
+    Args:
+      rotations: [T, 3, 3] world orientation of the head joint.
+      body_facing: [T, 3] the body's facing direction per frame.
+      rest_facing: [3] the rest pose's facing direction when the rest pose stands upright, else None.
+    """
+    local = _unit(np.einsum("tji,tj->ti", rotations, body_facing).mean(axis=0))
+    if rest_facing is not None and float(local @ rest_facing) >= np.cos(np.deg2rad(REST_FACING_MAX_DEGREES)):
+        local = rest_facing
+    return np.einsum("tij,j->ti", rotations, local)
+
+
+def head_top_joint(positions: np.ndarray, parents: tuple[int, ...], head: int) -> int | None:
+    """The descendant of `head` highest above it (median over frames of z difference) if >= 5 cm, else None."""
+    below = descendants(parents, head)
+    if not below:
+        return None
+    rise = [float(np.median(positions[:, k, 2] - positions[:, head, 2])) for k in below]
+    best = int(np.argmax(rise))
+    return below[best] if rise[best] >= HEAD_TOP_MIN_RISE_M else None
+
+
+# --------------------------------------------------------------------------- landmarks and floor
+
+def estimated_head_top(thorax: np.ndarray, head: np.ndarray, leg_m: float) -> np.ndarray:
+    """[T, 3] a head top where the rig has none: from the thorax [T, 3] through the head joint [T, 3], as far as
+    the template body's thorax-to-head-top distance scaled by the leg (hip-knee-ankle, metres) to the template's."""
+    shape = BodyShape()
+    reach = (shape.thorax_to_head + shape.radii()["head"]) * leg_m / (shape.thigh + shape.shin)
+    return thorax + reach * _unit(head - thorax)
+
+
+def landmark_tracks(positions: np.ndarray, rotations: np.ndarray, parents: tuple[int, ...],
+                    roles: dict[str, tuple[int, ...]], head_top: np.ndarray | None, rest_facing: np.ndarray | None,
+                    leg_m: float, source: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Body landmark -> (positions [T, 3] metres, confidence [T]), world z-up (ground not yet placed).
 
     Args:
       positions, rotations: [T, J, 3] and [T, J, 3, 3] world joint positions and orientations, z-up, metres.
-      parents: [J] parent indices. rest: [J, 3] rest-pose positions, same axes and unit.
-      roles: from `find_roles`.
+      parents: [J] parent indices. roles: role -> joint indices (`bvh_rig.RigDecision.roles`).
+      head_top: [T, 3] the top of the head, or None (then estimated, `estimated_head_top`, and the head top
+        and nose get confidence 0.5). rest_facing: see `head_forward`. leg_m: the leg length, metres.
     """
     T = positions.shape[0]
     ones = np.ones(T)
     tracks: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for role, j in roles.items():
-        tracks[role] = (positions[:, j], ones)  # roles other than "head" are body landmarks
-    tracks.pop("head", None)  # the head joint (skull base) is no body landmark; it gives nose and head_top
+    for role, joints in roles.items():
+        if role not in ("head", "head_top"):  # the head joint (skull base) gives nose and head top
+            tracks[role] = (point(positions, joints), ones)
 
-    pelvis, thorax, head = roles["pelvis"], roles["thorax"], roles["head"]
-    chain = _ancestors(parents, thorax)
+    pelvis = common_ancestor(parents, roles["pelvis"])
+    thorax = common_ancestor(parents, roles["thorax"])
+    chain = ancestors(parents, thorax)
     if pelvis not in chain:
-        raise InputError(source, "the neck joint is not below the pelvis joint in the hierarchy")
-    chain = chain[: chain.index(pelvis) + 1][::-1]  # pelvis ... thorax
+        raise InputError(source, "the thorax joint is not below the pelvis joint in the hierarchy")
+    inner = [j for j in chain[: chain.index(pelvis)][::-1] if j not in roles["thorax"]]
+    points = np.concatenate([tracks["pelvis"][0][:, None], positions[:, inner], tracks["thorax"][0][:, None]], axis=1)
     shape = BodyShape()
     spine_fraction = 0.5 * shape.pelvis_to_chest / (shape.pelvis_to_chest + shape.chest_to_thorax)
-    tracks["spine"] = (chain_point(positions[:, chain], spine_fraction), ones)
+    tracks["spine"] = (chain_point(points, spine_fraction), ones)
 
-    below_head = _descendants(parents, head)
-    rise = [rest[k, 2] - rest[head, 2] for k in below_head]
-    if below_head and max(rise) >= HEAD_TOP_MIN_RISE_M:
-        top = below_head[int(np.argmax(rise))]
-        head_top = positions[:, top]
-        radius = shape.radii()["head"]
-        reach = shape.thorax_to_head + radius  # thorax -> head top in the template
-        length = float(np.linalg.norm(rest[top] - rest[thorax]))
-        left = rest[roles["left_hip"]] - rest[roles["right_hip"]]
-        facing = _unit(np.cross(left, [0.0, 0.0, 1.0]) * np.array([1.0, 1.0, 0.0]))
-        up = _unit(head_top - positions[:, thorax])
-        forward = np.einsum("tij,j->ti", rotations[:, head], facing)
-        forward = _unit(forward - np.sum(forward * up, axis=-1, keepdims=True) * up)
-        nose = positions[:, thorax] + length * (shape.thorax_to_head / reach * up + radius / reach * forward)
-        tracks["head_top"] = (head_top, ones)
-        tracks["nose"] = (nose, ones)
-    else:
-        tracks["head_top"] = (positions[:, head], np.zeros(T))
-        tracks["nose"] = (positions[:, head], np.full(T, 0.5))
+    head = common_ancestor(parents, roles["head"])
+    neck = tracks["thorax"][0]
+    confidence = ones
+    if head_top is None:
+        head_top, confidence = estimated_head_top(neck, positions[:, head], leg_m), np.full(T, 0.5)
+    radius = shape.radii()["head"]
+    reach = shape.thorax_to_head + radius  # thorax -> head top in the template
+    length = np.linalg.norm(head_top - neck, axis=-1, keepdims=True)
+    up = _unit(head_top - neck)
+    forward = head_forward(rotations[:, head], facing(positions, roles), rest_facing)
+    forward = _unit(forward - np.sum(forward * up, axis=-1, keepdims=True) * up)
+    nose = neck + length * (shape.thorax_to_head / reach * up + radius / reach * forward)
+    tracks["head_top"] = (head_top, confidence)
+    tracks["nose"] = (nose, confidence)
     return tracks
 
 
-def floor_height(positions: np.ndarray, parents: tuple[int, ...], rest: np.ndarray, roles: dict[str, int],
+def floor_height(positions: np.ndarray, parents: tuple[int, ...], roles: dict[str, tuple[int, ...]],
                  *, ankle_height: float = ANKLE_HEIGHT_M) -> float:
-    """Height (metres, z-up) of the floor under the motion; see the module docstring."""
-    drops, points = [], []
-    for side in ("left", "right"):
-        ankle = roles[f"{side}_ankle"]
-        feet = [ankle] + _descendants(parents, ankle)
-        points += feet
-        drops.append(rest[ankle, 2] - min(rest[k, 2] for k in feet))
-    clearance = max(0.0, ankle_height - float(np.mean(np.clip(drops, 0.0, ankle_height))))
-    lowest = positions[:, points, 2].min(axis=1)
-    return float(np.percentile(lowest, FLOOR_PERCENTILE)) - clearance
+    """Height (metres, z-up) of the floor under the motion [T, J, 3]; see the module docstring."""
+    lowest, drops = [], []
+    for side in SIDES:
+        ankle = point(positions, roles[f"{side}_ankle"])[:, 2]
+        feet = list(roles[f"{side}_ankle"]) + descendants(parents, common_ancestor(parents, roles[f"{side}_ankle"]))
+        low = np.minimum(positions[:, feet, 2].min(axis=1), ankle)
+        lowest.append(low)
+        drops.append(ankle - low)
+    lowest, drops = np.stack(lowest), np.stack(drops)  # [2, T]
+    lower = np.argmin(lowest, axis=0)
+    drop = float(np.median(drops[lower, np.arange(lowest.shape[1])]))
+    clearance = ankle_height - float(np.clip(drop, 0.0, ankle_height))
+    return float(np.percentile(lowest.min(axis=0), FLOOR_PERCENTILE)) - clearance
 
 
 # --------------------------------------------------------------------------- the reader
@@ -261,43 +200,113 @@ def file_fps(frame_time: float) -> float:
     return float(round(fps)) if round(fps) > 0 and abs(fps - round(fps)) <= 1e-3 * fps else fps
 
 
-def load_bvh(path: str | Path, *, start: float = 0.0, duration: float | None = None, length_unit="auto",
-             up: str = "auto", joint_set: str = "h36m17") -> Observations:
+def as_joint_map(joint_map, source: str) -> JointMap | None:
+    """None, a `JointMap`, a dict (see `bvh_rig.joint_map_from_dict`) or the path of a JSON file."""
+    if joint_map is None or isinstance(joint_map, JointMap):
+        return joint_map
+    if isinstance(joint_map, dict):
+        return joint_map_from_dict(joint_map)
+    if isinstance(joint_map, (str, Path)):
+        return read_joint_map(joint_map)
+    raise InputError(source, f"joint_map must be a dict, a JointMap or a JSON file path, got {type(joint_map).__name__}")
+
+
+def load_bvh(path: str | Path, *, start: float = 0.0, duration: float | None = None, joint_map=None,
+             joint_set: str = "h36m17") -> Observations:
     """A BVH file as 3D observations (metres, world z-up, ground z = 0, the file's frame rate).
 
     Args:
       path: the .bvh file.
-      start, duration: seconds, as `single_files.time_window` (the floor uses the whole file).
-      length_unit: the file's unit, as `read_bvh` ("auto", "m", "cm", "mm", "in" or metres per unit).
-      up: "auto" (from the rest pose), "y" or "z".
+      start, duration: seconds, as `single_files.time_window`, counted from the first frame after
+        any skipped calibration frames (the floor uses every kept frame).
+      joint_map: roles, up axis and unit the file cannot tell (`bvh_rig.JointMap`, a dict of the same
+        keys, or a JSON file path); None decides everything from the file.
       joint_set: the layout to fill; every landmark of it must be one `landmark_tracks` gives.
+    Returns:
+      Observations whose `metadata` holds the reading decisions (`reading_metadata`).
     """
     path = Path(path)
     source = str(path)
-    motion: BvhMotion = read_bvh(path, length_unit=length_unit, up="keep", include_end_sites=True)
-    names, parents = motion.joint_names, motion.parents
-    roles = find_roles(names, source)
-    rest = rest_positions(motion.skeleton) * motion.metres_per_unit  # End Sites included: same order as names
-    if up == "auto":
-        up = up_axis(rest, roles, source)
-    if up not in ("y", "z"):
-        raise InputError(source, f"unknown up axis {up!r} (use auto, y or z)")
-    A = _Y_UP_TO_Z_UP if up == "y" else np.eye(3)
-    positions = motion.positions @ A.T
-    rotations = A @ motion.rotations @ A.T
-    rest = rest @ A.T
+    joint_map = as_joint_map(joint_map, source)
+    motion: BvhMotion = read_bvh(path, length_unit=1.0, up="keep", include_end_sites=True)
+    skeleton, names, parents = motion.skeleton, motion.joint_names, motion.parents
+    rig = decide_rig(names, parents, skeleton.is_end_site, skeleton.channels, motion.values, motion.positions,
+                     joint_map, source)
+    roles = rig.roles
+    A = axes_to_world(rig.up)
+    kept = slice(rig.skipped, None)
+    positions = (motion.positions[kept] * rig.metres_per_unit) @ A.T
+    rotations = A @ motion.rotations[kept] @ A.T
+    rest = (rest_positions(skeleton) * rig.metres_per_unit) @ A.T
 
-    tracks = landmark_tracks(positions, rotations, parents, rest, roles, source)
-    floor = floor_height(positions, parents, rest, roles)
+    if "head_top" in roles:
+        top_joints = roles["head_top"]
+    else:
+        top = head_top_joint(positions, parents, common_ancestor(parents, roles["head"]))
+        top_joints = () if top is None else (top,)
+    rest_facing = facing(rest[None], roles)[0] if rest_stands_upright(rest, roles) else None
+    tracks = landmark_tracks(positions, rotations, parents, roles, point(positions, top_joints) if top_joints else None,
+                             rest_facing, rig.leg_m, source)
+    floor = floor_height(positions, parents, roles)
     js = get_joint_set(joint_set)
     missing = [lm for lm in js.landmarks if lm not in tracks]
     if missing:
         raise InputError(source, f"a BVH skeleton gives no {', '.join(missing)} for joint set {js.name}")
     joints3d = np.stack([tracks[lm][0] for lm in js.landmarks], axis=1) - np.array([0.0, 0.0, floor])
     confidence = np.stack([tracks[lm][1] for lm in js.landmarks], axis=1)
-    thighs = [(js.landmarks.index(f"{s}_hip"), js.landmarks.index(f"{s}_knee")) for s in ("left", "right")]
-    check_thigh_length(joints3d, thighs, source, f"{motion.metres_per_unit:g} m per file unit (BVH)")
+    thighs = [(js.landmarks.index(f"{s}_hip"), js.landmarks.index(f"{s}_knee")) for s in SIDES]
+    check_thigh_length(joints3d, thighs, source, f"{rig.metres_per_unit:g} m per file unit (BVH, {rig.unit})")
     fps = file_fps(motion.frame_time)
     sel = time_window(len(joints3d), fps, start, duration, source)
+    head_height = float(np.percentile(tracks["head_top"][0][:, 2] - floor, 95))
+    metadata = reading_metadata(rig, names, fps, motion.num_frames, [names[j] for j in top_joints], floor,
+                                head_height)
     return Observations(fps=fps, joint_set=js.name, joints3d=joints3d[sel], joints2d=None,
-                        confidence=confidence[sel], source=source)
+                        confidence=confidence[sel], source=source, metadata=metadata)
+
+
+def reading_metadata(rig: RigDecision, names: tuple[str, ...], fps: float, num_frames: int, head_top: list[str],
+                     floor_m: float, head_height_m: float) -> dict:
+    """The reading decisions as JSON-ready facts, with a one-line `summary`.
+
+    Keys: format, frames_in_file, fps, up, up_cosine, unit, metres_per_unit, leg_m, joints (role ->
+    joint names), joints_by (role -> "joint map" / "name" / "tree"), skipped_frames, skipped_why,
+    above_pelvis, above_pelvis_static, head_top (joint names; [] when estimated), floor_m (the floor's height
+    in the file's world, metres, before it is moved to z = 0), head_height_m (95th percentile over the
+    kept frames of the head top above the floor: about the standing height), tree_problem, summary.
+    """
+    facts = {
+        "format": "bvh", "frames_in_file": int(num_frames), "fps": fps,
+        "up": rig.up, "up_cosine": None if rig.up_cosine is None else round(rig.up_cosine, 4),
+        "unit": rig.unit, "metres_per_unit": rig.metres_per_unit, "leg_m": round(rig.leg_m, 4),
+        "joints": {role: [names[j] for j in joints] for role, joints in rig.roles.items()},
+        "joints_by": dict(rig.how),
+        "skipped_frames": rig.skipped, "skipped_why": rig.skipped_why,
+        "above_pelvis": list(rig.above_pelvis), "above_pelvis_static": rig.above_pelvis_static,
+        "head_top": head_top, "floor_m": round(floor_m, 4), "head_height_m": round(head_height_m, 3),
+        "tree_problem": rig.tree_problem,
+    }
+    facts["summary"] = reading_summary(facts)
+    return facts
+
+
+def reading_summary(facts: dict) -> str:
+    """One line: up axis, unit, how the joints were found, root above the pelvis, skipped frames."""
+    unit = UNIT_NAMES.get(facts["unit"], f"{facts['metres_per_unit']:g} m per unit")
+    how = facts["joints_by"]
+    counts: dict[str, int] = {}
+    for h in how.values():
+        counts[h] = counts.get(h, 0) + 1
+    major = max(counts, key=counts.get)
+    others = [f"{role} by {h} ({'+'.join(facts['joints'][role])})" for role, h in how.items() if h != major]
+    joints = f"joints by {major}" + (f", {', '.join(others)}" if others else "")
+    top = "estimated" if not facts["head_top"] else "+".join(facts["head_top"])
+    parts = [f"up {facts['up']}", f"{unit} (leg {facts['leg_m']:.2f} m, head top {facts['head_height_m']:.2f} m: "
+             f"{top})", joints]
+    if facts["above_pelvis"]:
+        kind = "static root" if facts["above_pelvis_static"] else "root"
+        parts.append(f"{kind} {'/'.join(facts['above_pelvis'])} above {'+'.join(facts['joints']['pelvis'])}")
+    n = facts["skipped_frames"]
+    parts.append(f"skipped frame{'s' if n > 1 else ''} {'0' if n == 1 else f'0-{n - 1}'} ({facts['skipped_why']})"
+                 if n else "no frame skipped")
+    return ", ".join(parts)
