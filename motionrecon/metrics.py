@@ -20,6 +20,15 @@ import numpy as np
 
 from motionrecon.skeleton import JointSet, get_joint_set
 
+# Foot skate settings (both rules): a foot point is low below CONTACT_HEIGHT_M and slides when it moves more
+# than SLIDE_THRESHOLD_M horizontally between frames at SKATE_RATE_FPS; the stance rule also needs a stance
+# of MIN_STANCE_S and drops its first and last TRANSITION_S.
+CONTACT_HEIGHT_M = 0.05
+SLIDE_THRESHOLD_M = 0.02
+SKATE_RATE_FPS = 25.0
+MIN_STANCE_S = 0.2
+TRANSITION_S = 0.04
+
 # Body landmarks that count as foot points for skate and penetration.
 FOOT_LANDMARKS: tuple[str, ...] = (
     "left_ankle", "left_heel", "left_toe", "right_ankle", "right_heel", "right_toe",
@@ -274,8 +283,20 @@ def resample(points: np.ndarray, fps: float, rate: float) -> np.ndarray:
     return out.reshape((n,) + points.shape[1:])
 
 
-def foot_skate_pct(joints, fps: float, foot_joint_indices, *, contact_height: float = 0.05,
-                   slide_threshold: float = 0.02, rate: float = 25.0) -> float:
+def _feet_at_rate(joints, fps: float, foot_joint_indices, rate: float, what: str) -> np.ndarray:
+    """[K, F, 3] the foot points resampled to `rate` frames per second (as they are when fps == rate)."""
+    feet = _foot_points(joints, foot_joint_indices)
+    if not (np.isfinite(fps) and fps > 0 and np.isfinite(rate) and rate > 0):
+        raise ValueError(f"fps and rate must be positive, got fps={fps}, rate={rate}")
+    if fps != rate:
+        feet = resample(feet, fps, rate)
+    if feet.shape[0] < 2:
+        raise ValueError(f"{what} needs at least two frames at {rate} fps; the motion is too short")
+    return feet
+
+
+def foot_skate_pct(joints, fps: float, foot_joint_indices, *, contact_height: float = CONTACT_HEIGHT_M,
+                   slide_threshold: float = SLIDE_THRESHOLD_M, rate: float = SKATE_RATE_FPS) -> float:
     """Percentage of frame pairs in which a grounded foot point slides, at 25 fps.
 
     Rule: the foot points are resampled to `rate` (25) frames per second by
@@ -287,6 +308,11 @@ def foot_skate_pct(joints, fps: float, foot_joint_indices, *, contact_height: fl
 
         foot_skate_pct = 100 · (pairs counted) / (all pairs)
 
+    Any low point that moves fast counts, including a foot landing or taking
+    off (a toe below 5 cm moving forward) and a toe skimming the floor in
+    mid-swing: the real walk of pybullet's DeepMimic clips measures 16 % on its
+    own. `foot_skate_stance_pct` counts only feet that bear weight.
+
     Args:
       joints: [T, J, 3] positions in metres.
       fps: frame rate of `joints`.
@@ -296,18 +322,71 @@ def foot_skate_pct(joints, fps: float, foot_joint_indices, *, contact_height: fl
     Returns:
       Percentage in [0, 100].
     """
-    feet = _foot_points(joints, foot_joint_indices)
-    if not (np.isfinite(fps) and fps > 0 and np.isfinite(rate) and rate > 0):
-        raise ValueError(f"fps and rate must be positive, got fps={fps}, rate={rate}")
-    if fps != rate:
-        feet = resample(feet, fps, rate)
-    if feet.shape[0] < 2:
-        raise ValueError(f"foot_skate_pct needs at least two frames at {rate} fps; the motion is too short")
+    feet = _feet_at_rate(joints, fps, foot_joint_indices, rate, "foot_skate_pct")
     z = feet[..., 2]
     grounded = (z[1:] < contact_height) & (z[:-1] < contact_height)  # [K-1, F]
     slide = np.linalg.norm(feet[1:, :, :2] - feet[:-1, :, :2], axis=-1) > slide_threshold
     skating = np.any(grounded & slide, axis=1)
     return 100.0 * float(skating.mean())
+
+
+def weight_bearing(z: np.ndarray, contact_height: float, min_frames: int, transition_frames: int) -> np.ndarray:
+    """[K, F] bool: the frames in which each foot point bears weight, from its heights z [K, F].
+
+    A stance is a maximal run of consecutive frames with z < `contact_height` lasting at least
+    `min_frames`; its frames bear weight except the first and last `transition_frames` (landing and
+    toe-off).
+    """
+    low = z < contact_height
+    out = np.zeros_like(low)
+    for f in range(low.shape[1]):
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], low[:, f].astype(np.int8), [0]])))
+        for start, stop in zip(edges[::2], edges[1::2]):  # runs [start, stop)
+            if stop - start >= min_frames:
+                out[start + transition_frames: stop - transition_frames, f] = True
+    return out
+
+
+def foot_skate_stance_pct(joints, fps: float, foot_joint_indices, *, contact_height: float = CONTACT_HEIGHT_M,
+                          slide_threshold: float = SLIDE_THRESHOLD_M, rate: float = SKATE_RATE_FPS,
+                          min_stance: float = MIN_STANCE_S, transition: float = TRANSITION_S) -> float:
+    """Percentage of frame pairs in which a foot point that bears weight slides, at 25 fps.
+
+    Rule: as `foot_skate_pct`, the foot points are resampled to `rate` (25)
+    frames per second and are low when their height z is below
+    `contact_height` (5 cm). A foot point bears weight in a stance: a run of
+    consecutive low frames lasting at least `min_stance` (0.2 s, 5 frames at 25
+    fps), without its first and last `transition` (0.04 s, 1 frame at 25 fps),
+    where the foot lands and takes off (`weight_bearing`). With S_f the frames
+    in which foot point f bears weight, a pair of frames (k, k+1) counts as
+    skating when, for at least one foot point f, k and k+1 are both in S_f and
+    the point's horizontal (x, y) displacement between them exceeds
+    `slide_threshold` (2 cm, i.e. 0.5 m/s at 25 fps):
+
+        foot_skate_stance_pct = 100 · (pairs counted) / (all pairs)
+
+    So a planted foot that slides counts; a foot landing or taking off, and a
+    toe skimming the floor in mid-swing (pybullet's walk: 0.16 s below 5 cm at
+    3 m/s), count not; a foot in the air never counts. Why 0.2 s: a walking
+    stance lasts about 0.6 s and a running one about 0.2-0.25 s, while the
+    toe of pybullet's walk skims below 5 cm for 0.16 s. A shuffling swing that
+    stays below 5 cm for longer (Bandai Namco's "old" walk) and a foot pivoting
+    on the floor still count (bench/foot_skate_inputs.py measures both rules).
+
+    Args:
+      joints, fps, foot_joint_indices, contact_height, slide_threshold, rate: as `foot_skate_pct`.
+      min_stance, transition: seconds (rounded to whole frames at `rate`).
+    Returns:
+      Percentage in [0, 100].
+    """
+    feet = _feet_at_rate(joints, fps, foot_joint_indices, rate, "foot_skate_stance_pct")
+    if not (min_stance >= 0 and transition >= 0):
+        raise ValueError(f"min_stance and transition must be >= 0 s, got {min_stance}, {transition}")
+    bearing = weight_bearing(feet[..., 2], contact_height, int(np.ceil(min_stance * rate - 1e-9)),
+                             int(round(transition * rate)))
+    both = bearing[1:] & bearing[:-1]  # [K-1, F]
+    slide = np.linalg.norm(feet[1:, :, :2] - feet[:-1, :, :2], axis=-1) > slide_threshold
+    return 100.0 * float(np.any(both & slide, axis=1).mean())
 
 
 def penetration_mm(points, *, ground_height: float = 0.0) -> float:
@@ -354,9 +433,9 @@ def summarize(pred, gt, fps: float, joint_set: JointSet | str, *, weights=None,
         of the hips for layouts without one (COCO-17).
     Returns:
       {"mpjpe_g_mm", "mpjpe_mm", "pa_mpjpe_mm", "tv", "foot_skate_pct",
-       "penetration_mm"}; tv (mm/frame²), foot skate and penetration are
-      computed on `pred` alone, the last two on the foot points
-      (`foot_indices`).
+       "foot_skate_stance_pct", "penetration_mm"}; tv (mm/frame²), both foot
+      skates and penetration are computed on `pred` alone, the last three on
+      the foot points (`foot_indices`).
     """
     js = get_joint_set(joint_set) if isinstance(joint_set, str) else joint_set
     pred, gt = _pair(pred, gt, 3)
@@ -369,5 +448,6 @@ def summarize(pred, gt, fps: float, joint_set: JointSet | str, *, weights=None,
         "pa_mpjpe_mm": pa_mpjpe(pred, gt, weights),
         "tv": tv(pred),
         "foot_skate_pct": foot_skate_pct(pred, fps, feet),
+        "foot_skate_stance_pct": foot_skate_stance_pct(pred, fps, feet),
         "penetration_mm": penetration_mm(pred[:, list(feet)]),
     }

@@ -174,6 +174,74 @@ def test_foot_skate_resamples_to_25fps():
     assert metrics.foot_skate_pct(foot, 100.0, [0]) == pytest.approx(100.0 * 12 / 25)
 
 
+def _walking_foot(num_frames: int = 40) -> np.ndarray:
+    """[T, 1, 3] a toe point at 25 fps: planted 10 frames, swings 10 frames (1 m/s, up to 12 cm), planted again...
+
+    Each landing and toe-off crosses 5 cm within a frame while moving 4 cm, and the swing skims the floor
+    for 3 frames (0.12 s, 3 cm up, 3 m/s) half way, like the toe of pybullet's walk.
+    """
+    foot = np.zeros((num_frames, 1, 3))
+    x, z = 0.0, []
+    xs = []
+    for k in range(num_frames):
+        phase = k % 20
+        if phase < 10:
+            height = 0.01  # planted
+        else:
+            s = phase - 10  # swing frames 0..9
+            height = {0: 0.04, 1: 0.08, 2: 0.12, 3: 0.03, 4: 0.03, 5: 0.03, 6: 0.12, 7: 0.08, 8: 0.04, 9: 0.03}[s]
+            x += 0.04 if s in (0, 9) else 0.12 if s in (3, 4, 5) else 0.08
+        xs.append(x)
+        z.append(height)
+    foot[:, 0, 0] = xs
+    foot[:, 0, 2] = z
+    return foot
+
+
+def test_stance_skate_ignores_landing_toe_off_and_swing_skims_that_the_old_rule_counts():
+    foot = _walking_foot()
+    old = metrics.foot_skate_pct(foot, 25.0, [0])
+    assert old > 10.0  # landing, toe-off and the mid-swing skim all count under the old rule
+    assert metrics.foot_skate_stance_pct(foot, 25.0, [0]) == 0.0
+    # With a 0.1 s minimum stance and no transition frames, the 0.12 s skims would be stances sliding 12 cm per
+    # frame (pairs 13-14, 14-15, 33-34, 34-35) and take-offs and landings would slide 4 cm (9-10, 18-19, 29-30).
+    assert metrics.foot_skate_stance_pct(foot, 25.0, [0], min_stance=0.1, transition=0.0) == pytest.approx(
+        100.0 * 7 / 39)
+
+
+def test_stance_skate_counts_a_planted_foot_that_slides():
+    foot = _walking_foot()
+    # The second stance runs over frames 18-30 (below 5 cm), landing at 18 and taking off at 30: it bears
+    # weight in 19-29. Frames 23-29 slide 3 cm each: pairs 22-23 ... 28-29 count.
+    foot[23:30, 0, 0] += 0.03 * np.arange(1, 8)
+    foot[30:, 0, 0] += 0.03 * 7
+    moving = np.linalg.norm(np.diff(foot[:, 0, :2], axis=0), axis=-1) > 0.02
+    bearing = metrics.weight_bearing(foot[:, :, 2], 0.05, 5, 1)[:, 0]
+    expected = 100.0 * np.sum(moving & bearing[1:] & bearing[:-1]) / 39
+    assert np.sum(moving & bearing[1:] & bearing[:-1]) == 7
+    assert metrics.foot_skate_stance_pct(foot, 25.0, [0]) == pytest.approx(expected)
+    # The same slide at 100 fps (resampled to 25 fps first) counts the same.
+    t = np.arange(157) / 100.0
+    fine = np.stack([np.interp(t, np.arange(40) / 25.0, foot[:, 0, c]) for c in range(3)], axis=-1)[:, None]
+    assert metrics.foot_skate_stance_pct(fine, 100.0, [0]) == pytest.approx(expected)
+
+
+def test_stance_skate_never_counts_a_foot_in_the_air():
+    foot = np.zeros((30, 2, 3))
+    foot[:, :, 2] = 0.3  # both feet 30 cm up, sliding fast
+    foot[:, :, 0] = 0.1 * np.arange(30)[:, None]
+    assert metrics.foot_skate_stance_pct(foot, 25.0, [0, 1]) == 0.0
+    foot[:, 1, 2] = 0.01  # the second foot planted and sliding the whole time: every pair but the ends
+    assert metrics.foot_skate_stance_pct(foot, 25.0, [0, 1]) == pytest.approx(100.0 * 27 / 29)
+
+
+def test_weight_bearing_frames():
+    z = np.array([0.1, 0.01, 0.01, 0.01, 0.01, 0.01, 0.1, 0.01, 0.01, 0.1])[:, None]
+    np.testing.assert_array_equal(metrics.weight_bearing(z, 0.05, 5, 1)[:, 0],
+                                  [0, 0, 1, 1, 1, 0, 0, 0, 0, 0])  # the 2-frame run is no stance
+    np.testing.assert_array_equal(metrics.weight_bearing(z, 0.05, 2, 0)[:, 0], (z[:, 0] < 0.05).astype(int))
+
+
 def test_resample_keeps_endpoints_and_interpolates_linearly():
     x = np.arange(7, dtype=float)[:, None] * 2.0  # 7 frames at 30 fps = 0.2 s
     out = metrics.resample(x, 30.0, 25.0)
@@ -214,13 +282,16 @@ def test_summarize_keys_and_values():
     gt[:, feet, 2] = 0.02
     pred = gt + [0.0, 0.0, -0.03]  # 3 cm low: feet 1 cm into the floor
     out = metrics.summarize(pred, gt, 25.0, js)
-    assert set(out) == {"mpjpe_g_mm", "mpjpe_mm", "pa_mpjpe_mm", "tv", "foot_skate_pct", "penetration_mm"}
+    assert set(out) == {"mpjpe_g_mm", "mpjpe_mm", "pa_mpjpe_mm", "tv", "foot_skate_pct", "foot_skate_stance_pct",
+                        "penetration_mm"}
     assert out["mpjpe_g_mm"] == pytest.approx(30.0)
     assert out["mpjpe_mm"] == pytest.approx(0.0, abs=1e-9)
     assert out["pa_mpjpe_mm"] == pytest.approx(0.0, abs=1e-6)
     assert out["penetration_mm"] == pytest.approx(10.0)
     assert out["tv"] == pytest.approx(metrics.tv(gt))
     assert out["foot_skate_pct"] == pytest.approx(metrics.foot_skate_pct(gt, 25.0, feet))
+    assert out["foot_skate_stance_pct"] == pytest.approx(metrics.foot_skate_stance_pct(gt, 25.0, feet))
+    assert out["foot_skate_pct"] > out["foot_skate_stance_pct"] > 0  # feet at 2 cm jumping about: planted, sliding
     # COCO-17 has no pelvis joint: root = the hips' midpoint.
     g = rng.normal(size=(5, 17, 3))
     assert metrics.summarize(g + 1.0, g, 25.0, "coco17")["mpjpe_mm"] == pytest.approx(0.0, abs=1e-9)
@@ -242,6 +313,8 @@ def test_summarize_keys_and_values():
     (lambda: metrics.foot_skate_pct(np.zeros((5, 3, 3)), 25.0, []), "non-empty"),
     (lambda: metrics.foot_skate_pct(np.zeros((5, 3, 3)), 0.0, [0]), "positive"),
     (lambda: metrics.foot_skate_pct(np.zeros((2, 3, 3)), 100.0, [0]), "too short"),
+    (lambda: metrics.foot_skate_stance_pct(np.zeros((2, 3, 3)), 100.0, [0]), "too short"),
+    (lambda: metrics.foot_skate_stance_pct(np.zeros((5, 3, 3)), 25.0, [0], min_stance=-1.0), ">= 0 s"),
     (lambda: metrics.penetration_mm(np.zeros((0, 3))), "empty"),
     (lambda: metrics.penetration_mm(np.zeros((4, 2))), r"\[\.\.\., 3\]"),
     (lambda: metrics.summarize(np.zeros((5, 3, 3)), np.zeros((5, 3, 3)), 25.0, "deepmimic"), "18 joints"),

@@ -117,6 +117,8 @@ def reconstruct_video(video: Path, folder: Path, args, cfg, echo=print) -> Path:
             "raw_mpjpe_2d_px": metrics.mpjpe_2d(cam.project(raw), np.nan_to_num(obs.joints2d), obs.confidence),
             "raw_tv": metrics.tv(raw),
             "raw_foot_skate_pct": metrics.foot_skate_pct(raw, obs.fps, metrics.foot_indices(MEDIAPIPE33)),
+            "raw_foot_skate_stance_pct": metrics.foot_skate_stance_pct(raw, obs.fps,
+                                                                       metrics.foot_indices(MEDIAPIPE33)),
             "detected_frames": int(vo.track.detected[first:stop].sum()), "video_frames": int(stop - first),
             "camera": {"K": cam.K.tolist(), "R": cam.R.tolist(), "t": cam.t.tolist(), "width": cam.width,
                        "height": cam.height, "intrinsics": vo.intrinsics.describe(),

@@ -34,6 +34,7 @@ the floor, 8 cm for a rig with ankles only).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -211,6 +212,50 @@ def as_joint_map(joint_map, source: str) -> JointMap | None:
     raise InputError(source, f"joint_map must be a dict, a JointMap or a JSON file path, got {type(joint_map).__name__}")
 
 
+@dataclasses.dataclass(frozen=True)
+class PosedRig:
+    """A BVH file read and placed: every joint in metres, world z-up, floor z = 0, calibration frames dropped.
+
+    Attributes:
+      motion: the file as read (file units and axes, every frame).
+      rig: the reading decisions (`bvh_rig.decide_rig`; roles index `motion.joint_names`, End Sites included).
+      positions: [T, J, 3] joint positions of the kept frames, metres, world z-up, floor at z = 0.
+      rotations: [T, J, 3, 3] joint world orientations of the kept frames.
+      rest: [J, 3] the rest pose (every channel zero) in the same axes and unit (not placed on the floor).
+      floor_m: the floor's height in the file's world (metres, z-up) before it was moved to z = 0.
+    """
+
+    motion: BvhMotion
+    rig: RigDecision
+    positions: np.ndarray
+    rotations: np.ndarray
+    rest: np.ndarray
+    floor_m: float
+
+
+def read_rig(path: str | Path, joint_map=None) -> PosedRig:
+    """Reads a BVH file, decides how to read its rig (`bvh_rig.decide_rig`) and places it on the floor.
+
+    Args:
+      path: the .bvh file.
+      joint_map: see `load_bvh`.
+    """
+    path = Path(path)
+    source = str(path)
+    joint_map = as_joint_map(joint_map, source)
+    motion: BvhMotion = read_bvh(path, length_unit=1.0, up="keep", include_end_sites=True)
+    skeleton = motion.skeleton
+    rig = decide_rig(motion.joint_names, motion.parents, skeleton.is_end_site, skeleton.channels, motion.values,
+                     motion.positions, joint_map, source)
+    A = axes_to_world(rig.up)
+    kept = slice(rig.skipped, None)
+    positions = (motion.positions[kept] * rig.metres_per_unit) @ A.T
+    floor = floor_height(positions, motion.parents, rig.roles)
+    return PosedRig(motion=motion, rig=rig, positions=positions - np.array([0.0, 0.0, floor]),
+                    rotations=A @ motion.rotations[kept] @ A.T,
+                    rest=(rest_positions(skeleton) * rig.metres_per_unit) @ A.T, floor_m=floor)
+
+
 def load_bvh(path: str | Path, *, start: float = 0.0, duration: float | None = None, joint_map=None,
              joint_set: str = "h36m17") -> Observations:
     """A BVH file as 3D observations (metres, world z-up, ground z = 0, the file's frame rate).
@@ -225,42 +270,31 @@ def load_bvh(path: str | Path, *, start: float = 0.0, duration: float | None = N
     Returns:
       Observations whose `metadata` holds the reading decisions (`reading_metadata`).
     """
-    path = Path(path)
     source = str(path)
-    joint_map = as_joint_map(joint_map, source)
-    motion: BvhMotion = read_bvh(path, length_unit=1.0, up="keep", include_end_sites=True)
-    skeleton, names, parents = motion.skeleton, motion.joint_names, motion.parents
-    rig = decide_rig(names, parents, skeleton.is_end_site, skeleton.channels, motion.values, motion.positions,
-                     joint_map, source)
+    posed = read_rig(path, joint_map)
+    rig, positions, names, parents = posed.rig, posed.positions, posed.motion.joint_names, posed.motion.parents
     roles = rig.roles
-    A = axes_to_world(rig.up)
-    kept = slice(rig.skipped, None)
-    positions = (motion.positions[kept] * rig.metres_per_unit) @ A.T
-    rotations = A @ motion.rotations[kept] @ A.T
-    rest = (rest_positions(skeleton) * rig.metres_per_unit) @ A.T
-
     if "head_top" in roles:
         top_joints = roles["head_top"]
     else:
         top = head_top_joint(positions, parents, common_ancestor(parents, roles["head"]))
         top_joints = () if top is None else (top,)
-    rest_facing = facing(rest[None], roles)[0] if rest_stands_upright(rest, roles) else None
-    tracks = landmark_tracks(positions, rotations, parents, roles, point(positions, top_joints) if top_joints else None,
-                             rest_facing, rig.leg_m, source)
-    floor = floor_height(positions, parents, roles)
+    rest_facing = facing(posed.rest[None], roles)[0] if rest_stands_upright(posed.rest, roles) else None
+    tracks = landmark_tracks(positions, posed.rotations, parents, roles,
+                             point(positions, top_joints) if top_joints else None, rest_facing, rig.leg_m, source)
     js = get_joint_set(joint_set)
     missing = [lm for lm in js.landmarks if lm not in tracks]
     if missing:
         raise InputError(source, f"a BVH skeleton gives no {', '.join(missing)} for joint set {js.name}")
-    joints3d = np.stack([tracks[lm][0] for lm in js.landmarks], axis=1) - np.array([0.0, 0.0, floor])
+    joints3d = np.stack([tracks[lm][0] for lm in js.landmarks], axis=1)
     confidence = np.stack([tracks[lm][1] for lm in js.landmarks], axis=1)
     thighs = [(js.landmarks.index(f"{s}_hip"), js.landmarks.index(f"{s}_knee")) for s in SIDES]
     check_thigh_length(joints3d, thighs, source, f"{rig.metres_per_unit:g} m per file unit (BVH, {rig.unit})")
-    fps = file_fps(motion.frame_time)
+    fps = file_fps(posed.motion.frame_time)
     sel = time_window(len(joints3d), fps, start, duration, source)
-    head_height = float(np.percentile(tracks["head_top"][0][:, 2] - floor, 95))
-    metadata = reading_metadata(rig, names, fps, motion.num_frames, [names[j] for j in top_joints], floor,
-                                head_height)
+    head_height = float(np.percentile(tracks["head_top"][0][:, 2], 95))
+    metadata = reading_metadata(rig, names, fps, posed.motion.num_frames, [names[j] for j in top_joints],
+                                posed.floor_m, head_height)
     return Observations(fps=fps, joint_set=js.name, joints3d=joints3d[sel], joints2d=None,
                         confidence=confidence[sel], source=source, metadata=metadata)
 

@@ -28,6 +28,7 @@ METRICS: tuple[tuple[str, str, str, str], ...] = (
     ("mpjpe_2d_px", "MPJPE-2d (px)", "mpjpe_2d_px", "{:.1f}"),
     ("tv", "TV (mm/frame²)", "tv", "{:.2f}"),
     ("foot_skate_pct", "Foot skate (%)", "foot_skate_pct", "{:.1f}"),
+    ("foot_skate_stance_pct", "Foot skate, stance (%)", "foot_skate_stance_pct", "{:.1f}"),
     ("n_evals", "Loss evals", "n_evals", "{:.0f}"),
 )
 PAPER_TABLE = {"h36m": "Table 2 (Human3.6M)", "aist": "Table 3 (AIST++)"}

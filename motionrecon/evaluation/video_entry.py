@@ -204,7 +204,7 @@ def reconstruct_video_entry(task, progress=None) -> tuple[str, ...]:
     # The simulated body read out at the ground truth's joints.
     sim_gt = rec.markers[:, [BODY_LANDMARKS.index(lm) for lm in gt.skeleton.landmarks]]
     fit = {k: rec.metrics.pop(k) for k in ("mpjpe_g_mm", "mpjpe_mm", "pa_mpjpe_mm", "tv", "foot_skate_pct",
-                                            "penetration_mm") if k in rec.metrics}
+                                            "foot_skate_stance_pct", "penetration_mm") if k in rec.metrics}
     rec.metrics.update(metrics.summarize(sim_gt, gt.joints3d, gt.fps, gt.skeleton, weights=gt.confidence))
     if seen.joints2d is not None:
         rec.metrics["mpjpe_2d_px"] = projected_error_px(sim_gt, seen, dataset)

@@ -38,6 +38,7 @@ METRIC_LABELS = {
     "mpjpe_2d_px": "MPJPE-2D (pixels)",
     "tv": "TV (total variation)",
     "foot_skate_pct": "Foot skate (% of frames)",
+    "foot_skate_stance_pct": "Foot skate while bearing weight (% of frames)",
     "penetration_mm": "Ground penetration (mm)",
     "n_evals": "Loss evaluations",
     "n_windows": "Windows",
