@@ -189,8 +189,9 @@ def test_not_a_h36m_folder(tmp_path):
 
 def test_missing_sequence_names_what_was_tried_and_what_is_there(tmp_path):
     write_h36m_original(tmp_path, {("S11", "Phoning 2"): h36m_motion(5), ("S11", "Phoning 3"): h36m_motion(5)})
-    with pytest.raises(InputError, match=r"tried 'Phoning\.cdf'.*present: 'Phoning 2\.cdf', 'Phoning 3\.cdf'") as e:
-        h36m.load_h36m(tmp_path, "S11", "Phoning", "55011271")
+    with pytest.raises(InputError, match=r"tried 'Phoning_4\.cdf', 'Phoning 4\.cdf'.*present \(take order\): "
+                                         r"'Phoning 2\.cdf', 'Phoning 3\.cdf', none is take 4") as e:
+        h36m.load_h36m(tmp_path, "S11", "Phoning_4", "55011271")
     assert "D3_Positions" in e.value.source
     with pytest.raises(InputError, match="damaged"):
         h36m.resolve_h36m(tmp_path, "S11", "Directions", "54138969")

@@ -122,6 +122,67 @@ def test_load_mocap_val_entries_from_the_data_sets_spellings(tmp_path):
             splits.load_entry(root, entries["Phoning"])
 
 
+# Human3.6M's real take names where the split's spelling is absent (S11) or present (S9).
+REAL_TAKES = {"S11": ["Phoning 2", "Phoning 3", "Smoking", "Smoking 2", "Greeting", "Greeting 2", "Posing 1", "Posing"],
+              "S9": ["Greeting 1", "Greeting"]}
+
+
+def test_takes_in_order_and_resolve_take():
+    names = ["Smoking 2", "Phoning 3", "Smoking", "Phoning 2", "Walking 1"]
+    assert h36m.takes_in_order("Smoking_1", names) == ["Smoking", "Smoking 2"]
+    assert h36m.takes_in_order("Phoning", names) == ["Phoning 2", "Phoning 3"]
+    assert h36m.resolve_take("Phoning", names) == ("Phoning 2", "take order")
+    assert h36m.resolve_take("Phoning.1", names) == ("Phoning 2", "take order")  # any suffix spelling
+    assert h36m.resolve_take("Smoking_1", names) == ("Smoking", "take order")
+    assert h36m.resolve_take("Smoking_2", names) == ("Smoking 2", "spelling")  # the spelling comes first
+    assert h36m.resolve_take("Phoning_3", names) == ("Phoning 3", "spelling")
+    assert h36m.resolve_take("Smoking_3", names) is None and h36m.resolve_take("Eating", names) is None
+    assert h36m.resolve_take("Walking", names) == ("Walking 1", "take order")
+    assert h36m.resolve_take("Walking", names, by_order=False) is None
+
+
+@pytest.mark.parametrize("layout", ["orig", "pre"])
+def test_split_entries_resolve_to_the_real_take_names(tmp_path, layout):
+    motions = {(subject, name): h36m_motion(610, seed) for seed, (subject, name) in
+               enumerate((subject, name) for subject, names in REAL_TAKES.items() for name in names)}
+    if layout == "orig":
+        write_h36m_original(tmp_path, motions)
+    else:
+        write_h36m_preprocessed(tmp_path, motions)
+    bundled = {(e.subject, e.action): e for e in splits.split_entries("h36m", "paper-mocap-val")}
+    expected = {("S11", "Phoning"): ("Phoning 2", "take order"), ("S11", "Smoking_1"): ("Smoking", "take order"),
+                ("S11", "Posing_1"): ("Posing 1", "spelling"), ("S9", "Greeting_1"): ("Greeting 1", "spelling")}
+    for (subject, action), (take, rule) in expected.items():
+        entry = bundled[(subject, action)]
+        obs = splits.load_entry(tmp_path, entry)
+        np.testing.assert_allclose(obs.joints3d, motions[(subject, take)][400:600][:, list(h36m.H36M32_TO_17)],
+                                   atol=1e-6)
+        assert obs.metadata["take"] == take and obs.metadata["take_rule"] == rule
+        assert splits.entry_take(tmp_path, entry) == f"{subject} {action} -> {take} ({rule})"
+        if layout == "orig":  # the video and 2D of the same take
+            files = splits.resolve_entry(tmp_path, entry)
+            assert files.video.name == f"{take}.{entry.camera}.mp4" and files.poses2d.name.startswith(f"{take}.")
+            assert splits.entry_video(tmp_path, entry) == files.video
+    assert splits.entry_take(tmp_path, bundled[("S11", "Walking_1")]) is None  # absent: its reconstruction says why
+
+
+def test_results_tables_report_the_takes():
+    from motionrecon.evaluation import tables
+
+    entries = {(e.subject, e.action): e for e in splits.split_entries("h36m", "paper-mocap-val")}
+    rows = [tables.ResultRow(entries[("S11", "Phoning")], "done", {"mpjpe_g_mm": 30.0},
+                             take="S11 Phoning -> Phoning 2 (take order)"),
+            tables.ResultRow(entries[("S11", "Posing_1")], "done", {"mpjpe_g_mm": 20.0},
+                             take="S11 Posing_1 -> Posing 1 (spelling)")]
+    md = tables.results_markdown(rows, dataset="h36m", split="paper-mocap-val", settings={"solver": "lbfgs"})
+    section = md.split("## Takes found by take order")[1]
+    assert f"`{entries[('S11', 'Phoning')].key}`: S11 Phoning -> Phoning 2 (take order)" in section
+    assert "Posing" not in section
+    csv_lines = tables.results_csv(rows).splitlines()
+    header = csv_lines[0].split(",")
+    assert csv_lines[1].split(",")[header.index("take")] == "S11 Phoning -> Phoning 2 (take order)"
+
+
 def test_video_split_entry_downsamples_and_reports_the_damaged_sequence(tmp_path):
     write_h36m_original(tmp_path, {("S9", "TakingPhoto"): h36m_motion(41), ("S11", "Directions 1"): h36m_motion(5)})
     entries = {(e.subject, e.action): e for e in splits.split_entries("h36m", "paper-video")}

@@ -5,8 +5,10 @@
     motionrecon eval --dataset h36m --root PATH --split paper-video --input video --out DIR
 
 Each entry goes to DIR/<entry key>/ (the `mocap` folder contract); then
-DIR/results.md and DIR/results.csv. Entries whose folder is complete are
-skipped, so a killed run restarted with the same command carries on.
+DIR/results.md and DIR/results.csv, which also say how each Human3.6M entry's
+action resolved to the data set's take (`splits.entry_take`). Entries whose
+folder is complete are skipped, so a killed run restarted with the same
+command carries on.
 Exit code 0 when every entry is reconstructed, 1 when some failed (they are
 listed with their reasons), 2 when the run cannot start (bad root, split or option).
 """
@@ -117,18 +119,18 @@ def _run_notes(folder: Path) -> tuple[str, ...]:
 
 
 def run(args) -> int:
-    from motionrecon.datasets.splits import detect_layout, split_entries
+    from motionrecon.datasets import splits
     from motionrecon.evaluation import batch, tables
     from motionrecon.export.contract import is_complete
 
     _check_args(args)
     cfg = _config(args)
     split = args.split or DEFAULT_SPLITS[args.dataset]
-    entries = split_entries(args.dataset, split)
+    entries = splits.split_entries(args.dataset, split)
     if args.limit is not None:
         entries = entries[: args.limit]
     root = Path(args.root)
-    layout = detect_layout(root, args.dataset)  # a root that is not the data set stops here, naming it
+    layout = splits.detect_layout(root, args.dataset)  # a root that is not the data set stops here, naming it
     if args.ray is not None:
         batch.import_ray()  # a missing extra stops here, before any work
     out = Path(args.out)
@@ -166,7 +168,8 @@ def run(args) -> int:
     else:
         batch.run_serially(todo, on_done, progress_for=None if args.no_progress else _progress_bar)
 
-    rows = _result_rows(entries, out, outcomes, skipped_notes)
+    takes = {e.key: splits.entry_take(root, e) or "" for e in entries}
+    rows = _result_rows(entries, out, outcomes, skipped_notes, takes)
     settings = {"solver": args.solver, "max_evals": args.max_evals, "window": args.window, "input": args.input}
     md, csv_path = tables.write_results(out, rows, dataset=args.dataset, split=split, settings=settings)
     print(tables.results_markdown(rows, dataset=args.dataset, split=split, settings=settings).split("## Per sequence")[0]
@@ -179,8 +182,9 @@ def run(args) -> int:
     return 0
 
 
-def _result_rows(entries, out: Path, outcomes: dict, skipped_notes: dict) -> list:
-    """One row per entry, in split order: this run's failures, and every complete folder (read back from disk)."""
+def _result_rows(entries, out: Path, outcomes: dict, skipped_notes: dict, takes: dict) -> list:
+    """One row per entry, in split order: this run's failures, and every complete folder (read back from disk).
+    `takes`: entry key -> how its action resolved to the data set's take ("" when it did not or for AIST++)."""
     from motionrecon.evaluation import tables
     from motionrecon.export.contract import is_complete
 
@@ -188,13 +192,14 @@ def _result_rows(entries, out: Path, outcomes: dict, skipped_notes: dict) -> lis
     for e in entries:
         o = outcomes.get(e.key)
         folder = out / e.key
+        take = takes.get(e.key, "")
         if o is not None and o.status == "failed":
-            rows.append(tables.ResultRow(e, "failed", {}, o.reason, o.notes))
+            rows.append(tables.ResultRow(e, "failed", {}, o.reason, o.notes, take=take))
         elif is_complete(folder):
             rows.append(tables.ResultRow(e, "done" if o is not None else "skipped", tables.read_metrics(folder),
-                                         notes=skipped_notes.get(e.key, _run_notes(folder))))
+                                         notes=skipped_notes.get(e.key, _run_notes(folder)), take=take))
         else:
-            rows.append(tables.ResultRow(e, "failed", {}, "not reconstructed (no outcome was reported)"))
+            rows.append(tables.ResultRow(e, "failed", {}, "not reconstructed (no outcome was reported)", take=take))
     return rows
 
 

@@ -6,7 +6,10 @@ Layouts (see docs/datasets.md):
   `S*/MyPoseFeatures/D2_Positions/<Action>.<camera>.cdf` ((1, N, 64): 32 joints
   x uv pixels), `S*/Videos/<Action>.<camera>.mp4`. Action names carry the take
   after a space ("Posing 1"); some subjects say "TakingPhoto"/"WalkingDog"
-  where others say "Photo"/"WalkDog".
+  where others say "Photo"/"WalkDog"; S11's takes of some actions are "2" and
+  "3" ("Phoning 2", "Phoning 3") or "" and "2" ("Smoking", "Smoking 2").
+  A split's action resolves to a take by spelling, else by take order
+  (`resolve_take`).
 - preprocessed (VideoPose3D): `data_3d_h36m.npz` with `positions_3d`
   [subject][action] -> (N, 32, 3) metres, world frame, and
   `data_2d_h36m_<name>.npz` with `positions_2d`[subject][action] -> list of 4
@@ -98,6 +101,44 @@ def action_candidates(action: str) -> list[str]:
     return names
 
 
+def takes_in_order(action: str, names) -> list[str]:
+    """The names among `names` that are takes of `action`'s action (any spelling), in take order.
+
+    Take order: the take without a number first, then by take number ("Smoking", "Smoking 2";
+    "Phoning 2", "Phoning 3"); names that tie (the same take spelled twice) by name.
+    """
+    takes = [n for n in names if _same_action(n, action)]
+
+    def order(name: str) -> tuple[int, str]:
+        take = split_action(name)[1]
+        return (0 if take is None else int(take), name)
+
+    return sorted(takes, key=order)
+
+
+def resolve_take(action: str, names, *, by_order: bool = True) -> tuple[str, str] | None:
+    """The data set's take (one of `names`) for an action as a split names it, and how it was found.
+
+    1. "spelling": the first of `action_candidates(action)` that `names` holds ("Posing_1" -> "Posing 1").
+    2. "take order", when no take has such a spelling (and `by_order`; `resolve_h36m` leaves it out for
+       the known holes, `DAMAGED`): "X" and "X_1" are the first take of X in
+       `takes_in_order`, "X_2" the second, and so on, whatever the suffix spelling (Human3.6M's S11 has
+       "Phoning 2" and "Phoning 3" but no "Phoning": "Phoning" -> "Phoning 2"; "Smoking" and
+       "Smoking 2": "Smoking_1" -> "Smoking").
+    None when neither finds a take (or the spelling does not and `by_order` is False).
+    """
+    names = list(names)
+    exact = next((n for n in action_candidates(action) if n in names), None)
+    if exact is not None:
+        return exact, "spelling"
+    if not by_order:
+        return None
+    takes = takes_in_order(action, names)
+    number = split_action(action)[1]
+    k = 1 if number is None else int(number)
+    return (takes[k - 1], "take order") if 1 <= k <= len(takes) else None
+
+
 def camera_id(camera: str | int) -> str:
     """A Human3.6M camera id from an id ("60457274") or an index 0-3 in the usual order."""
     cam = str(camera)
@@ -132,6 +173,8 @@ class H36MFiles:
       poses3d: the D3_Positions CDF or data_3d_h36m.npz.
       poses2d: the D2_Positions CDF or data_2d_h36m_<name>.npz, None if absent or no camera.
       video: the video file, None if absent or no camera.
+      requested: the action as the split (or caller) named it.
+      take_rule: how `action` was found from `requested`: "spelling" or "take order" (`resolve_take`).
     """
 
     layout: str
@@ -141,14 +184,27 @@ class H36MFiles:
     poses3d: Path
     poses2d: Path | None
     video: Path | None
+    requested: str = ""
+    take_rule: str = "spelling"
+
+    def mapping(self) -> str:
+        """E.g. "S11 Phoning -> Phoning 2 (take order)"; "S9 Posing_1 -> Posing 1 (spelling)"."""
+        return f"{self.subject} {self.requested} -> {self.action} ({self.take_rule})"
 
 
 def _missing(subject: str, action: str, where: str, tried: list[str], present: list[str]) -> str:
     msg = f"no {where} for {subject} {action}: tried {', '.join(repr(t) for t in tried)}"
-    msg += f"; takes of this action present: {', '.join(repr(p) for p in present)}" if present else \
-        "; no take of this action is present"
+    number = split_action(action)[1]
+    msg += f"; takes of this action present (take order): {', '.join(repr(p) for p in present)}, none is " \
+           f"take {1 if number is None else int(number)}" if present else "; no take of this action is present"
     why = DAMAGED.get((subject, canonical_action(action)))
     return msg if why is None else f"{msg} (known problem: {why})"
+
+
+def _by_order(subject: str, action: str) -> bool:
+    """Whether a missing spelling may fall back to take order: not for a known hole (`DAMAGED`), whose
+    other take is a different recording."""
+    return (subject, canonical_action(action)) not in DAMAGED
 
 
 def _same_action(name: str, action: str) -> bool:
@@ -166,10 +222,12 @@ def resolve_h36m(root: str | Path, subject: str, action: str, camera: str | int 
         if not d3_dir.is_dir():
             raise InputError(str(d3_dir), f"folder not found (is {subject} part of this copy of Human3.6M?)")
         tried = [f"{name}.cdf" for name in action_candidates(action)]
-        name = next((n for n in action_candidates(action) if (d3_dir / f"{n}.cdf").is_file()), None)
-        if name is None:
-            present = sorted(p.name for p in d3_dir.glob("*.cdf") if _same_action(p.stem, action))
+        stems = sorted(p.stem for p in d3_dir.glob("*.cdf"))
+        found = resolve_take(action, stems, by_order=_by_order(subject, action))
+        if found is None:
+            present = [f"{n}.cdf" for n in takes_in_order(action, stems)]
             raise InputError(str(d3_dir), _missing(subject, action, "3D poses", tried, present))
+        name, rule = found
         poses2d = video = None
         if cam is not None:
             names = [name] + [n for n in action_candidates(action) if n != name]
@@ -177,16 +235,17 @@ def resolve_h36m(root: str | Path, subject: str, action: str, camera: str | int 
             poses2d = next((d2_dir / f"{n}.{cam}.cdf" for n in names if (d2_dir / f"{n}.{cam}.cdf").is_file()), None)
             vid_dir = root / subject / "Videos"
             video = next((vid_dir / f"{n}.{cam}.mp4" for n in names if (vid_dir / f"{n}.{cam}.mp4").is_file()), None)
-        return H36MFiles(layout, subject, name, cam, d3_dir / f"{name}.cdf", poses2d, video)
+        return H36MFiles(layout, subject, name, cam, d3_dir / f"{name}.cdf", poses2d, video, action, rule)
 
     npz3d = root / PREPROCESSED_3D
     data = _preprocessed(str(npz3d), "positions_3d")
     if subject not in data:
         raise InputError(str(npz3d), f"no subject {subject}; subjects present: {', '.join(sorted(data))}")
-    name = next((n for n in action_candidates(action) if n in data[subject]), None)
-    if name is None:
-        present = sorted(a for a in data[subject] if _same_action(a, action))
+    found = resolve_take(action, sorted(data[subject]), by_order=_by_order(subject, action))
+    if found is None:
+        present = takes_in_order(action, data[subject])
         raise InputError(str(npz3d), _missing(subject, action, "3D poses", action_candidates(action), present))
+    name, rule = found
     poses2d = video = None
     if cam is not None:
         npz2d = root / f"data_2d_h36m_{keypoints2d}.npz"
@@ -196,20 +255,22 @@ def resolve_h36m(root: str | Path, subject: str, action: str, camera: str | int 
         vid_dir = root / subject / "Videos"
         video = next((vid_dir / f"{n}.{cam}.mp4" for n in [name] + action_candidates(action)
                       if (vid_dir / f"{n}.{cam}.mp4").is_file()), None)
-    return H36MFiles(layout, subject, name, cam, npz3d, poses2d, video)
+    return H36MFiles(layout, subject, name, cam, npz3d, poses2d, video, action, rule)
 
 
 def h36m_video(root: str | Path, subject: str, action: str, camera: str | int) -> Path:
-    """Path of `S*/Videos/<Action>.<camera>.mp4`, trying the known spellings; InputError when absent."""
+    """Path of `S*/Videos/<Action>.<camera>.mp4`, the take resolved as for the poses (`resolve_take`) among
+    the videos of that camera; InputError when absent."""
     root = Path(root)
     cam = camera_id(camera)
     vid_dir = root / subject / "Videos"
     tried = [f"{n}.{cam}.mp4" for n in action_candidates(action)]
-    for t in tried:
-        if (vid_dir / t).is_file():
-            return vid_dir / t
-    present = sorted(p.name for p in vid_dir.glob(f"*.{cam}.mp4") if _same_action(p.name.split(".")[0], action)) \
-        if vid_dir.is_dir() else []
+    suffix = f".{cam}.mp4"
+    stems = sorted(p.name[: -len(suffix)] for p in vid_dir.glob(f"*{suffix}")) if vid_dir.is_dir() else []
+    found = resolve_take(action, stems, by_order=_by_order(subject, action))
+    if found is not None:
+        return vid_dir / f"{found[0]}{suffix}"
+    present = [f"{n}{suffix}" for n in takes_in_order(action, stems)]
     raise InputError(str(vid_dir), _missing(subject, action, "video", tried, present))
 
 
@@ -282,7 +343,8 @@ def load_h36m(root: str | Path, subject: str, action: str, camera: str | int | N
 
     Args:
       root: the data set folder (original or preprocessed layout).
-      subject, action: e.g. "S9", "Posing_1" (spellings are resolved, see `action_candidates`).
+      subject, action: e.g. "S9", "Posing_1" (the data set's take is resolved by `resolve_take`; the
+        Observations' metadata says which: "take", "take_rule", "summary").
       camera: camera id or index 0-3; gives `camera` and, when the 2D file exists, `joints2d`.
       frames: native (50 fps) frame indices [start, stop); None for all.
       fps: output frame rate, a divisor of 50 (25 keeps every other frame); None for 50.
@@ -316,7 +378,8 @@ def load_h36m(root: str | Path, subject: str, action: str, camera: str | int | N
     if joints2d is not None:
         joints2d = joints2d[sel]
     return Observations(fps=FPS / step, joint_set="h36m17", joints3d=joints3d, joints2d=joints2d,
-                        confidence=np.ones(joints3d.shape[:2]), camera=cam, source=source)
+                        confidence=np.ones(joints3d.shape[:2]), camera=cam, source=source,
+                        metadata={"take": files.action, "take_rule": files.take_rule, "summary": files.mapping()})
 
 
 def _read_2d(files: H36MFiles) -> tuple[np.ndarray, str]:

@@ -181,6 +181,18 @@ def resolve_entry(root: str | Path, entry: SplitEntry) -> h36m.H36MFiles | aist.
     return aist.resolve_aist(root, entry.sequence, entry.view)
 
 
+def entry_take(root: str | Path, entry: SplitEntry) -> str | None:
+    """How a Human3.6M entry's action resolves to the data set's take, e.g. "S11 Phoning -> Phoning 2 (take
+    order)" (`h36m.resolve_take`); None for AIST++ entries and for entries whose files are missing (their
+    reconstruction fails with the reason)."""
+    if entry.dataset != "h36m":
+        return None
+    try:
+        return h36m.resolve_h36m(root, entry.subject, entry.action).mapping()
+    except InputError:
+        return None
+
+
 def entry_video(root: str | Path, entry: SplitEntry, video_dir: str | Path | None = None) -> Path:
     """The video of a split entry; InputError naming what was looked for when it is absent.
 

@@ -43,6 +43,7 @@ class ResultRow:
     metrics: dict
     reason: str = ""
     notes: tuple[str, ...] = ()
+    take: str = ""  # Human3.6M: how the action resolved to the data set's take (`splits.entry_take`)
 
 
 def read_metrics(folder: Path) -> dict:
@@ -77,13 +78,13 @@ def _fmt(value, fmt: str) -> str:
 
 def results_csv(rows: list[ResultRow]) -> str:
     """One line per entry and a final "mean" line; failed entries carry their reason."""
-    columns = ["key", "dataset", "subject", "action", "camera", "sequence", "view", "frames", "fps", "status",
+    columns = ["key", "dataset", "subject", "action", "take", "camera", "sequence", "view", "frames", "fps", "status",
                *[c for _, _, c, _ in METRICS], "wall_s", "reason"]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for r in rows:
-        line = {"key": r.entry.key, "dataset": r.entry.dataset, **_describe(r.entry), "status": r.status,
+        line = {"key": r.entry.key, "dataset": r.entry.dataset, **_describe(r.entry), "take": r.take, "status": r.status,
                 "reason": r.reason, "wall_s": _csv_number(r.metrics.get("wall_s"))}
         line.update({c: _csv_number(r.metrics.get(k)) for k, _, c, _ in METRICS})
         writer.writerow(line)
@@ -140,6 +141,13 @@ def results_markdown(rows: list[ResultRow], *, dataset: str, split: str, setting
     if failed:
         lines += ["", f"## Failed ({len(failed)})", ""]
         lines += [f"- `{r.entry.key}`: {r.reason}" for r in failed]
+    by_order = [r for r in rows if "(take order)" in r.take]
+    if by_order:
+        lines += ["", "## Takes found by take order", "",
+                  "The data set has no take spelled as the split names it; the split's \"X\" and \"X_1\" are the "
+                  "first take of X in take order (unnumbered first, then by number), \"X_2\" the second "
+                  "(motionrecon.datasets.h36m.resolve_take).", ""]
+        lines += [f"- `{r.entry.key}`: {r.take}" for r in by_order]
     notes = [(r.entry.key, n) for r in rows for n in r.notes]
     if notes:
         lines += ["", "## Notes", ""]
