@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from motionrecon.datasets import load_motion
-from motionrecon.datasets.bvh import read_bvh
-from motionrecon.datasets.bvh_rig import UNITS_M
+from motionrecon.datasets.bvh import LENGTH_UNITS_M, read_bvh
 from motionrecon.skeleton import H36M17
 
 J = {name: i for i, name in enumerate(H36M17.joints)}
@@ -58,7 +57,7 @@ def test_cmu_t_pose_frame_is_skipped(shared_data):
     md = obs.metadata
     assert md["skipped_why"] == "T-pose" and "skipped frame 0 (T-pose)" in md["summary"]
     # The file's frame 0 has the arms spread (wrists 1.4 m apart); the first kept frame has them in front.
-    motion = read_bvh(shared_data / "mocap" / "cmu_01_01_hops.bvh", length_unit=UNITS_M["cmu"])
+    motion = read_bvh(shared_data / "mocap" / "cmu_01_01_hops.bvh", length_unit=LENGTH_UNITS_M["cmu"])
     hands = [motion.joint_names.index(n) for n in ("LeftHand", "RightHand")]
     assert np.linalg.norm(np.diff(motion.positions[0, hands], axis=0)) > 1.3
     x = obs.joints3d[0]

@@ -10,7 +10,8 @@ from scipy.spatial.transform import Rotation
 from bvh_files import TOE_END, channel_index, cmu_rows, rest_world_m, standing_frames, write_bvh, x_rest_rig
 from motionrecon.datasets.bvh import parse_bvh, rest_positions
 from motionrecon.datasets.bvh_mocap import ANKLE_HEIGHT_M, load_bvh
-from motionrecon.datasets.bvh_rig import UNITS_M, axes_to_world, read_joint_map
+from motionrecon.datasets.bvh import LENGTH_UNITS_M
+from motionrecon.datasets.bvh_rig import axes_to_world, read_joint_map
 from motionrecon.errors import InputError
 from motionrecon.skeleton import H36M17
 
@@ -91,18 +92,18 @@ def test_up_axis_comes_from_the_motion(tmp_path, plain, up):
 
 @pytest.mark.parametrize("unit", ["m", "cm", "mm", "in", "cmu"])
 def test_the_unit_comes_from_the_skeleton_size(tmp_path, plain, unit):
-    scale = 0.01 / UNITS_M[unit]  # centimetres -> the unit
+    scale = 0.01 / LENGTH_UNITS_M[unit]  # centimetres -> the unit
     rows = cmu_rows(scale=scale)
     frames = standing_frames(rows, 10, step=STEP_CM * scale, root_height=95.0 * scale)
     obs = load_bvh(write_bvh(tmp_path / f"{unit}.bvh", rows, frames, 1 / 30))
-    assert obs.metadata["unit"] == unit and obs.metadata["metres_per_unit"] == UNITS_M[unit]
+    assert obs.metadata["unit"] == unit and obs.metadata["metres_per_unit"] == LENGTH_UNITS_M[unit]
     assert obs.metadata["leg_m"] == pytest.approx(0.01 * (np.hypot(42, 1) + np.hypot(40, 1)), abs=1e-4)
     np.testing.assert_allclose(obs.joints3d, plain.joints3d, atol=1e-6)
 
 
 def test_cmu_unit_with_a_t_pose_first_frame(tmp_path):
     """CMU's files: 1/0.45 inch per unit, frame 0 a T-pose; the frame is skipped and reported."""
-    scale = 0.01 / UNITS_M["cmu"]
+    scale = 0.01 / LENGTH_UNITS_M["cmu"]
     rows = cmu_rows(scale=scale)
     frames = standing_frames(rows, 12, step=STEP_CM * scale, root_height=95.0 * scale)
     frames[1:, channel_index(rows, "LeftArm", "Zrotation")] = -80.0  # arms down after the T-pose

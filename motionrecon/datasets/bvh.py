@@ -27,7 +27,8 @@ import numpy as np
 
 from motionrecon.errors import InputError
 
-LENGTH_UNITS_M = {"m": 1.0, "cm": 0.01, "mm": 0.001, "in": 0.0254}
+# Metres per file unit; "cmu": the CMU library's BVH files (1/0.45 inch = 0.05644 m).
+LENGTH_UNITS_M = {"m": 1.0, "cm": 0.01, "mm": 0.001, "in": 0.0254, "cmu": 0.0254 / 0.45}
 _CHANNEL_NAMES = ("Xposition", "Yposition", "Zposition", "Xrotation", "Yrotation", "Zrotation")
 _CHANNEL_BY_LOWER = {c.lower(): c for c in _CHANNEL_NAMES}
 # Rest-pose extent (file units) that `length_unit="auto"` maps to each unit.
@@ -105,7 +106,7 @@ def read_bvh(path, *, length_unit="auto", up: str = "y", include_end_sites: bool
 
     Args:
       path: the .bvh file.
-      length_unit: "m", "cm", "mm", "in", a number of metres per file unit, or
+      length_unit: a key of `LENGTH_UNITS_M` ("m", "cm", "mm", "in", "cmu"), metres per file unit, or
         "auto" (from the rest-pose size: a 0.2-4 extent is metres, 20-400
         centimetres, 400-4000 millimetres; anything else asks for the unit).
       up: the file's up axis, "y" (the BVH norm) or "z", converted to the
@@ -305,14 +306,15 @@ def _metres_per_unit(skeleton: BvhSkeleton, length_unit, source: str) -> float:
     if length_unit in LENGTH_UNITS_M:
         return LENGTH_UNITS_M[length_unit]
     if length_unit != "auto":
-        raise InputError(source, f"unknown length unit {length_unit!r} (use auto, m, cm, mm, in or a number)")
+        raise InputError(source, f"unknown length unit {length_unit!r} "
+                                 f"(use auto, {', '.join(LENGTH_UNITS_M)} or a number)")
     rest = rest_positions(skeleton)
     extent = float(np.max(rest.max(axis=0) - rest.min(axis=0)))
     for unit, lo, hi in _AUTO_UNIT_RANGES:
         if lo <= extent < hi:
             return LENGTH_UNITS_M[unit]
     raise InputError(source, f"cannot guess the length unit from a rest-pose extent of {extent:g}; "
-                             f"pass length_unit (m, cm, mm, in or metres per unit)")
+                             f"pass length_unit ({', '.join(LENGTH_UNITS_M)} or metres per unit)")
 
 
 def _axes_to_world(up: str, source: str) -> np.ndarray:

@@ -209,7 +209,8 @@ def as_joint_map(joint_map, source: str) -> JointMap | None:
         return joint_map_from_dict(joint_map)
     if isinstance(joint_map, (str, Path)):
         return read_joint_map(joint_map)
-    raise InputError(source, f"joint_map must be a dict, a JointMap or a JSON file path, got {type(joint_map).__name__}")
+    raise InputError(source, f"joint_map must be a dict, a JointMap or a JSON file path, "
+                             f"got {type(joint_map).__name__}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -33,7 +33,7 @@ and (head - ankles). Below `UP_MIN_COSINE` (0.75, about 41 degrees) nothing is u
 (a crawl, a body lying diagonally) and the file is refused unless the joint map sets "up".
 
 Unit. The leg (median hip-knee plus knee-ankle length) must be a human leg, `LEG_RANGE_M`
-(0.55-1.2 m); of the units in `UNITS_M` (metres, centimetres, millimetres, inches, and the CMU
+(0.55-1.2 m); of the units in `LENGTH_UNITS_M` (metres, centimetres, millimetres, inches, and the CMU
 library's unit of 1/0.45 inch = 0.05644 m), the one that makes it so is used. The range is
 narrower than a factor 2.22 (inches to CMU units, the closest pair), so at most one unit fits.
 
@@ -51,6 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
+from motionrecon.datasets.bvh import LENGTH_UNITS_M
 from motionrecon.errors import InputError
 
 SIDES = ("left", "right")
@@ -63,8 +64,6 @@ OPTIONAL_ROLES: tuple[str, ...] = ("left_toe", "right_toe", "head_top")
 ALL_ROLES: tuple[str, ...] = REQUIRED_ROLES + OPTIONAL_ROLES
 JOINT_MAP_SETTINGS: tuple[str, ...] = ("up", "unit")
 
-# Metres per file unit of the units a BVH file may use; "cmu": the CMU library's BVH files (1/0.45 inch).
-UNITS_M: dict[str, float] = {"m": 1.0, "cm": 0.01, "mm": 0.001, "in": 0.0254, "cmu": 0.0254 / 0.45}
 UNIT_NAMES = {"m": "metres", "cm": "centimetres", "mm": "millimetres", "in": "inches", "cmu": "CMU units"}
 # A human leg, hip to ankle (thigh + shin), metres: about 0.45-0.5 of the height, here 1.2-2.4 m tall.
 LEG_RANGE_M: tuple[float, float] = (0.55, 1.2)
@@ -154,7 +153,7 @@ class JointMap:
       source: the file (or "joint map" for a dict given in Python).
       roles: role -> joint names whose mean position plays it (End Sites as "<parent>_end").
       up: "+y", "-z", ... (a bare "y" means "+y"), or None to detect it.
-      unit: a key of `UNITS_M`, or metres per file unit, or None to detect it.
+      unit: a key of `LENGTH_UNITS_M`, or metres per file unit, or None to detect it.
     """
 
     source: str
@@ -215,8 +214,9 @@ def check_unit(unit, source: str) -> str | float:
         if not (np.isfinite(unit) and unit > 0):
             raise InputError(source, f"unit must be positive metres per file unit, got {unit}")
         return float(unit)
-    if unit not in UNITS_M:
-        raise InputError(source, f"unit must be one of {', '.join(UNITS_M)} or metres per file unit, got {unit!r}")
+    if unit not in LENGTH_UNITS_M:
+        raise InputError(source, f"unit must be one of {', '.join(LENGTH_UNITS_M)} or metres per file unit, "
+                                 f"got {unit!r}")
     return unit
 
 
@@ -306,7 +306,8 @@ class LimbChain:
     tip: int | None
 
 
-def limb_chain(children: list[list[int]], bones: np.ndarray, first: int, what: str, names: tuple[str, ...]) -> LimbChain:
+def limb_chain(children: list[list[int]], bones: np.ndarray, first: int, what: str,
+               names: tuple[str, ...]) -> LimbChain:
     """The limb whose chain starts at `first`; ValueError when it has no two long consecutive bones."""
     chain = chain_to_farthest_end(children, bones, first)
     longest = max(bones[j] for j in chain)
@@ -467,12 +468,21 @@ def detect_up(head: np.ndarray, ankles: np.ndarray, source: str) -> tuple[str, f
     return best, scores[best]
 
 
+def leg_length(positions: np.ndarray, roles: dict[str, tuple[int, ...]]) -> float:
+    """Hip-knee plus knee-ankle length, medians over the frames of positions [T, J, 3], mean of both sides."""
+    def median_distance(a: str, b: str) -> float:
+        return float(np.median(np.linalg.norm(point(positions, roles[a]) - point(positions, roles[b]), axis=-1)))
+
+    return float(np.mean([median_distance(f"{s}_hip", f"{s}_knee") + median_distance(f"{s}_knee", f"{s}_ankle")
+                          for s in SIDES]))
+
+
 def detect_unit(leg_file_units: float, source: str) -> str:
-    """The key of `UNITS_M` that makes a leg (hip to ankle) of `leg_file_units` human (`LEG_RANGE_M`)."""
+    """The key of `LENGTH_UNITS_M` that makes a leg (hip to ankle) of `leg_file_units` human (`LEG_RANGE_M`)."""
     lo, hi = LEG_RANGE_M
-    fits = [u for u, m in UNITS_M.items() if lo <= leg_file_units * m <= hi]
+    fits = [u for u, m in LENGTH_UNITS_M.items() if lo <= leg_file_units * m <= hi]
     if len(fits) != 1:
-        shown = ", ".join(f"{u} {leg_file_units * m:.3g} m" for u, m in UNITS_M.items())
+        shown = ", ".join(f"{u} {leg_file_units * m:.3g} m" for u, m in LENGTH_UNITS_M.items())
         raise InputError(source, f"cannot tell the length unit: a leg (hip to ankle) of {leg_file_units:.4g} file "
                                  f"units is {shown}, and a human leg is {lo}-{hi} m; set \"unit\" in --joint-map")
     return fits[0]
@@ -517,7 +527,7 @@ class RigDecision:
       how: role -> "joint map", "name" or "tree".
       up, up_cosine: the file's up axis ("+y", ...) and how upright the clip is along it (median cosine,
         1 = head always straight above the ankles), or cosine None when the joint map set it.
-      unit: a key of `UNITS_M`, or "joint map" for a number given there; metres_per_unit its size.
+      unit: a key of `LENGTH_UNITS_M`, or "joint map" for a number given there; metres_per_unit its size.
       leg_m: the leg (hip-knee + knee-ankle) in metres.
       skipped: number of leading calibration frames; skipped_why: "T-pose", "bind pose" or "".
       above_pelvis: names of the joints above the pelvis (e.g. a dummy root); static: whether they never move.
@@ -594,17 +604,13 @@ def decide_rig(names: tuple[str, ...], parents: tuple[int, ...], is_end_site: tu
     if any(r not in roles for r in REQUIRED_ROLES):
         _missing_roles(names, roles, tree_problem, source)
 
-    thighs = [np.median(np.linalg.norm(point(positions, roles[f"{s}_hip"]) - point(positions, roles[f"{s}_knee"]),
-                                       axis=-1)) for s in SIDES]
-    shins = [np.median(np.linalg.norm(point(positions, roles[f"{s}_knee"]) - point(positions, roles[f"{s}_ankle"]),
-                                      axis=-1)) for s in SIDES]
-    leg = float(np.mean(thighs) + np.mean(shins))
+    leg = leg_length(positions, roles)
     if joint_map is not None and joint_map.unit is not None:
         unit = joint_map.unit if isinstance(joint_map.unit, str) else "joint map"
-        metres = UNITS_M[joint_map.unit] if isinstance(joint_map.unit, str) else float(joint_map.unit)
+        metres = LENGTH_UNITS_M[joint_map.unit] if isinstance(joint_map.unit, str) else float(joint_map.unit)
     else:
         unit = detect_unit(leg, source)
-        metres = UNITS_M[unit]
+        metres = LENGTH_UNITS_M[unit]
 
     t_pose = leading_run(is_t_pose(world, roles))
     bind = leading_run(is_bind_pose(channels, parents, values))

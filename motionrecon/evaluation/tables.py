@@ -84,8 +84,8 @@ def results_csv(rows: list[ResultRow]) -> str:
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for r in rows:
-        line = {"key": r.entry.key, "dataset": r.entry.dataset, **_describe(r.entry), "take": r.take, "status": r.status,
-                "reason": r.reason, "wall_s": _csv_number(r.metrics.get("wall_s"))}
+        line = {"key": r.entry.key, "dataset": r.entry.dataset, **_describe(r.entry), "take": r.take,
+                "status": r.status, "reason": r.reason, "wall_s": _csv_number(r.metrics.get("wall_s"))}
         line.update({c: _csv_number(r.metrics.get(k)) for k, _, c, _ in METRICS})
         writer.writerow(line)
     avg = means(rows)
