@@ -134,7 +134,7 @@ def print_metrics(folder: Path, echo=print) -> None:
     m = json.loads((folder / "metrics.json").read_text())
     rows = [("MPJPE-G", "mpjpe_g_mm", "mm"), ("MPJPE", "mpjpe_mm", "mm"), ("PA-MPJPE", "pa_mpjpe_mm", "mm"),
             ("TV", "tv", "mm/frame^2"), ("foot skate", "foot_skate_pct", "%"),
-            ("skate, stance", "foot_skate_stance_pct", "%"),
+            ("stance skate", "foot_skate_stance_pct", "%"),
             ("penetration", "penetration_mm", "mm"), ("MPJPE-2d", "mpjpe_2d_px", "px"),
             ("evaluations", "n_evals", ""), ("fell back", "fallback_windows", "windows"),
             ("wall time", "wall_s", "s"),

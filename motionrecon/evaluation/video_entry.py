@@ -221,6 +221,7 @@ def reconstruct_video_entry(task, progress=None) -> tuple[str, ...]:
     info_json = {"entry": entry.key, "origin": entry.origin, "root": task.root,
                  "frames": None if entry.frames is None else list(entry.frames), "entry_fps": entry.fps,
                  "notes": notes, **task.run_info, "video": str(video),
+                 **({"take": files.mapping()} if dataset == "h36m" else {}),
                  "video_frames": {"first": indices[0], "last": int(track.frame_indices[-1]),
                                   "step": indices[1] - indices[0] if len(indices) > 1 else 1, "count": n},
                  "camera": rec.metrics["camera"]["source"]}
