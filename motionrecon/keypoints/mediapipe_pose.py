@@ -110,6 +110,8 @@ class PoseTrack:
       homographies: [T, 3, 3] background motion from the previous kept frame to this one, full-resolution
         pixels (`camera_motion.background_step`); NaN where not measured (always in row 0).
       background_inliers: [T] int, background points that agree with each homography.
+      background_parallax: [T] fraction of the image's grid cells whose background moves off the
+        homography (`camera_motion.parallax_fraction`): a travelling camera; NaN where not measured.
     """
 
     joints2d: np.ndarray
@@ -133,6 +135,7 @@ class PoseTrack:
     person_point: tuple[float, float] | None = None
     homographies: np.ndarray | None = None
     background_inliers: np.ndarray | None = None
+    background_parallax: np.ndarray | None = None
 
     @property
     def num_frames(self) -> int:
@@ -504,7 +507,7 @@ def detect_video(video_path: str | os.PathLike, *, model_complexity: int = 1,
     nan4 = np.full(4, np.nan, np.float32)
     zeros = np.zeros(NUM_LANDMARKS, np.float32)
     rows: dict[str, list] = {key: [] for key in ("j2", "j3", "vis", "found", "index", "box", "window", "rejected",
-                                                 "H", "inliers")}
+                                                 "H", "inliers", "parallax")}
     events: list[str] = []
     follower, neighbours, people_at_start, previous = None, [], 0, None
     frame_time = stride / info.fps
@@ -547,6 +550,7 @@ def detect_video(video_path: str | os.PathLike, *, model_complexity: int = 1,
             rows["rejected"].append(note is not None)
             rows["H"].append(step.H)
             rows["inliers"].append(step.inliers)
+            rows["parallax"].append(step.parallax)
             bar.update(1)
     elapsed = time.perf_counter() - t0
     detected = np.array(rows["found"], bool)
@@ -567,7 +571,8 @@ def detect_video(video_path: str | os.PathLike, *, model_complexity: int = 1,
                      rejected=np.array(rows["rejected"], bool), events=tuple(events),
                      people_at_start=people_at_start,
                      person_point=_as_point(person),
-                     homographies=np.stack(rows["H"]), background_inliers=np.array(rows["inliers"], np.int64))
+                     homographies=np.stack(rows["H"]), background_inliers=np.array(rows["inliers"], np.int64),
+                     background_parallax=np.array(rows["parallax"], np.float64))
 
 
 # ------------------------------------------------------------------ cache
@@ -589,7 +594,8 @@ def save_track(track: PoseTrack, path: str | os.PathLike) -> None:
               events=np.array(track.events, dtype=np.str_).reshape(-1), people_at_start=np.int64(track.people_at_start),
               person_point=point, homographies=nan(3, 3) if track.homographies is None else track.homographies,
               background_inliers=(np.zeros(T, np.int64) if track.background_inliers is None
-                                  else track.background_inliers))
+                                  else track.background_inliers),
+              background_parallax=nan() if track.background_parallax is None else track.background_parallax)
 
 
 def load_track(path: str | os.PathLike) -> PoseTrack:
@@ -608,7 +614,8 @@ def load_track(path: str | os.PathLike) -> PoseTrack:
                              events=tuple(str(e) for e in z["events"]), people_at_start=int(z["people_at_start"]),
                              person_point=(None if not np.isfinite(z["person_point"]).all()
                                            else tuple(float(v) for v in z["person_point"])),
-                             homographies=z["homographies"], background_inliers=z["background_inliers"])
+                             homographies=z["homographies"], background_inliers=z["background_inliers"],
+                             background_parallax=z["background_parallax"])
     except InputError:
         raise
     except (OSError, KeyError, ValueError) as e:
