@@ -61,7 +61,7 @@ CORNER_SPACING = 8        # px at ANALYSIS_SIDE
 PERSON_MARGIN = 0.15      # the person's box widened by this fraction of its size on each side
 FORWARD_BACKWARD_PX = 1.0
 PARALLAX_PX = 2.0         # px at ANALYSIS_SIDE: a grid cell this far off the homography (median) is off
-RANSAC_PX = 1.5           # px at ANALYSIS_SIDE
+RANSAC_PX = 1.0           # px at ANALYSIS_SIDE
 MIN_INLIERS = 25          # a step is measured when RANSAC keeps at least this many points ...
 MIN_INLIER_FRACTION = 0.3  # ... and this fraction of the tracked ones
 STATIC_MAX_DEG = 1.0      # largest turn from the first frame that still counts as a static camera
@@ -359,7 +359,8 @@ def camera_motion(homographies: np.ndarray, parallax: np.ndarray, K: np.ndarray,
             why = (f"near and far background move differently in {100 * travel:.0f}% of the image (median): it "
                    "travels")
         else:
-            why = f"its image motion is not a pure rotation ({res95:.1f} px from one, 95th percentile): it zooms"
+            why = (f"its image motion is not a pure rotation ({res95:.1f} px from one, 95th percentile): it travels "
+                   "or zooms")
         verdict = "moving"
         note = (f"the camera moves ({largest:.0f} degrees of turn; {why}); a static camera is assumed, so the "
                 "global trajectory is not reliable")

@@ -378,8 +378,8 @@ def _follow_step(follower: _Follower, finder, frame_bgr: np.ndarray, k: int, fra
     body another follower found in this frame (`others`: their detections and checks) and
     belongs to them (`tracking.holder`). Then the graph is reset (so it does not follow that
     person), and, given a static `finder`, the window is searched once more with that
-    person's head painted out (MediaPipe's person detector looks for faces), while the person
-    was seen within the last `tracking.RETRY_WITHIN` frames.
+    person's head painted out (MediaPipe's person detector looks for faces): while the person
+    was seen within the last `tracking.RETRY_WITHIN` frames, then every `tracking.RETRY_EVERY`-th.
 
     Returns:
       (accepted Person or None, its IdentityCheck or None, window searched [4], rejection text or None).
@@ -404,7 +404,8 @@ def _follow_step(follower: _Follower, finder, frame_bgr: np.ndarray, k: int, fra
         return found, check, window, None
     follower.tracker.reset()
     note = f"another person rejected ({', '.join(check.reasons)})"
-    if finder is not None and k - memory.last_frame <= tracking.RETRY_WITHIN:
+    missing = k - memory.last_frame
+    if finder is not None and (missing <= tracking.RETRY_WITHIN or missing % tracking.RETRY_EVERY == 0):
         retry = detect_in_window(finder, _head_painted_out(frame_bgr, found), window)
         if retry is not None:
             retry = dataclasses.replace(retry, appearance=tracking.torso_histogram(frame_bgr, retry.joints2d))

@@ -60,7 +60,8 @@ NEIGHBOURS = 2          # other people followed alongside (the nearest at the st
 NEIGHBOUR_RANGE = 6.0   # torso lengths: farther people at the start are not followed
 NEIGHBOUR_PATIENCE = 1.0  # seconds: a neighbour not seen for this long is no longer followed
 REACQUIRE_AFTER = 1.0   # seconds: a person missed this long may come back anywhere, at any size (clothes decide)
-RETRY_WITHIN = 3        # frames: a rejected detection is searched past only while the person was seen this recently
+RETRY_WITHIN = 3        # frames: past a rejected detection the window is searched again while the person was seen
+RETRY_EVERY = 3         # this recently, and after that on every RETRY_EVERY-th frame
 # Audit of a finished track (`find_jumps`): what no person does between two consecutive frames.
 AUDIT_JUMP = 1.5
 AUDIT_SCALE = 1.6
