@@ -92,7 +92,7 @@ def observations_from_video(video_path: str | os.PathLike, *, cache_path: str | 
       InputError: unreadable video, no person found (or none at `person`), bad --focal/--fov.
     """
     from motionrecon import camera
-    from motionrecon.keypoints import camera_motion, mediapipe_pose, placement
+    from motionrecon.keypoints import mediapipe_pose
     from motionrecon.video import probe_video
 
     info = probe_video(video_path)
@@ -102,14 +102,36 @@ def observations_from_video(video_path: str | os.PathLike, *, cache_path: str | 
                                                        max_fps=max_fps, person=person, progress=progress,
                                                        write_cache_to=write_cache_to)
     t1 = time.perf_counter()
-    motion = camera_motion.camera_motion(track.homographies, track.background_parallax, intr.K, track.width,
+    obs, placed, motion = place_track(track, intr.K, source=str(video_path))
+    t2 = time.perf_counter()
+    return VideoObservations(observations=obs, track=track, intrinsics=intr, placement=placed, from_cache=cached,
+                             seconds={"detection": 0.0 if cached else t1 - t0, "placement": t2 - t1},
+                             camera_motion=motion)
+
+
+def place_track(track: "PoseTrack", K: np.ndarray, source: str = ""):
+    """The camera's motion (`camera_motion`) and the placement (`placement.place`) of detections.
+
+    A pan is undone first (2D mapped into the first frame's camera); a camera that moved
+    otherwise is taken as static and the body kept on the ground (`placement.keep_on_ground`).
+
+    Args:
+      track: detections with their background homographies (`mediapipe_pose.detect_video`).
+      K: [3, 3] intrinsics, pixels. source: named in errors and in the Observations.
+
+    Returns:
+      (Observations with their `camera_model`, Placement, camera_motion.CameraMotion).
+    """
+    from motionrecon.keypoints import camera_motion, placement
+
+    motion = camera_motion.camera_motion(track.homographies, track.background_parallax, K, track.width,
                                          track.height)
     joints2d = track.joints2d
     if motion.rotation_recovered:
-        joints2d = camera_motion.to_reference_pixels(track.joints2d, motion.rotations, intr.K).astype(np.float32)
-    placed = placement.place(joints2d, track.joints3d, track.visibility, track.detected, intr.K,
-                             track.width, track.height, track.fps, source=str(video_path))
-    obs, model = placed.observations, motion.camera_model(intr.K)
+        joints2d = camera_motion.to_reference_pixels(track.joints2d, motion.rotations, K).astype(np.float32)
+    placed = placement.place(joints2d, track.joints3d, track.visibility, track.detected, K, track.width,
+                             track.height, track.fps, source=source)
+    obs, model = placed.observations, motion.camera_model(K)
     if motion.trajectory_reliable is False:
         obs, lowered, shift = placement.keep_on_ground(obs, placed.detected)
         to_video = np.repeat(np.eye(3)[None], len(shift), axis=0)
@@ -118,11 +140,7 @@ def observations_from_video(video_path: str | os.PathLike, *, cache_path: str | 
             f"{model.note}; the body is kept on the ground over {placement.GROUND_WINDOW_S:g} s windows "
             f"(moved by up to {np.abs(lowered).max():.2f} m)"))
     obs = dataclasses.replace(obs, camera_model=model)
-    t2 = time.perf_counter()
-    return VideoObservations(observations=obs, track=track, intrinsics=intr,
-                             placement=dataclasses.replace(placed, observations=obs), from_cache=cached,
-                             seconds={"detection": 0.0 if cached else t1 - t0, "placement": t2 - t1},
-                             camera_motion=motion)
+    return obs, dataclasses.replace(placed, observations=obs), motion
 
 
 def landmark_correspondence(source: JointSet, target: JointSet) -> list[tuple[int, int]]:

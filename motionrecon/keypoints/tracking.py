@@ -63,8 +63,9 @@ REACQUIRE_AFTER = 1.0   # seconds: a person missed this long may come back anywh
 RETRY_WITHIN = 3        # frames: past a rejected detection the window is searched again while the person was seen
 RETRY_EVERY = 3         # this recently, and after that on every RETRY_EVERY-th frame
 # Audit of a finished track (`find_jumps`): what no person does between two consecutive frames.
-AUDIT_JUMP = 1.5
+AUDIT_JUMP = 1.5   # torso lengths per frame
 AUDIT_SCALE = 1.6
+AUDIT_GAP = 30     # frames
 
 _I = MEDIAPIPE33.index
 _SHOULDERS = [_I("left_shoulder"), _I("right_shoulder")]
@@ -377,10 +378,11 @@ def choose_person(people: list[Person], width: int, height: int,
 # ------------------------------------------------------------ audit
 
 def find_jumps(joints2d: np.ndarray, detected: np.ndarray) -> list[int]:
-    """Track frames where the person seems to change between two consecutive detected frames.
+    """Track frames where the person seems to change between two successive detected frames.
 
-    A change: the hip centre moves more than `AUDIT_JUMP` torso lengths, or the torso length
-    changes by more than a factor `AUDIT_SCALE` (no person does either in one frame).
+    A change: the hip centre moves more than `AUDIT_JUMP` torso lengths per frame between
+    them, or the torso length changes by more than a factor `AUDIT_SCALE` (no person does
+    either in one frame); detections more than `AUDIT_GAP` frames apart are not compared.
 
     Args:
       joints2d: [T, 33, 2] pixels. detected: [T] bool.
@@ -391,11 +393,9 @@ def find_jumps(joints2d: np.ndarray, detected: np.ndarray) -> list[int]:
     frames = np.flatnonzero(detected)
     out = []
     for a, b in zip(frames[:-1], frames[1:]):
-        if b - a != 1:
-            continue
         torso_a, torso_b = torso_length(joints2d[a]), torso_length(joints2d[b])
-        jump = np.linalg.norm(hip_centre(joints2d[b]) - hip_centre(joints2d[a])) / max(min(torso_a, torso_b), 1.0)
-        scale = max(torso_a, torso_b) / max(min(torso_a, torso_b), 1.0)
-        if jump > AUDIT_JUMP or scale > AUDIT_SCALE:
+        short = max(min(torso_a, torso_b), 1.0)
+        jump = np.linalg.norm(hip_centre(joints2d[b]) - hip_centre(joints2d[a])) / short / (b - a)
+        if b - a <= AUDIT_GAP and (jump > AUDIT_JUMP or max(torso_a, torso_b) / short > AUDIT_SCALE):
             out.append(int(b))
     return out
