@@ -152,7 +152,8 @@ class PoseTrack:
         return np.where(self.detected[:, None], self.visibility, 0.0).astype(np.float32)
 
     def describe_person(self) -> dict:
-        """JSON-ready summary of whom the track followed and how (metrics.json "person")."""
+        """JSON-ready summary of whom the track followed and how (metrics.json "person"); frames are
+        given as [first, last] spans of track frames."""
         from motionrecon.keypoints import camera_motion, tracking
 
         rejected = np.zeros(self.num_frames, bool) if self.rejected is None else self.rejected
@@ -162,13 +163,19 @@ class PoseTrack:
             "people_at_start": int(self.people_at_start),
             "detected_frames": int(self.detected.sum()),
             "frames": self.num_frames,
-            "undetected_frames": np.flatnonzero(~self.detected).tolist(),
-            "rejected_frames": np.flatnonzero(rejected).tolist(),
+            "undetected_frames": _spans(~self.detected),
+            "rejected_frames": _spans(rejected),
             "jumps_in_track": tracking.find_jumps(self.joints2d, self.detected),
             "search_window": f"square of {tracking.CROP_SCALE:g} x the person's box (at least "
                              f"{tracking.CROP_MIN_SIDE} px, x{tracking.LOST_GROWTH:g} per missed frame), "
                              f"resized to {tracking.CROP_INPUT_SIDE} px",
         }
+
+
+def _spans(mask: np.ndarray) -> list[list[int]]:
+    """[[first, last], ...] track frames of each run of True in `mask` (inclusive)."""
+    edges = np.diff(np.concatenate([[0], np.asarray(mask, np.int8), [0]]))
+    return [[int(a), int(b) - 1] for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1))]
 
 
 def check_model_available(model_complexity: int) -> None:
