@@ -37,6 +37,48 @@ class Camera:
 
 
 @dataclasses.dataclass(frozen=True)
+class CameraModel:
+    """The camera model a video's observations assume, and whether their world trajectory can be trusted.
+
+    `Observations.camera` is one static camera. Where the video's camera moved, the observations
+    are expressed as that camera would have seen them, and `to_video` maps their pixels back to
+    the video's frames (for drawing over the video).
+
+    Attributes:
+      kind: "static" (one camera for every frame) or "rotating" (the camera turns about a fixed centre;
+        its rotation per frame was recovered from the background and undone).
+      rotations: [T, 3, 3] for "rotating": x_t = rotations[t] @ x, x in `Observations.camera`'s frame (the
+        first video frame's camera), x_t in frame t's camera; None otherwise.
+      to_video: [T, 3, 3] homographies from the observations' pixels (`joints2d`, and anything projected
+        with `Observations.camera`) to the pixels of each video frame (K R_t K^-1 for "rotating", a
+        shift where the body was kept on the ground); None: the same pixels.
+      trajectory_reliable: True when the world trajectory can be trusted (a static camera, or a rotation
+        that was undone); False when the camera moved in a way that was not undone (the body's path in
+        the world is then partly the camera's); None when the camera's motion could not be measured.
+      note: one sentence for people: what the camera did and what was assumed.
+    """
+
+    kind: str
+    rotations: np.ndarray | None = None
+    to_video: np.ndarray | None = None
+    trajectory_reliable: bool | None = True
+    note: str = ""
+
+    def video_pixels(self, points: np.ndarray) -> np.ndarray:
+        """[T, J, 2] observation pixels -> [T, J, 2] pixels of the video frames (`to_video`)."""
+        points = np.asarray(points, np.float64)
+        if self.to_video is None:
+            return points
+        p = np.concatenate([points, np.ones((*points.shape[:-1], 1))], -1)
+        q = np.einsum("tij,tkj->tki", self.to_video, p)
+        return q[..., :2] / q[..., 2:3]
+
+    def describe(self) -> dict:
+        """JSON-ready summary (without the per-frame arrays)."""
+        return {"camera_model": self.kind, "trajectory_reliable": self.trajectory_reliable, "note": self.note}
+
+
+@dataclasses.dataclass(frozen=True)
 class Observations:
     """Observed keypoints of one person over time.
 
@@ -50,6 +92,8 @@ class Observations:
       source: where they came from (a path, or a description).
       metadata: how the reader read the input (JSON-ready facts, e.g. a BVH file's up axis, unit and
         joint mapping, with a one-line "summary"); empty when there is nothing to say.
+      camera_model: for video, the camera model assumed (static or rotating, per-frame rotations) and
+        whether the world trajectory is reliable; None where nothing is known (motion capture).
     """
 
     fps: float
@@ -60,6 +104,7 @@ class Observations:
     camera: Camera | None = None
     source: str = ""
     metadata: dict = dataclasses.field(default_factory=dict, compare=False)
+    camera_model: CameraModel | None = None
 
     def __post_init__(self):
         js = get_joint_set(self.joint_set)
@@ -80,6 +125,10 @@ class Observations:
         for name, a in (("joints3d", self.joints3d), ("joints2d", self.joints2d)):
             if a is not None and not np.all(np.isfinite(a[self.confidence > 0])):
                 raise InputError(self.source, f"{name} contains NaN or infinite values")
+        for name in ("rotations", "to_video"):
+            a = None if self.camera_model is None else getattr(self.camera_model, name)
+            if a is not None and a.shape != (T, 3, 3):
+                raise InputError(self.source, f"camera_model.{name} has shape {a.shape}, expected ({T}, 3, 3)")
 
     @property
     def num_frames(self) -> int:
@@ -97,5 +146,8 @@ class Observations:
     def slice_frames(self, start: int, stop: int) -> "Observations":
         """Frames [start, stop)."""
         cut = lambda a: None if a is None else a[start:stop]
+        model = self.camera_model
+        if model is not None:
+            model = dataclasses.replace(model, rotations=cut(model.rotations), to_video=cut(model.to_video))
         return dataclasses.replace(self, joints3d=cut(self.joints3d), joints2d=cut(self.joints2d),
-                                   confidence=self.confidence[start:stop])
+                                   confidence=self.confidence[start:stop], camera_model=model)

@@ -70,6 +70,39 @@ def test_overlay_of_a_subsampled_track_interpolates_between_kept_frames(tmp_path
     assert abs(int(np.argmax(column)) - 90) <= 2
 
 
+def test_overlay_covers_only_the_reconstructed_frames_and_marks_undetected_ones(tmp_path):
+    """A reconstruction of frames 4-7 of a 12-frame video (--start/--duration): the overlay holds those
+    frames, each the input frame with the skeleton of that frame, and a banner where nobody was detected."""
+    video = _small_video(tmp_path / "in.mp4", count=12)
+    kept = np.array([4, 5, 6, 7])
+    joints2d = np.stack([np.array([[40.0 + 30 * k, 60.0], [40.0 + 30 * k, 180.0]]) for k in kept])
+    undetected = np.array([False, False, True, False])
+    out = overlay.write_overlay(video, joints2d, [-1, 0], tmp_path / "ov.mp4", frame_indices=kept,
+                                undetected=undetected)
+    frames, _ = _read_all(out)
+    source, _ = _read_all(video)
+    assert len(frames) == 4
+    for row, (k, frame) in enumerate(zip(kept, frames)):
+        # The input frame k underneath (grey level 30 + 10 k), not another one.
+        assert abs(float(np.median(frame[200:, 250:])) - float(np.median(source[k][200:, 250:]))) < 3
+        column = np.abs(frame[80:160].astype(int) - source[k][80:160]).sum(axis=(0, 2))
+        assert abs(int(np.argmax(column)) - int(joints2d[row, 0, 0])) <= 2  # this frame's skeleton
+        red_band = frame[:12, :, 2].mean() > 150 and frame[:12, :, 0].mean() < 80
+        assert red_band == undetected[row]
+
+
+def test_side_view_marks_undetected_frames(tmp_path):
+    world, _ = walking_body(num_frames=6)
+    undetected = np.array([False, False, False, True, False, False])
+    out = side_view.write_side_view(world, MEDIAPIPE33.parents, 20.0, tmp_path / "side.mp4", start_time=2.0,
+                                    undetected=undetected)
+    frames, _ = _read_all(out)
+    corner = lambda f: int(np.sum((f[28:48, -135:, 2] > 150) & (f[28:48, -135:, 0] < 100)))  # red text
+    assert [corner(f) > 20 for f in frames] == undetected.tolist()
+    with pytest.raises(ValueError, match="one flag per frame"):
+        side_view.write_side_view(world, MEDIAPIPE33.parents, 20.0, tmp_path / "x.mp4", undetected=undetected[:3])
+
+
 def test_png_strip_when_no_video_writer_opens(tmp_path, monkeypatch):
     video = _small_video(tmp_path / "in.mp4")
     joints2d = np.full((6, 2, 2), 100.0)

@@ -2,8 +2,14 @@
 
 Per video, into DIR/<video stem>/: the reconstruction contract (motion.npz,
 metrics.json, run.json), keypoints.npz (MediaPipe detections, reused on a rerun),
-overlay.mp4 (the simulated skeleton drawn over the input), side.mp4 (side and
-front views against the ground), and the exports (BVH, glTF, plots, report).
+overlay.mp4 (the simulated skeleton drawn over the reconstructed part of the
+input), side.mp4 (side and front views against the ground), and the exports
+(BVH, glTF, plots, report).
+
+With several people in view one is followed: the most visible in the first
+frame, or the one at `--person X,Y`. metrics.json says whom ("person") and what
+the camera did ("camera_motion", "global_trajectory_reliable"); the terminal
+says it too when the camera moved or the person was not found in some frames.
 """
 
 from __future__ import annotations
@@ -61,12 +67,15 @@ def video_config(cfg, second_solver: str = "auto"):
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("videos", nargs="+", metavar="VIDEO", help="videos of one person (any format OpenCV reads)")
+    p.add_argument("videos", nargs="+", metavar="VIDEO",
+                   help="videos (any format OpenCV reads); with several people in view one is followed")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder; each video goes to DIR/<stem>/")
     cam = p.add_mutually_exclusive_group()
     cam.add_argument("--focal", type=float, metavar="PIXELS", help="focal length in pixels")
     cam.add_argument("--fov", type=float, metavar="DEGREES",
                      help="field of view across the longer image side (default 65, a phone's main camera)")
+    p.add_argument("--person", metavar="X,Y",
+                   help="follow the person at this pixel of the first frame (default: the most visible person)")
     p.add_argument("--force", action="store_true", help="redo videos whose output folder is complete")
     p.add_argument("--second-solver", default="auto", metavar="NAME",
                    help=f"also solve each window with this solver in a process on a spare CPU core and keep the "
@@ -74,6 +83,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         f"{SECOND_SOLVER} unless --solver is {SECOND_SOLVER}; 'none': off")
     mocap.add_common_arguments(p)
     p.set_defaults(max_evals=VIDEO_MAX_EVALS)
+
+
+def parse_point(text: str) -> tuple[float, float]:
+    """"X,Y" (pixels) -> (x, y); InputError naming --person otherwise."""
+    try:
+        x, y = (float(v) for v in text.split(","))
+    except ValueError:
+        raise InputError("--person", f"expected X,Y in pixels of the first frame (e.g. 640,360), got {text!r}") from None
+    if not (np.isfinite(x) and np.isfinite(y)):
+        raise InputError("--person", f"expected finite pixel coordinates, got {text!r}")
+    return x, y
 
 
 def _time_slice(obs, start: float, duration: float | None):
@@ -85,8 +105,10 @@ def _time_slice(obs, start: float, duration: float | None):
     return obs.slice_frames(first, stop), first, stop
 
 
-def reconstruct_video(video: Path, folder: Path, args, cfg, echo=print) -> Path:
-    """Detection (cached), placement, physics, and every output file, written atomically into `folder`."""
+def reconstruct_video(video: Path, folder: Path, args, cfg, echo=print,
+                      person: tuple[float, float] | None = None) -> Path:
+    """Detection (cached), placement, physics, and every output file, written atomically into `folder`.
+    `person`: follow the person at this pixel of the first frame (default: the most visible one)."""
     from motionrecon import metrics
     from motionrecon.export.contract import write_reconstruction
     from motionrecon.export.overlay import write_overlay
@@ -103,14 +125,14 @@ def reconstruct_video(video: Path, folder: Path, args, cfg, echo=print) -> Path:
         old_cache = folder / "keypoints.npz"
         vo = observations_from_video(video, cache_path=old_cache if old_cache.exists() else None,
                                      write_cache_to=cache_tmp, focal=args.focal, fov_deg=args.fov,
-                                     progress=not args.no_progress)
+                                     person=person, progress=not args.no_progress)
         obs, first, stop = _time_slice(vo.observations, args.start, args.duration)
         cfg = video_config(cfg, args.second_solver)
         bar = mocap.progress_bar(video.stem, args.no_progress)
         rec = reconstruct(obs, cfg, progress=bar.update_to)
         bar.close()
         cam = obs.camera
-        sim2d = cam.project(rec.joints3d)
+        sim2d = cam.project(rec.joints3d)  # pixels of obs.camera; obs.camera_model.video_pixels maps them to the video
         raw = np.nan_to_num(obs.joints3d)
         rec.metrics.update({
             "mpjpe_2d_px": metrics.mpjpe_2d(sim2d, np.nan_to_num(obs.joints2d), obs.confidence),
@@ -124,15 +146,17 @@ def reconstruct_video(video: Path, folder: Path, args, cfg, echo=print) -> Path:
                        "height": cam.height, "intrinsics": vo.intrinsics.describe(),
                        "placement": vo.placement.describe()},
             "detection_s": vo.seconds["detection"], "placement_s": vo.seconds["placement"],
+            **video_notes(vo, obs),
         })
         frame_idx = np.asarray(vo.track.frame_indices)[first:stop]
 
         def extra(tmp: Path) -> None:
             shutil.move(cache_tmp, tmp / "keypoints.npz")
-            write_overlay(video, sim2d, MEDIAPIPE33.parents, tmp / "overlay.mp4", frame_indices=frame_idx,
-                          joint_names=MEDIAPIPE33.joints)
+            undetected = ~np.asarray(vo.track.detected)[first:stop]
+            write_overlay(video, obs.camera_model.video_pixels(sim2d), MEDIAPIPE33.parents, tmp / "overlay.mp4",
+                          frame_indices=frame_idx, joint_names=MEDIAPIPE33.joints, undetected=undetected)
             write_side_view(rec.joints3d, MEDIAPIPE33.parents, obs.fps, tmp / "side.mp4",
-                            joint_names=MEDIAPIPE33.joints)
+                            joint_names=MEDIAPIPE33.joints, start_time=first / obs.fps, undetected=undetected)
             mocap.write_exports(tmp)
 
         return write_reconstruction(rec, folder, {"input": str(video), "start": args.start,
@@ -143,10 +167,38 @@ def reconstruct_video(video: Path, folder: Path, args, cfg, echo=print) -> Path:
             os.unlink(cache_tmp)
 
 
+def video_notes(vo, obs) -> dict:
+    """metrics.json entries on whom the video's keypoints follow and what the camera did:
+    "person" (`PoseTrack.describe_person`), "camera_motion" (`CameraMotion.describe`, its note with what
+    the placement did about it), and at the top level "global_trajectory_reliable" (True, False, or None
+    when the camera's motion could not be measured) and "camera_model" ("static" or "rotating")."""
+    model = obs.camera_model
+    return {"person": vo.track.describe_person(),
+            "camera_motion": {**vo.camera_motion.describe(), **model.describe()},
+            "global_trajectory_reliable": model.trajectory_reliable, "camera_model": model.kind}
+
+
+def print_video_notes(folder: Path, echo=print) -> None:
+    """Says in the terminal when the world trajectory is not reliable, and how many frames had no detection."""
+    import json
+
+    m = json.loads((folder / "metrics.json").read_text())
+    camera = m.get("camera_motion") or {}
+    if m.get("global_trajectory_reliable") is not True and camera.get("note"):
+        lead = "warning" if m.get("global_trajectory_reliable") is False else "note"
+        echo(f"  {lead}: {camera['note']} (camera model assumed: {m.get('camera_model')})")
+    missing = m.get("video_frames", 0) - m.get("detected_frames", 0)
+    if missing > 0:
+        person = m.get("person") or {}
+        echo(f"  the followed person ({person.get('chosen', 'one person')}) was not detected in {missing} of the "
+             f"{m['video_frames']} frames; there the motion is simulated only (overlay.mp4 marks them)")
+
+
 def run(args) -> int:
     from motionrecon.export.contract import is_complete
 
     cfg = mocap.config_from_args(args)
+    person = None if args.person is None else parse_point(args.person)
     if args.second_solver not in ("auto", "none"):
         from motionrecon.optim import get_solver
 
@@ -163,12 +215,13 @@ def run(args) -> int:
             done.append(folder)
             continue
         try:
-            done.append(reconstruct_video(video, folder, args, cfg))
+            done.append(reconstruct_video(video, folder, args, cfg, person=person))
         except InputError as e:
             failed.append(str(video))
             print(f"motionrecon: error: {e}", file=sys.stderr)
     for folder in done:
         mocap.print_metrics(folder)
+        print_video_notes(folder)
     if failed:
         print(f"motionrecon: {len(failed)} of {len(args.videos)} videos failed", file=sys.stderr)
         return 1

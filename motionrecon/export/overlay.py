@@ -3,10 +3,14 @@
     write_overlay("clip.mp4", joints2d, MEDIAPIPE33.parents, "out/overlay.mp4",
                   confidence=conf, joint_names=MEDIAPIPE33.joints)
 
-The output has the input's frame count, frame rate and size. When the
-skeleton was computed on every k-th frame only (a subsampled high-frame-rate
-video), pass `frame_indices`; frames in between get positions interpolated
-linearly. Written atomically; a PNG strip when no video writer opens (see
+The output has the input's frame rate and size and covers the video frames
+the skeleton was computed for: from the first to the last of `frame_indices`
+(the whole video when they are not given), so a reconstruction of a part of a
+video (`--start`/`--duration`) shows only that part. When the skeleton was
+computed on every k-th frame only (a subsampled high-frame-rate video),
+frames in between get positions interpolated linearly. Frames marked
+`undetected` get a plain banner: the pose drawn there was not seen, only
+simulated. Written atomically; a PNG strip when no video writer opens (see
 `motionrecon.export.video_writer`).
 """
 
@@ -25,6 +29,8 @@ from motionrecon.video import iter_frames, probe_video
 LEFT = (255, 160, 40)     # BGR: blue-ish for the person's left side
 RIGHT = (40, 80, 255)     # red-ish for the right side
 CENTRE = (60, 220, 60)    # green for the midline
+BANNER = (0, 0, 200)      # background of the "not detected" banner
+UNDETECTED_TEXT = "person not detected here: simulated pose only"
 
 
 def joint_colors(joint_names: Sequence[str] | None, num_joints: int) -> list[tuple[int, int, int]]:
@@ -92,11 +98,25 @@ def resample_to_frames(values: np.ndarray, frame_indices: np.ndarray, frames: np
     return out.reshape((len(frames),) + values.shape[1:])
 
 
+def draw_banner(image: np.ndarray, text: str) -> np.ndarray:
+    """Draws `text` in white on a red band across the top of `image` (in place) and returns it."""
+    h, w = image.shape[:2]
+    scale = max(0.6, min(h, w) / 900)
+    thickness = max(1, round(2 * scale))
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    band = th + base + round(16 * scale)
+    cv2.rectangle(image, (0, 0), (w - 1, band), BANNER, -1)
+    cv2.putText(image, text, (round(10 * scale), band - base - round(8 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                (255, 255, 255), thickness, cv2.LINE_AA)
+    return image
+
+
 def write_overlay(video_path: str | os.PathLike, joints2d: np.ndarray, parents: Sequence[int],
                   out_path: str | os.PathLike, *, confidence: np.ndarray | None = None,
                   frame_indices: np.ndarray | None = None, joint_names: Sequence[str] | None = None,
-                  min_confidence: float = 0.3, allow_video: bool = True) -> Path:
-    """Writes `video_path` with the skeleton `joints2d` drawn on every frame.
+                  undetected: np.ndarray | None = None, min_confidence: float = 0.3,
+                  allow_video: bool = True) -> Path:
+    """Writes the frames of `video_path` the skeleton `joints2d` covers, with it drawn on them.
 
     Args:
       video_path: the input video.
@@ -104,9 +124,12 @@ def write_overlay(video_path: str | os.PathLike, joints2d: np.ndarray, parents: 
       parents: [J] parent indices.
       out_path: the .mp4 to write.
       confidence: [T, J] optional; low-confidence joints are not drawn.
-      frame_indices: [T] video frame of each row of `joints2d` (default 0..T-1,
-        which must then match the video's frame count).
+      frame_indices: [T] video frame of each row of `joints2d`, increasing (default 0..T-1, which must
+        then match the video's frame count). The output holds video frames frame_indices[0] to
+        frame_indices[-1].
       joint_names: colour left/right sides when given.
+      undetected: [T] bool, rows without a detection: their frames (and the frames nearest to them) carry
+        the banner `UNDETECTED_TEXT`.
       allow_video: False forces the PNG strip.
 
     Returns:
@@ -123,13 +146,21 @@ def write_overlay(video_path: str | os.PathLike, joints2d: np.ndarray, parents: 
     colors = joint_colors(joint_names, len(parents))
     extra = cross_bones(joint_names)
     confidence = None if confidence is None else np.asarray(confidence, np.float64)
+    first, last = int(frame_indices[0]), int(frame_indices[-1])
+    undetected = np.zeros(T, bool) if undetected is None else np.asarray(undetected, bool)
+    if undetected.shape != (T,):
+        raise ValueError("undetected must hold one flag per row of joints2d")
 
     def frames():
-        for i, frame in iter_frames(info.path):
+        for i, frame in iter_frames(info.path, start=first, stop=last + 1):
             at = np.array([i])
             pts = resample_to_frames(joints2d, frame_indices, at)[0]
             conf = None if confidence is None else resample_to_frames(confidence, frame_indices, at)[0]
-            yield draw_skeleton(frame, pts, parents, confidence=conf, colors=colors, min_confidence=min_confidence, extra_bones=extra)
+            draw_skeleton(frame, pts, parents, confidence=conf, colors=colors, min_confidence=min_confidence,
+                          extra_bones=extra)
+            if undetected[int(np.argmin(np.abs(frame_indices - i)))]:
+                draw_banner(frame, UNDETECTED_TEXT)
+            yield frame
 
-    return write_video(out_path, frames, info.fps, info.frame_count, allow_video=allow_video)
+    return write_video(out_path, frames, info.fps, last - first + 1, allow_video=allow_video)
 

@@ -114,6 +114,7 @@ def render_frame(views: Sequence[View], joints: np.ndarray, parents, colors, lab
 def write_side_view(joints3d: np.ndarray, parents: Sequence[int], fps: float, out_path: str | os.PathLike, *,
                     confidence: np.ndarray | None = None, joint_names: Sequence[str] | None = None,
                     panel_size: tuple[int, int] = (480, 540), contact_height: float = 0.03,
+                    start_time: float = 0.0, undetected: np.ndarray | None = None,
                     allow_video: bool = True) -> Path:
     """Renders [T, J, 3] world joints (z-up, ground z = 0) as a side/front view video.
 
@@ -126,6 +127,8 @@ def write_side_view(joints3d: np.ndarray, parents: Sequence[int], fps: float, ou
       joint_names: colour left/right sides when given.
       panel_size: (width, height) of each of the two panels, pixels (even numbers).
       contact_height: joints below this height (metres) are marked as touching the ground.
+      start_time: seconds into the video of the first frame (the time label shows video time).
+      undetected: [T] bool, frames without a detection: labelled "not detected" in red.
       allow_video: False forces the PNG strip.
 
     Returns:
@@ -140,11 +143,18 @@ def write_side_view(joints3d: np.ndarray, parents: Sequence[int], fps: float, ou
     colors = joint_colors(joint_names, len(parents))
     extra = cross_bones(joint_names)
     T = joints3d.shape[0]
+    undetected = np.zeros(T, bool) if undetected is None else np.asarray(undetected, bool)
+    if undetected.shape != (T,):
+        raise ValueError("undetected must hold one flag per frame")
 
     def frames():
         for i in range(T):
-            yield render_frame(views, joints3d[i], parents, colors, f"t = {i / fps:5.2f} s",
-                               confidence=None if confidence is None else confidence[i],
-                               contact_height=contact_height, extra_bones=extra)
+            image = render_frame(views, joints3d[i], parents, colors, f"t = {start_time + i / fps:5.2f} s",
+                                 confidence=None if confidence is None else confidence[i],
+                                 contact_height=contact_height, extra_bones=extra)
+            if undetected[i]:
+                cv2.putText(image, "not detected", (image.shape[1] - 130, 42), cv2.FONT_HERSHEY_SIMPLEX, 0.55,
+                            CONTACT, 1, cv2.LINE_AA)
+            yield image
 
     return write_video(out_path, frames, fps, T, allow_video=allow_video)

@@ -417,3 +417,51 @@ def place(joints2d: np.ndarray, joints3d: np.ndarray, visibility: np.ndarray, de
                      reprojection_px=rms, detected=fitted, up_cam=up, ground_offset=float(d), contacts=contacts,
                      heel_rise=heel_rise,
                      camera_height=float(d), camera_pitch_deg=pitch, camera_roll_deg=roll)
+
+
+# ------------------------------------------------------------ a camera that moved
+
+GROUND_WINDOW_S = 1.0  # seconds: the ground under a moving camera is re-found over windows this long
+
+
+def keep_on_ground(observations: Observations, detected: np.ndarray,
+                   window_s: float = GROUND_WINDOW_S) -> tuple[Observations, np.ndarray, np.ndarray]:
+    """Observations placed by a static camera that in fact moved, kept standing on the ground.
+
+    A camera that travels, tilts or zooms while a static one is assumed carries the body
+    off the fitted ground in parts of the clip (on soccer_broadcast.mp4 the lowest foot was
+    0.65 m above it for a whole second). Here, at each frame, the ground is taken as the lowest
+    foot point within `window_s` around it (heels and toe tips, detected frames), smoothed over
+    the same window, and the whole body is moved vertically onto it; a jump shorter than the
+    window keeps its flight. The 2D keypoints are moved with it, by the pixels the hips' shift
+    projects to, so that 2D and 3D still agree under the one static camera.
+
+    Args:
+      observations: from `place` (joint_set "mediapipe33", with a camera).
+      detected: [T] frames with a detection.
+      window_s: seconds.
+
+    Returns:
+      (observations, lowered_m [T] metres each frame was lowered (negative: raised),
+       shift_px [T, 2] pixels its 2D keypoints moved: video pixel = observed pixel - shift).
+    """
+    j3 = np.asarray(observations.joints3d, np.float64)
+    T = len(j3)
+    feet = j3[:, list(FOOT_POINTS), 2].min(1)
+    half = max(1, int(round(window_s * observations.fps / 2)))
+    good = np.flatnonzero(detected)
+    lowest = np.full(T, np.nan)
+    for i in good:
+        near = good[(good >= i - half) & (good <= i + half)]
+        lowest[i] = feet[near].min()
+    lowest = fill_gaps(lowest[:, None], detected)[:, 0]
+    kernel = np.ones(2 * half + 1) / (2 * half + 1)
+    lowered = np.convolve(np.pad(lowest, half, mode="edge"), kernel, mode="valid")
+    moved = j3.copy()
+    moved[..., 2] -= lowered[:, None]
+    cam = observations.camera
+    hips = j3[:, list(HIPS)].mean(1)
+    shift = cam.project(hips - lowered[:, None] * np.array([0.0, 0.0, 1.0])) - cam.project(hips)
+    obs = dataclasses.replace(observations, joints3d=moved.astype(np.float32),
+                              joints2d=(observations.joints2d + shift[:, None]).astype(np.float32))
+    return obs, lowered, shift
