@@ -111,11 +111,11 @@ def foot_sliding(contact_pos, radius, frame_dt):
     return jnp.mean(gate * jnp.sum(step ** 2, axis=-1))
 
 
-def window_loss(x, data: WindowData, m, arrays: BodyArrays, params: contact.ContactParams, weights: LossWeights,
+def window_loss(x, data: WindowData, arrays: BodyArrays, params: contact.ContactParams, weights: LossWeights,
                 *, layout: Layout, spf: int, num_keyframes: int):
     """Loss of flat controls x [K*U]. Returns (loss, (trajectory, parts dict))."""
     keyframes = x.reshape(num_keyframes, layout.num_controls)
-    traj = rollout.rollout(m, arrays, params, data.init, data.base_qpos, keyframes, layout=layout, spf=spf)
+    traj = rollout.rollout(arrays, params, data.init, data.base_qpos, keyframes, layout=layout, spf=spf)
     e3d, sim = marker_error(traj.markers, data)
     root_sim = sim - sim[:, :1]
     root_obs = data.observed - data.observed[:, :1]
@@ -125,7 +125,7 @@ def window_loss(x, data: WindowData, m, arrays: BodyArrays, params: contact.Cont
     reg = jnp.mean(keyframes ** 2)
     below = jax.nn.relu(arrays.contact_radius - traj.contact_pos[..., 2])
     ground = jnp.mean(below ** 2)
-    skate = foot_sliding(traj.contact_pos, arrays.contact_radius, m.opt.timestep * spf)
+    skate = foot_sliding(traj.contact_pos, arrays.contact_radius, arrays.timestep * spf)
     uv = project(sim, data.camera_K, data.camera_R, data.camera_t)
     sq2d = jnp.sum(((uv - data.observed2d) / data.image_scale) ** 2, axis=-1)
     e2d = jnp.sum(data.confidence2d * sq2d) / jnp.maximum(jnp.sum(data.confidence2d), 1e-6)
@@ -139,12 +139,12 @@ def window_loss(x, data: WindowData, m, arrays: BodyArrays, params: contact.Cont
 
 
 @partial(jax.jit, static_argnames=("layout", "spf", "num_keyframes"))
-def loss_and_grad(x, data, m, arrays, params, weights, *, layout: Layout, spf: int, num_keyframes: int):
+def loss_and_grad(x, data, arrays, params, weights, *, layout: Layout, spf: int, num_keyframes: int):
     """((loss, (trajectory, parts)), d loss / d x) for flat controls x [K*U] (float32).
 
     One compiled function serves the solver (loss, gradient) and the final
     rollout (trajectory), so each window size compiles once.
     """
-    f = lambda x: window_loss(x, data, m, arrays, params, weights, layout=layout, spf=spf,
+    f = lambda x: window_loss(x, data, arrays, params, weights, layout=layout, spf=spf,
                               num_keyframes=num_keyframes)
     return jax.value_and_grad(f, has_aux=True)(x)

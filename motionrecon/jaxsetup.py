@@ -1,20 +1,17 @@
-"""JAX settings shared by every entry point: the persistent compilation cache, and one CPU core.
+"""JAX settings shared by every entry point: XLA's CPU flags, the persistent compilation cache, one CPU core.
 
-Compiled window problems are stored in `$MOTIONRECON_CACHE` (default
-`~/.cache/motionrecon/jax`), so a second run loads them instead of compiling
-(about a minute of work on a 2-core CPU).
+Compiled programs are stored in `$MOTIONRECON_CACHE` (default
+`~/.cache/motionrecon/jax`), so a second run loads them instead of compiling.
 
 One core: a window's loss is thousands of small operations in sequence (one
-physics step at a time), and XLA's CPU runtime splits them over a thread pool
-whose threads wait for each other by spinning. Measured on a 2-core machine
-(`bench/cpu_threads.py`, `bench/results/cpu_threads.json`): one loss-and-gradient
-evaluation of a 1 s window takes 0.36-0.37 s on one core and 0.58 s on two, and
-0.27-0.28 s on one core in a process that loaded the compiled code from the
-persistent cache. Compilation, which does use the second core, becomes slower
-(100-107 s instead of 61-64), once per window size; the compiled result is cached
-(and `spare_core.compile_helper` compiles on every core where one is free). The
-pool is sized when JAX starts its CPU runtime, so `use_one_core` has to run
-before the first JAX computation.
+physics step at a time), and XLA's CPU runtime spreads them over a thread pool
+whose threads wait for each other. Measured on this 2-core machine
+(`bench/speed.py`, "threads"): an evaluation on one core takes about half the
+time it takes on both, for one window and for a batch of 8; compilation, which
+does use the second core, is faster on two. The `motionrecon` command therefore
+runs on one core (a choice of the command, `cli.console_main`; the library runs
+anywhere). The pool is sized when JAX starts its CPU runtime, so `use_one_core`
+has to run before the first JAX computation.
 """
 
 from __future__ import annotations
@@ -25,6 +22,29 @@ from pathlib import Path
 import jax
 
 _done = False
+
+# XLA flags for the CPU, and the jaxlib releases known to accept them (XLA aborts the process on a flag it
+# does not know, so they are set only for these). The legacy fusion emitters compile the window problems
+# in less than half the time of the newer ones and run them as fast or faster (bench/speed.py measures
+# both: compile 10 s against 22 s, an evaluation 0.019 s against 0.022 s on one core).
+CPU_XLA_FLAGS = ("--xla_cpu_use_fusion_emitters=false",)
+CPU_XLA_FLAGS_JAXLIB = ("0.10.2",)
+
+
+def configure_xla() -> bool:
+    """Adds CPU_XLA_FLAGS to XLA_FLAGS before JAX starts its runtime (they are read then), unless the variable
+    already names them, the jaxlib is not one known to accept them, or MOTIONRECON_XLA_FLAGS is 0. Returns
+    whether the flags are in effect for this process."""
+    import jaxlib
+
+    current = os.environ.get("XLA_FLAGS", "")
+    if all(flag.split("=")[0] in current for flag in CPU_XLA_FLAGS):
+        return all(flag in current for flag in CPU_XLA_FLAGS)
+    if (os.environ.get("MOTIONRECON_XLA_FLAGS", "1") == "0" or jaxlib.__version__ not in CPU_XLA_FLAGS_JAXLIB
+            or _jax_started()):
+        return False
+    os.environ["XLA_FLAGS"] = " ".join([current, *CPU_XLA_FLAGS]).strip()
+    return True
 
 
 def cache_dir() -> Path:
@@ -41,28 +61,6 @@ def enable_compilation_cache() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     _done = True
-
-
-def _compiled_marker(key: str) -> Path:
-    import hashlib
-
-    from motionrecon import __version__
-
-    digest = hashlib.sha1(f"{key}|jax {jax.__version__}|motionrecon {__version__}".encode()).hexdigest()[:20]
-    return cache_dir() / f"motionrecon-compiled-{digest}"
-
-
-def compiled_before(key: str) -> bool:
-    """Whether `mark_compiled(key)` was called with this cache folder, JAX and motionrecon version (then the
-    persistent cache most likely holds the compiled code)."""
-    return _compiled_marker(key).exists()
-
-
-def mark_compiled(key: str) -> None:
-    try:
-        _compiled_marker(key).touch()
-    except OSError:
-        pass
 
 
 def _current_core() -> int | None:

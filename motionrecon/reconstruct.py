@@ -1,16 +1,26 @@
 """Reconstruction: Observations -> physically simulated motion.
 
-    obs ──measure_shape──► Body ──inverse_kinematics──► kinematic poses qpos_kin [T, nq]
-        windows of `window` seconds overlapping by `overlap`:
-            x0  = previous window's controls shifted in time (zeros for the first)
-            x*  = solver.minimize(DiffPhy loss and gradient, x0)
-                  (with `second_solver`: also solved on a spare CPU core, the lower loss kept; spare_core.py)
-            keep frames up to the next window's start; its state starts the next window
-        ──► Reconstruction (simulated joints, qpos, controls, metrics, traces)
+    obs ──measure_shape──► Body ──inverse_kinematics──► kinematic reference qpos_kin [T, nq]
+        windows of `window` seconds overlapping by `overlap` (window.window_starts)
+        1. shooting: every window of every clip starts from the reference state at its first frame
+           (pose lifted out of the floor, finite-difference velocity) and is solved from zero offsets,
+           all windows at once in batches (`window.solve`, `max_evals` evaluations each);
+        2. continuity: the clip is simulated window after window from its first state, each window
+           starting from where the previous one ended, its controls polished from two warm starts (the
+           shooting solution and the previous window's controls moved forward in time) with
+           `continuity_evals` evaluations each, the better kept; windows of several clips share a batch.
+        ──► Reconstruction: one continuous simulation per clip (joints, qpos, controls, metrics, traces)
 
-Compilation happens once per (joint set, window frames, steps per frame,
-keyframes); the body itself is a traced argument, so a new subject or clip
-reuses the compiled function, and JAX's persistent cache keeps it across runs.
+The motion written out is the continuity pass, a single simulation from the
+first state: window w + 1 starts from the state window w reached at its first
+frame, so the joins are continuous by construction (`join_position_jump_m` and
+`join_velocity_jump_mps` in the metrics measure them). With `shooting=False`
+the continuity pass alone gets `max_evals` per window: the window-at-a-time
+reconstruction of earlier versions (bench/speed.py compares the two).
+
+Compilation: one program per (window shape, batch bucket, solver); the body is
+a traced argument, so a new subject reuses it, and JAX's persistent cache keeps
+it across runs (`jaxsetup.enable_compilation_cache`).
 """
 
 from __future__ import annotations
@@ -19,23 +29,20 @@ import dataclasses
 import time
 from typing import Callable, Optional
 
-import jax
-import jax.numpy as jnp
-import mujoco
 import numpy as np
 
-from motionrecon import diffphy, metrics
+from motionrecon import diffphy, metrics, window
 from motionrecon.body import Body, Gains, build_body
-from motionrecon.body.fit import (finite_difference_velocity, inverse_kinematics, lift_onto_ground, measure_shape,
-                                  smooth_in_time)
+from motionrecon.body.fit import inverse_kinematics, lift_onto_ground, measure_shape, smooth_in_time
 from motionrecon.body.template import BodyShape
 from motionrecon.errors import InputError
 from motionrecon.jaxsetup import enable_compilation_cache
 from motionrecon.observations import Observations
-from motionrecon.optim import get_solver
+from motionrecon.optim import batched_solver, get_solver, is_batched
 from motionrecon.physics.contact import ContactParams
-from motionrecon.physics.rollout import SimState
-from motionrecon.skeleton import BODY_LANDMARKS
+
+# progress(stage, done, total): stage "compile" (0 or 1 of 1), "shooting" or "continuity" (evaluations)
+Progress = Callable[[str, int, int], None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,54 +51,68 @@ class ReconstructionConfig:
 
     solver: str = "optimus"         # see motionrecon.optim.get_solver; optimus falls back to L-BFGS
     solver_weights: Optional[str] = None  # weight file of a learned solver (None: the shipped one)
-    max_evals: int = 60             # loss+gradient evaluations per window
+    max_evals: int = 100            # loss+gradient evaluations per window (the shooting pass's, with shooting)
+    continuity_evals: int = 60      # with shooting: per window and warm start in the continuity pass
+    shooting: Optional[bool] = None  # solve all windows at once first; None: where JAX runs on an accelerator
+    warm_starts: int = 1            # without shooting: 2 also solves each window from zero offsets, keeps the better
     window: float = 1.0             # s
     overlap: float = 0.2            # s
     keyframe_spacing: float = 0.1   # s
-    sim_rate: float = 480.0         # Hz (rounded to a whole number of steps per frame)
+    sim_rate: float = 120.0         # Hz (rounded to a whole number of steps per frame)
+    largest_bucket: int = 16        # most window problems in one compiled batch
     reference_smoothing: float = 0.0  # s, Gaussian sigma on the joints the kinematic reference is fitted to
     reference_on_ground: bool = False  # lift reference frames whose foot spheres are below the ground
     reference_2d_weight: float = 0.0  # IK of the reference also fits the 2D keypoints (body.fit.inverse_kinematics)
     reference_ground_weight: float = 0.0  # IK of the reference keeps the foot spheres out of the ground
     gain_scale: float = 1.0         # PD gains (body.template.Gains) times this
-    second_solver: Optional[str] = None  # also solve each window with this one on a spare core, keep the lower loss
     weights: diffphy.LossWeights = diffphy.LossWeights()
     contact: ContactParams = ContactParams()
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        return d
+        return dataclasses.asdict(self)
+
+    def solver_options(self) -> dict:
+        return {} if self.solver_weights is None else {"weights": self.solver_weights}
 
     def make_solver(self):
-        """The solver these settings name (ValueError for an unknown name, InputError for named weights that do not load)."""
-        options = {} if self.solver_weights is None else {"weights": self.solver_weights}
-        return get_solver(self.solver, **options)
+        """The solver these settings name (ValueError for an unknown name, InputError for named weights that do
+        not load): a batched state machine (`optim.batched`) where the solver has one, else a `Solver`."""
+        if is_batched(self.solver):
+            return batched_solver(self.solver, self.solve_budget(), **self.solver_options())
+        return get_solver(self.solver, **self.solver_options())
+
+    def uses_shooting(self) -> bool:
+        """Whether the windows are first solved all at once (`shooting`; None: where JAX's default device is an
+        accelerator, on which a batch of windows costs about what one does; on a CPU it costs about half per
+        window (bench/speed.py), less than the continuity pass adds)."""
+        if self.shooting is not None:
+            return bool(self.shooting)
+        import jax
+
+        return jax.default_backend() != "cpu"
+
+    def solve_budget(self) -> int:
+        """The trace length of the compiled solver loops: the most evaluations one window gets in one pass,
+        rounded up to a power of two, so that nearby budgets share one program."""
+        most = max(self.max_evals, self.continuity_evals if self.uses_shooting() else 0, 1)
+        return 1 << (most - 1).bit_length()
 
 
-def _second_solver_summary(cfg: ReconstructionConfig, windows: list[dict], spare, note: str | None) -> dict:
-    """The metrics' record of the second solver: in how many windows its result was kept, or why it did not run."""
-    if cfg.second_solver is None:
-        return {}
-    out = {"second_solver": cfg.second_solver,
-           "second_solver_kept_windows": sum(bool((w.get("second_solver") or {}).get("kept")) for w in windows)}
-    if spare is not None and spare.compile_s is not None:
-        out["second_solver_compile_s"] = spare.compile_s  # in its process: lowered beside this one's compile, then loaded
-    why = note or (spare.failure if spare is not None else None)
-    if why:
-        out["second_solver_note"] = why
-    return out
+# Video, where the placed 3D is uncertain in depth: mostly 2D reprojection and root-relative 3D pose, a
+# foot-sliding penalty, twice the mocap weight on smooth control keyframes (against jitter), PD gains twice
+# DeepMimic's, and a kinematic reference fitted to the detections smoothed over ~1 frame at 12 fps, to
+# their 3D and 2D with the foot spheres kept out of the floor (the loss still compares with the raw
+# detections). docs/video.md "Physics on video" has the tables behind them. Every video reconstruction
+# (`motionrecon VIDEO`, `eval --input video`) uses `video_config`.
+VIDEO_SETTINGS = dict(
+    weights=diffphy.LossWeights(marker3d=0.2, root_relative=1.0, reprojection=8.0, skate=40.0, smooth=20.0),
+    gain_scale=2.0, reference_smoothing=0.08, reference_on_ground=True, reference_2d_weight=1.0,
+    reference_ground_weight=10.0, max_evals=130)
 
 
-def fallback_summary(windows: list[dict]) -> dict:
-    """How many windows' solves fell back from Optimus to L-BFGS, and why (grouped by the reason's kind)."""
-    infos = [w.get("info") or {} for w in windows]
-    fell = [i for i in infos if i.get("fallback")]
-    kinds: dict[str, int] = {}
-    for i in fell:
-        kind = i.get("fallback_kind") or "unknown"
-        kinds[kind] = kinds.get(kind, 0) + 1
-    return {"fallback_windows": len(fell), "fallback_kinds": kinds,
-            "converged_windows": sum(bool(i.get("converged")) for i in infos)}
+def video_config(**changes) -> ReconstructionConfig:
+    """The settings of video reconstruction (VIDEO_SETTINGS over the defaults), with `changes` on top."""
+    return dataclasses.replace(ReconstructionConfig(), **{**VIDEO_SETTINGS, **changes})
 
 
 @dataclasses.dataclass
@@ -103,7 +124,7 @@ class Reconstruction:
     qpos_kinematic: [T, nq] the IK poses. markers: [T, L, 3] all body landmarks.
     contact_pos: [T, C, 3] foot contact sphere centres.
     control: [W, K, U] optimised keyframes per window. windows: per-window facts (start frame,
-    solver trace, evaluations, message). metrics: see `metrics.summarize` plus counts and timings.
+    solver traces, evaluations, messages). metrics: see `metrics.summarize` plus counts and timings.
     """
 
     fps: float
@@ -125,57 +146,6 @@ class Reconstruction:
     source: str = ""
 
 
-def _frames_per_window(cfg: ReconstructionConfig, fps: float, num_frames: int):
-    F = max(2, int(round(cfg.window * fps)))
-    F = min(F, num_frames - 1)
-    ov = int(round(cfg.overlap * fps))
-    ov = min(max(ov, 0), F - 1)
-    K = max(2, int(round(F / fps / cfg.keyframe_spacing)) + 1)
-    spf = max(1, int(round(cfg.sim_rate / fps)))
-    return F, ov, K, spf
-
-
-def _initial_state(body: Body, qpos0: np.ndarray, qpos1: np.ndarray, dt: float) -> SimState:
-    """State at the first frame: IK pose lifted out of the floor, finite-difference velocity."""
-    m = body.model
-    q = qpos0.copy()
-    d = mujoco.MjData(m)
-    d.qpos[:] = q
-    mujoco.mj_kinematics(m, d)
-    geoms = list(body.layout.contact_geoms)
-    lowest = float(np.min(d.geom_xpos[geoms, 2] - m.geom_size[geoms, 0]))
-    if lowest < 0:
-        q[2] -= lowest
-        d.qpos[:] = q
-        mujoco.mj_kinematics(m, d)
-    qvel = finite_difference_velocity(m, qpos0, qpos1, dt)
-    anchor = d.geom_xpos[geoms, :2]
-    f32 = lambda a: jnp.asarray(np.asarray(a, np.float32))
-    return SimState(f32(q), f32(qvel), f32(anchor))
-
-
-def _window_2d(obs: Observations, frames: np.ndarray, valid: np.ndarray) -> dict:
-    """The 2D fields of a window's data: detections and camera, or none."""
-    if obs.joints2d is None or obs.camera is None:
-        return diffphy.no_2d(len(frames), obs.skeleton.num_joints)
-    cam = obs.camera
-    f32 = lambda a: jnp.asarray(np.asarray(a, np.float32))
-    uv = np.nan_to_num(obs.joints2d[frames])
-    return dict(observed2d=f32(uv), confidence2d=f32(obs.confidence[frames] * valid[:, None]), camera_K=f32(cam.K),
-                camera_R=f32(cam.R), camera_t=f32(cam.t), image_scale=f32(max(cam.width, cam.height)))
-
-
-def _shift_keyframes(prev: np.ndarray, shift_frames: int, F: int) -> np.ndarray:
-    """Warm start: the previous window's control offsets [K, U] moved `shift_frames` earlier (zeros past its end)."""
-    K = prev.shape[0]
-    times = np.linspace(0.0, F, K)
-    new_times = times + shift_frames
-    out = np.zeros_like(prev)
-    for u in range(prev.shape[1]):
-        out[:, u] = np.interp(new_times, times, prev[:, u], right=0.0)
-    return out
-
-
 def kinematic_reference(obs: Observations, cfg: ReconstructionConfig, spf: int,
                         shape: BodyShape | None = None) -> tuple[Body, np.ndarray]:
     """The body (measured from `obs` unless `shape` is given; `spf` steps per frame) and the
@@ -192,240 +162,317 @@ def kinematic_reference(obs: Observations, cfg: ReconstructionConfig, spf: int,
     return body, qkin
 
 
-def window_data(obs: Observations, qkin: np.ndarray, state: SimState, start: int, F: int) -> diffphy.WindowData:
-    """The loss data of the window of F frames after frame `start` (frames past the end are padded
-    with the last one at zero confidence)."""
-    T = obs.num_frames
-    frames = np.arange(start, start + F + 1)
-    valid = frames <= T - 1
-    clipped = np.minimum(frames, T - 1)
-    conf = obs.confidence[clipped[1:]] * valid[1:, None]
-    landmarks = jnp.asarray([BODY_LANDMARKS.index(lm) for lm in obs.skeleton.landmarks], jnp.int32)
-    return diffphy.WindowData(
-        init=state, base_qpos=jnp.asarray(qkin[clipped], jnp.float32),
-        observed=jnp.asarray(obs.joints3d[clipped[1:]], jnp.float32),
-        confidence=jnp.asarray(conf, jnp.float32), landmarks=landmarks,
-        **_window_2d(obs, clipped[1:], valid[1:]))
+def fallback_summary(windows: list[dict]) -> dict:
+    """How many windows' solves fell back from Optimus to L-BFGS, and why (grouped by the reason's kind)."""
+    infos = [w.get("info") or {} for w in windows]
+    fell = [i for i in infos if i.get("fallback")]
+    kinds: dict[str, int] = {}
+    for i in fell:
+        kind = i.get("fallback_kind") or "unknown"
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return {"fallback_windows": len(fell), "fallback_kinds": kinds,
+            "converged_windows": sum(bool(i.get("converged")) for i in infos)}
 
 
-_PROBLEMS: dict = {}  # compiled window problems of this process, by (joint set, F, K, spf)
+@dataclasses.dataclass
+class _Clip:
+    """One clip being reconstructed: observations, body, reference, window starts, and what the passes give."""
 
-
-class WindowProblem:
-    """The compiled loss of one window size, reusable across windows and sequences."""
-
-    def __init__(self, body: Body, num_joints: int, F: int, K: int, spf: int, cfg: ReconstructionConfig,
-                 compile_now: bool = True):
-        self.body, self.F, self.K, self.spf, self.cfg = body, F, K, spf, cfg
-        self.static = dict(layout=body.layout, spf=spf, num_keyframes=K)
-        U = body.layout.num_controls
-        L = body.layout
-        data = diffphy.WindowData(
-            init=SimState(jnp.zeros(L.nq), jnp.zeros(L.nv), jnp.zeros((len(L.contact_geoms), 2))),
-            base_qpos=jnp.zeros((F + 1, L.nq)), observed=jnp.zeros((F, num_joints, 3)),
-            confidence=jnp.zeros((F, num_joints)), landmarks=jnp.zeros(num_joints, jnp.int32),
-            **diffphy.no_2d(F, num_joints))
-        data = jax.tree_util.tree_map(lambda a: a.astype(jnp.float32) if a.dtype == jnp.float64 else a, data)
-        args = (jnp.zeros(K * U, jnp.float32), data, body.mjx_model, body.arrays, cfg.contact, cfg.weights)
-        t = time.perf_counter()
-        self._lowered = diffphy.loss_and_grad.lower(*args, **self.static)  # traced and lowered (~10 s)
-        self.compile_s = time.perf_counter() - t  # lowering and compiling
-        self._compiled = None
-        if compile_now:
-            self.compile()
-
-    def compile(self) -> None:
-        """Compiles the lowered loss, or loads it from the persistent cache (at construction unless `compile_now`
-        was False: a spare-core worker lowers at once but compiles once the main process has filled the cache)."""
-        if self._compiled is None:
-            t = time.perf_counter()
-            self._compiled = self._lowered.compile()
-            self.compile_s += time.perf_counter() - t
-            self._lowered = None
-
-    def loss_and_grad(self, *args):
-        self.compile()
-        return self._compiled(*args)
-
-    def fun_and_grad(self, data: diffphy.WindowData) -> Callable:
-        """float64 [K*U] -> (loss, float64 gradient), for the solvers."""
-        b, cfg = self.body, self.cfg
-
-        def f(x):
-            (loss, _), grad = self.loss_and_grad(jnp.asarray(x, jnp.float32), data, b.mjx_model, b.arrays,
-                                                 cfg.contact, cfg.weights)
-            return float(loss), np.asarray(grad, np.float64)
-
-        return f
-
-    def run(self, x, data):
-        """(loss, trajectory, loss parts) at controls x."""
-        b, cfg = self.body, self.cfg
-        (loss, (traj, parts)), _ = self.loss_and_grad(jnp.asarray(x, jnp.float32), data, b.mjx_model, b.arrays,
-                                                      cfg.contact, cfg.weights)
-        return loss, traj, parts
+    obs: Observations
+    body: Body
+    qkin: np.ndarray
+    starts: list[int]
+    shooting: list = dataclasses.field(default_factory=list)      # SolveResult per window
+    continuity: list = dataclasses.field(default_factory=list)    # (SolveResult, candidate, candidates) per window
+    controls: list = dataclasses.field(default_factory=list)      # [K, U] kept per window
 
 
 def reconstruct(obs: Observations, config: ReconstructionConfig | None = None, *,
-                shape: BodyShape | None = None, progress: Callable[[int, int], None] | None = None,
-                problem_cache: dict | None = None) -> Reconstruction:
-    """Physically simulated reconstruction of `obs` (3D observations).
+                shape: BodyShape | None = None, progress: Progress | None = None) -> Reconstruction:
+    """Physically simulated reconstruction of `obs` (3D observations); see `reconstruct_many`."""
+    return reconstruct_many([obs], config, shapes=[shape], progress=progress)[0]
+
+
+def reconstruct_many(observations: list[Observations], config: ReconstructionConfig | None = None, *,
+                     shapes: list[BodyShape | None] | None = None,
+                     progress: Progress | None = None) -> list[Reconstruction]:
+    """Reconstructs several clips together: their windows share batches (module docstring).
 
     Args:
-      obs: observations with `joints3d` (world z-up, ground z = 0, metres).
+      observations: clips with `joints3d` (world z-up, ground z = 0, metres); clips whose windows have another
+        shape (frame rate) than the first are solved in a batch of their own.
       config: settings; defaults as `ReconstructionConfig()`.
-      shape: body shape; measured from `obs` when None.
-      progress: called as progress(evaluations_done, evaluations_total).
-      problem_cache: where compiled window problems are kept (default: one per process).
+      shapes: body shape per clip; measured from the observations where None.
+      progress: called as progress(stage, done, total).
     """
     cfg = config or ReconstructionConfig()
-    if obs.joints3d is None:
-        raise InputError(obs.source, "reconstruction from 2D keypoints alone is not supported yet")
+    for obs in observations:
+        if obs.joints3d is None:
+            raise InputError(obs.source, "reconstruction from 2D keypoints alone is not supported yet")
     solver = cfg.make_solver()  # unknown names and named weights that do not load fail before any work
-    t_start = time.perf_counter()
     enable_compilation_cache()
-    spare, spare_note = _start_second_solver(cfg)  # its process starts up while this one fits the body
-    try:
-        return _reconstruct(obs, cfg, solver, shape, progress, problem_cache, t_start, spare, spare_note)
-    finally:
-        if spare is not None:
-            spare.close()
+    shapes = shapes or [None] * len(observations)
+    groups: dict = {}
+    for i, (obs, shape) in enumerate(zip(observations, shapes)):
+        F, ov, K, spf = window.window_frames(obs.fps, obs.num_frames, cfg.window, cfg.overlap, cfg.keyframe_spacing,
+                                             cfg.sim_rate)
+        groups.setdefault((F, ov, K, spf, obs.skeleton.num_joints), []).append((i, shape))
+    out: list = [None] * len(observations)
+    for (F, ov, K, spf, J), members in groups.items():
+        t0 = time.perf_counter()
+        clips = []
+        for i, shape in members:
+            body, qkin = kinematic_reference(observations[i], cfg, spf, shape)
+            clips.append(_Clip(observations[i], body, qkin, window.window_starts(observations[i].num_frames, F, ov)))
+        spec = window.WindowSpec(clips[0].body.layout, J, F, K, spf)
+        recs = _Run(cfg, solver, spec, F - ov, clips, progress, t0).run()
+        for (i, _), rec in zip(members, recs):
+            out[i] = rec
+    return out
 
 
-def _start_second_solver(cfg: ReconstructionConfig):
-    """(the spare-core solver of `cfg.second_solver`, or None; a note for the metrics)."""
-    if cfg.second_solver is None:
-        return None, None
-    from motionrecon.spare_core import Worker, spare_core
+class _Run:
+    """The two passes over the clips of one window shape."""
 
-    get_solver(cfg.second_solver)  # an unknown name fails before any work
-    core = spare_core()
-    if core is None:
-        return None, "not run: no spare CPU core (the process does not run on one core, or has no other)"
-    return Worker(cfg.second_solver, core), None
+    def __init__(self, cfg: ReconstructionConfig, solver, spec: window.WindowSpec, step: int, clips: list[_Clip],
+                 progress: Progress | None, t0: float):
+        self.cfg, self.solver, self.spec, self.step, self.clips = cfg, solver, spec, step, clips
+        self.progress, self.t0 = progress, t0
+        self.shooting = cfg.uses_shooting()
+        self.batched = is_batched(cfg.solver)
+        shooting = cfg.uses_shooting()
+        self.size = window.bucket(sum(len(c.starts) for c in clips) if shooting else cfg.warm_starts * len(clips),
+                                  cfg.largest_bucket)
+        self.compile_s, self.ready_s, self.problem_evals = 0.0, None, 0
 
+    # -- solving -----------------------------------------------------------------------------------------
+    def _solve(self, problems: list[window.WindowProblem], x0: np.ndarray, budget: int, stage: str,
+               done: int, total: int) -> window.Solved:
+        """Solves problems in batches of the run's bucket; progress counts evaluations of the stage."""
+        results, trajs, parts = [], [], []
+        for first in range(0, len(problems), self.size):
+            chunk = problems[first:first + self.size]
+            report = None
+            if self.progress is not None:
+                base = done + (first // self.size) * budget
+                report = lambda d, t, base=base: self.progress(stage, min(total, base + d), total)
+            if self.ready_s is None:
+                self._prepare(chunk[0], x0[first:first + 1])
+            solve = window.solve if self.batched else window.solve_one_at_a_time
+            out = solve(self.spec, self.solver, window.stack(chunk), x0[first:first + len(chunk)], budget,
+                        self.cfg.contact, self.cfg.weights, size=self.size, trace_len=self.cfg.solve_budget(),
+                        progress=report)
+            self.problem_evals += self.size * budget
+            results += out.results
+            trajs.append(out.trajectory)
+            parts.append(out.parts)
+        import jax
 
-def _pick(res, second, name: str) -> tuple[np.ndarray, dict | None]:
-    """The controls with the lower loss of this process's result and the second solver's, and a record."""
-    if second is None:
-        return res.x, None
-    kept = bool(second.fun < res.fun)
-    return (second.x if kept else res.x), {"solver": name, "loss": float(second.fun), "n_evals": second.n_evals,
-                                           "message": second.message, "kept": kept}
+        trajectory = jax.tree_util.tree_map(lambda *a: np.concatenate(a), *trajs)
+        merged = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        return window.Solved(results, trajectory, merged, 0.0, 0.0)
 
-
-def _compiled_problem(key: tuple, body, num_joints, F, K, spf, cfg) -> WindowProblem:
-    """The compiled window problem of `key` (the in-process cache's key). Where this process runs on one
-    core, another is free and this key was never compiled with this cache folder, a helper process on
-    every core compiles it into the persistent cache while this one lowers its copy, then loads it
-    (`spare_core.compile_helper`)."""
-    from motionrecon.jaxsetup import compiled_before, mark_compiled
-    from motionrecon.spare_core import compile_helper, spare_core
-
-    key = repr(key)
-    helper = None
-    if not compiled_before(key) and spare_core() is not None:
-        helper = compile_helper(body, num_joints, F, K, spf, cfg)
-    try:
-        problem = WindowProblem(body, num_joints, F, K, spf, cfg, compile_now=helper is None)
-        if helper is not None:
-            helper.wait_ready()  # if it failed, this process compiles by itself below
-    finally:
-        if helper is not None:
-            helper.close(wait=False)
-    problem.compile()
-    mark_compiled(key)
-    return problem
-
-
-def _reconstruct(obs, cfg, solver, shape, progress, problem_cache, t_start, spare, spare_note) -> Reconstruction:
-    T, fps = obs.num_frames, obs.fps
-    F, ov, K, spf = _frames_per_window(cfg, fps, T)
-    body, qkin = kinematic_reference(obs, cfg, spf, shape)
-    if spare is not None:
-        spare.set_problem(body, obs.skeleton.num_joints, F, K, spf, cfg)
-    js = obs.skeleton
-
-    key = (js.name, F, K, spf)
-    cache = problem_cache if problem_cache is not None else _PROBLEMS
-    problem = cache.get(key)
-    compile_s = 0.0
-    if problem is None:
+    def _prepare(self, problem, x0) -> None:
+        """Compiles (or loads from the persistent cache) the run's program, as a stage of its own."""
+        if self.progress is not None:
+            self.progress("compile", 0, 1)
         t = time.perf_counter()
-        problem = _compiled_problem(key, body, js.num_joints, F, K, spf, cfg)
-        cache[key] = problem
-        compile_s = time.perf_counter() - t
-    problem.body = body  # traced argument: same compiled code, this subject's body
-    problem.cfg = cfg
+        window.prepare(self.spec, self.solver if self.batched else None, self.size, window.stack([problem]), x0,
+                       self.cfg.solve_budget(), self.cfg.contact, self.cfg.weights)
+        self.compile_s = time.perf_counter() - t
+        self.ready_s = time.perf_counter() - self.t0
+        if self.progress is not None:
+            self.progress("compile", 1, 1)
 
-    step = F - ov
-    starts = list(range(0, T - 1, step))
-    while len(starts) > 1 and starts[-1] + F > T - 1 and starts[-2] + F >= T - 1:
-        starts.pop()  # the previous window already reaches the end
-    total_evals = len(starts) * cfg.max_evals
-    U = body.layout.num_controls
+    def _problem(self, clip: _Clip, start: int, state) -> window.WindowProblem:
+        return window.WindowProblem(window.window_data(clip.obs, clip.qkin, state, start, self.spec.frames),
+                                    clip.body.arrays)
 
-    qpos = np.zeros((T, body.model.nq))
-    markers = np.zeros((T, len(BODY_LANDMARKS), 3))
-    contact_pos = np.zeros((T, len(body.layout.contact_geoms), 3))
-    state = _initial_state(body, qkin[0], qkin[1], 1.0 / fps)
-    qpos[0] = np.asarray(state.qpos)
-    d0 = mujoco.MjData(body.model)
-    d0.qpos[:] = qpos[0]
-    mujoco.mj_kinematics(body.model, d0)
-    markers[0] = d0.site_xpos[list(body.layout.sites)]
-    contact_pos[0] = d0.geom_xpos[list(body.layout.contact_geoms)]
+    def _reference_state(self, clip: _Clip, frame: int):
+        nxt = min(frame + 1, clip.obs.num_frames - 1)
+        return window.initial_state(clip.body, clip.qkin[frame], clip.qkin[nxt], 1.0 / clip.obs.fps)
 
-    controls, windows = [], []
-    x_prev = np.zeros((K, U))
-    evals_done = 0
-    for w, s in enumerate(starts):
-        data = window_data(obs, qkin, state, s, F)
-        x0 = _shift_keyframes(x_prev, step, F) if w > 0 else np.zeros((K, U))
-        offset = evals_done
-        if w == 0:
-            ready_s = time.perf_counter() - t_start  # setup and compilation done, optimisation starts
+    # -- the passes --------------------------------------------------------------------------------------
+    def run(self) -> list[Reconstruction]:
+        if self.shooting:
+            self._shooting()
+        self._continuity()
+        wall = time.perf_counter() - self.t0
+        return [self._result(c, wall) for c in self.clips]
 
-        def cb(n, f, offset=offset):
-            if progress is not None:
-                progress(offset + n, total_evals)
+    def _shooting(self) -> None:
+        items = [(c, w, s) for c in self.clips for w, s in enumerate(c.starts)]
+        problems = [self._problem(c, s, self._reference_state(c, s)) for c, _, s in items]
+        x0 = np.zeros((len(problems), self.spec.num_params), np.float32)
+        total = -(-len(problems) // self.size) * self.cfg.max_evals
+        out = self._solve(problems, x0, self.cfg.max_evals, "shooting", 0, total)
+        self.shooting_traj = {}
+        for k, (c, w, _) in enumerate(items):
+            c.shooting.append(out.results[k])
+            self.shooting_traj[(id(c), w)] = _index(out.trajectory, k), {p: v[k] for p, v in out.parts.items()}
 
-        if spare is not None:
-            spare.submit(data, x0.reshape(-1), cfg.max_evals)
-        res = solver.minimize(problem.fun_and_grad(data), x0.reshape(-1), max_evals=cfg.max_evals, callback=cb)
-        evals_done += cfg.max_evals
-        if progress is not None and res.n_evals < cfg.max_evals:  # stopped early: the bar moves on
-            progress(evals_done, total_evals)
-        x, second = _pick(res, spare.result() if spare is not None else None, cfg.second_solver)
-        loss, traj, parts = problem.run(x, data)
-        last = w == len(starts) - 1
-        keep = min(F, T - 1 - s) if last else step  # frames s+1 .. s+keep
-        sl = slice(s + 1, s + 1 + keep)
-        qpos[sl] = np.asarray(traj.qpos[:keep])
-        markers[sl] = np.asarray(traj.markers[:keep])
-        contact_pos[sl] = np.asarray(traj.contact_pos[:keep])
+    def _continuity(self) -> None:
+        cfg, spec, K, U = self.cfg, self.spec, self.spec.keyframes, self.spec.layout.num_controls
+        budget = cfg.continuity_evals if self.shooting else cfg.max_evals
+        states = {id(c): self._reference_state(c, 0) for c in self.clips}
+        self.frames = {id(c): _Frames(c) for c in self.clips}
+        most = max(len(c.starts) for c in self.clips)
+        total = most * max(budget, 1)
+        for w in range(most):
+            active = [c for c in self.clips if w < len(c.starts)]
+            if w == 0 and self.shooting:  # the first window starts where the shooting one did: nothing to redo
+                for c in active:
+                    traj, parts = self.shooting_traj[(id(c), 0)]
+                    res = c.shooting[0]
+                    self._keep(c, 0, traj, parts, res.x.reshape(K, U), (None, 0, 0), states)
+                continue
+            problems, x0, owners = [], [], []
+            for c in active:
+                warm = self._warm_starts(c, w)
+                for k, x in enumerate(warm):
+                    problems.append(self._problem(c, c.starts[w], states[id(c)]))
+                    x0.append(x.reshape(-1))
+                    owners.append((c, k, len(warm)))
+            out = self._solve(problems, np.asarray(x0, np.float32), max(budget, 1), "continuity", w * max(budget, 1),
+                              total)
+            for c in active:
+                idx = [i for i, (o, _, _) in enumerate(owners) if o is c]
+                best = min(idx, key=lambda i: out.results[i].fun if np.isfinite(out.results[i].fun) else np.inf)
+                res = out.results[best]
+                self._keep(c, w, _index(out.trajectory, best), {p: v[best] for p, v in out.parts.items()},
+                           res.x.reshape(K, U), (res, owners[best][1], owners[best][2]), states)
+
+    def _warm_starts(self, c: _Clip, w: int) -> list[np.ndarray]:
+        """Where the continuity pass starts window w: the shooting solution, and the previous window's
+        controls moved `step` frames earlier (zeros past their end)."""
+        K, U = self.spec.keyframes, self.spec.layout.num_controls
+        shifted = shift_keyframes(c.controls[w - 1], self.step, self.spec.frames) if w > 0 else np.zeros((K, U))
+        if not self.shooting:
+            return [shifted, np.zeros((K, U))][:self.cfg.warm_starts] if w > 0 else [shifted]
+        return [c.shooting[w].x.reshape(K, U), shifted]
+
+    def _keep(self, c: _Clip, w: int, traj, parts: dict, controls: np.ndarray, continuity, states: dict) -> None:
+        """Keeps window w's frames up to the next window's start; its state there starts the next window."""
+        s, T = c.starts[w], c.obs.num_frames
+        last = w == len(c.starts) - 1
+        keep = min(self.spec.frames, T - 1 - s) if last else self.step
+        self.frames[id(c)].put(s, keep, traj, states[id(c)])
         if not last:
-            state = traj.state(step - 1)
-        x_prev = np.asarray(x).reshape(K, U)
-        controls.append(x_prev.copy())
-        windows.append({"start_frame": int(s), "frames": int(F), "kept_frames": int(keep), "n_evals": res.n_evals,
-                        "n_iters": res.n_iters, "loss": float(loss), "parts": {k: float(v) for k, v in parts.items()},
-                        "message": res.message, "trace": [float(v) for v in res.trace], "info": res.info,
-                        **({"second_solver": second} if second is not None else {})})
-    joints3d = markers[:, np.asarray(data.landmarks)]
-    wall_s = time.perf_counter() - t_start
-    radius = np.asarray(body.arrays.contact_radius)
-    m = metrics.summarize(joints3d, obs.joints3d, fps, js, weights=obs.confidence)
-    m.update({
-        "contact_penetration_mm": float(max(0.0, 1000 * np.max(radius - contact_pos[..., 2]))),
-        "pelvis_height_error_max_mm": float(1000 * np.max(np.abs(qpos[:, 2] - qkin[:, 2]))),
-        "n_evals": int(sum(wd["n_evals"] for wd in windows)), "n_windows": len(windows), "solver": cfg.solver,
-        **(fallback_summary(windows) if any("fallback" in (wd["info"] or {}) for wd in windows) else {}),
-        **_second_solver_summary(cfg, windows, spare, spare_note),
-        "wall_s": wall_s, "compile_s": compile_s, "ready_s": ready_s, "frames": T, "fps": fps,
-    })
-    return Reconstruction(
-        fps=fps, joint_set=js.name, joint_names=js.joints, joints3d=joints3d, observed3d=obs.joints3d,
-        confidence=obs.confidence, qpos=qpos, qpos_kinematic=qkin, markers=markers, contact_pos=contact_pos,
-        control=np.stack(controls), control_fps=(K - 1) / (F / fps), body=body, windows=windows, metrics=m,
-        config=cfg, source=obs.source)
+            states[id(c)] = _state_at(traj, self.step - 1)
+        c.controls.append(np.asarray(controls))
+        c.continuity.append(continuity)
+        self.frames[id(c)].window_parts.append({k: float(v) for k, v in parts.items()})
+
+    # -- the result --------------------------------------------------------------------------------------
+    def _result(self, c: _Clip, wall: float) -> Reconstruction:
+        cfg, obs, js = self.cfg, c.obs, c.obs.skeleton
+        fr = self.frames[id(c)]
+        windows = [self._window_record(c, w, fr.window_parts[w]) for w in range(len(c.starts))]
+        landmarks = np.asarray(window.window_data(obs, c.qkin, self._reference_state(c, 0), 0, 1).landmarks)
+        joints3d = fr.markers[:, landmarks]
+        radius = np.asarray(c.body.arrays.contact_radius)
+        m = metrics.summarize(joints3d, obs.joints3d, obs.fps, js, weights=obs.confidence)
+        n_evals = int(sum(wd["n_evals"] for wd in windows))
+        m.update({
+            "contact_penetration_mm": float(max(0.0, 1000 * np.max(radius - fr.contact_pos[..., 2]))),
+            "pelvis_height_error_max_mm": float(1000 * np.max(np.abs(fr.qpos[:, 2] - c.qkin[:, 2]))),
+            "join_position_jump_m": fr.join_position_jump, "join_velocity_jump_mps": fr.join_velocity_jump,
+            "n_evals": n_evals, "n_windows": len(windows), "solver": cfg.solver,
+            "problem_evals": int(self.problem_evals), "batch_bucket": int(self.size),
+            **(fallback_summary(windows) if any("fallback" in (wd["info"] or {}) for wd in windows) else {}),
+            "wall_s": wall, "compile_s": self.compile_s, "ready_s": self.ready_s or 0.0, "frames": obs.num_frames,
+            "fps": obs.fps,
+        })
+        K = self.spec.keyframes
+        return Reconstruction(
+            fps=obs.fps, joint_set=js.name, joint_names=js.joints, joints3d=joints3d, observed3d=obs.joints3d,
+            confidence=obs.confidence, qpos=fr.qpos, qpos_kinematic=c.qkin, markers=fr.markers,
+            contact_pos=fr.contact_pos, control=np.stack(c.controls),
+            control_fps=(K - 1) / (self.spec.frames / obs.fps), body=c.body, windows=windows, metrics=m, config=cfg,
+            source=obs.source)
+
+    def _window_record(self, c: _Clip, w: int, parts: dict) -> dict:
+        """A window's facts for run.json: its solves' traces (shooting, then the kept continuity solve),
+        evaluations, messages and solver facts."""
+        shooting = c.shooting[w] if self.shooting else None
+        cont, kept, candidates = c.continuity[w]
+        trace = (list(shooting.trace) if shooting else []) + (list(cont.trace) if cont else [])
+        main = shooting or cont
+        rec = {"start_frame": int(c.starts[w]), "frames": int(self.spec.frames),
+               "kept_frames": int(self.frames[id(c)].kept[w]), "n_evals": len(trace), "n_iters": len(trace),
+               "loss": float(sum(v * getattr(self.cfg.weights, k) for k, v in parts.items())), "parts": parts,
+               "message": main.message, "trace": trace, "info": main.info}
+        if shooting is not None:
+            rec["shooting"] = {"n_evals": shooting.n_evals, "loss": shooting.fun, "message": shooting.message}
+        if cont is not None:
+            rec["continuity"] = {"n_evals": cont.n_evals, "loss": cont.fun, "message": cont.message,
+                                 "warm_start": ("shooting", "previous window")[kept] if self.shooting
+                                 else "previous window", "candidates": candidates}
+        return rec
+
+
+class _Frames:
+    """The continuous simulation of one clip, filled window by window."""
+
+    def __init__(self, c: _Clip):
+        import mujoco
+
+        T, body = c.obs.num_frames, c.body
+        self.qpos = np.zeros((T, body.model.nq))
+        self.markers = np.zeros((T, len(body.layout.sites), 3))
+        self.contact_pos = np.zeros((T, len(body.layout.contact_geoms), 3))
+        self.kept, self.window_parts = [], []
+        self.join_position_jump = 0.0
+        self.join_velocity_jump = 0.0
+        self._body = body
+        self._last_state = None
+        d = mujoco.MjData(body.model)
+        self._mj = d
+
+    def put(self, start: int, keep: int, traj, state) -> None:
+        """Frames start+1 .. start+keep from a window's trajectory; `state` is the window's initial state,
+        checked against the state the previous window left at frame `start`."""
+        import mujoco
+
+        qpos0 = np.asarray(state.qpos, np.float64)
+        if start == 0:
+            self._mj.qpos[:] = qpos0
+            mujoco.mj_kinematics(self._body.model, self._mj)
+            self.qpos[0] = qpos0
+            self.markers[0] = self._mj.site_xpos[list(self._body.layout.sites)]
+            self.contact_pos[0] = self._mj.geom_xpos[list(self._body.layout.contact_geoms)]
+        elif self._last_state is not None:
+            q, v = self._last_state
+            self.join_position_jump = max(self.join_position_jump, float(np.max(np.abs(np.asarray(state.qpos) - q))))
+            self.join_velocity_jump = max(self.join_velocity_jump, float(np.max(np.abs(np.asarray(state.qvel) - v))))
+        sl = slice(start + 1, start + 1 + keep)
+        self.qpos[sl] = traj.qpos[:keep]
+        self.markers[sl] = traj.markers[:keep]
+        self.contact_pos[sl] = traj.contact_pos[:keep]
+        self.kept.append(keep)
+        self._last_state = (np.asarray(traj.qpos[keep - 1]), np.asarray(traj.qvel[keep - 1]))
+
+
+def _index(tree, i):
+    import jax
+
+    return jax.tree_util.tree_map(lambda a: np.asarray(a[i]), tree)
+
+
+def _state_at(traj, frame: int):
+    import jax.numpy as jnp
+
+    from motionrecon.physics.rollout import SimState
+
+    return SimState(jnp.asarray(traj.qpos[frame]), jnp.asarray(traj.qvel[frame]), jnp.asarray(traj.anchor[frame]))
+
+
+def shift_keyframes(prev: np.ndarray, shift_frames: int, F: int) -> np.ndarray:
+    """Warm start: the previous window's control offsets [K, U] moved `shift_frames` earlier (zeros past its end)."""
+    K = prev.shape[0]
+    times = np.linspace(0.0, F, K)
+    new_times = times + shift_frames
+    out = np.zeros_like(prev)
+    for u in range(prev.shape[1]):
+        out[:, u] = np.interp(new_times, times, prev[:, u], right=0.0)
+    return out

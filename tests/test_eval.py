@@ -290,13 +290,17 @@ def test_ray_local_runs_two_sequences(eval_runs, data, tmp_path):
 
 
 def test_bodies_of_different_shapes_fit_one_compiled_problem():
-    """A batch reuses one compiled window problem for every subject: the MJX model's static metadata must not
-    depend on the body's shape (MJX keeps geom bounding radii there), or the second subject fails."""
+    """A batch reuses one compiled window problem for every subject: the layout (static under jit) must not
+    depend on the body's shape, and the shape's numbers (traced) must stack into one batch."""
     import jax
 
+    from motionrecon import window
     from motionrecon.body import build_body
     from motionrecon.body.template import BodyShape
 
     small, tall = build_body(BodyShape()), build_body(BodyShape(thigh=0.5, shin=0.48, upper_arm=0.31, forearm=0.29))
-    assert not np.allclose(small.model.geom_rbound, tall.model.geom_rbound)
-    assert jax.tree_util.tree_structure(small.mjx_model) == jax.tree_util.tree_structure(tall.mjx_model)
+    assert not np.allclose(small.arrays.body_pos, tall.arrays.body_pos)
+    assert small.layout == tall.layout and hash(small.layout) == hash(tall.layout)
+    assert jax.tree_util.tree_structure(small.arrays) == jax.tree_util.tree_structure(tall.arrays)
+    stacked = window.stack([small.arrays, tall.arrays])
+    np.testing.assert_array_equal(stacked.body_pos[1], tall.arrays.body_pos)

@@ -29,8 +29,6 @@ def test_video_outputs(video_run):
         assert key in m, key
     assert m["detected_frames"] == m["video_frames"] == 13  # 1 s at 12 fps, both ends
     assert np.isfinite(m["mpjpe_2d_px"])
-    # the default second solver; pytest does not run on one core, so it has no spare core and says so
-    assert m["second_solver"] == "lbfgs" and "no spare CPU core" in m["second_solver_note"]
     with np.load(folder / "motion.npz") as z:
         assert z["joints3d"].shape == (13, 33, 3)
         assert np.all(np.isfinite(z["joints3d"]))
@@ -42,16 +40,19 @@ def test_video_outputs(video_run):
     assert m["global_trajectory_reliable"] is True
 
 
-@pytest.mark.xfail(reason="known: with this test's budget (4 evaluations per 0.5 s window) the physics does "
-                          "not yet follow the detections; the default settings are measured by "
-                          "bench/reconstruct_video.py (README 'Video')", strict=False)
 def test_video_body_stays_up_and_on_the_image(video_run):
+    """The quality this test's budget reaches (4 evaluations per 0.5 s window; measured 35.7 px against the raw
+    detections' 19.0, TV 0.21 of raw, foot skate 8 % against raw 64 %, pelvis within 23 mm of its reference):
+    thresholds with room for another machine's floating-point order, each of which a falling, floating or
+    jittering body fails. The default settings are measured by bench/speed.py and bench/video_corpus.py."""
     _, folder, _ = video_run
     m = json.loads((folder / "metrics.json").read_text())
     with np.load(folder / "motion.npz") as z:
         assert z["joints3d"][..., 2].min() > -0.05  # on or above the ground
-    assert m["mpjpe_2d_px"] < 50
-    assert m["pelvis_height_error_max_mm"] < 150
+    assert m["mpjpe_2d_px"] < 2.5 * m["raw_mpjpe_2d_px"], (m["mpjpe_2d_px"], m["raw_mpjpe_2d_px"])
+    assert m["pelvis_height_error_max_mm"] < 100
+    assert m["tv"] < 0.5 * m["raw_tv"]
+    assert m["foot_skate_pct"] <= m["raw_foot_skate_pct"] / 3
 
 
 def test_video_rerun_reuses_detections(video_run):

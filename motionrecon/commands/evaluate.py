@@ -21,11 +21,13 @@ import os
 import sys
 from pathlib import Path
 
-from motionrecon.commands.mocap import DEFAULTS
 from motionrecon.errors import InputError
 from motionrecon.optim import SOLVER_NAMES
 
 DEFAULT_SPLITS = {"h36m": "paper-mocap-val", "aist": "paper"}
+# Entries per batch: 4 clips of one length share each compiled call (bench/speed.py: a batch of 8 windows costs
+# about 4 single ones on one CPU core); small enough that a killed run loses little.
+BATCH_ENTRIES = 4
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,14 +45,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="--input video: where the videos are (Human3.6M: DIR/S*/Videos/, default the --root; "
                         "AIST++: DIR/<video name>.mp4, default ROOT/videos)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder; entry folders, results.md, results.csv")
-    p.add_argument("--solver", default=DEFAULTS["solver"],
+    from motionrecon.reconstruct import ReconstructionConfig, video_config
+
+    mocap_cfg, video_cfg = ReconstructionConfig(), video_config()
+    p.add_argument("--solver", default=mocap_cfg.solver,
                    help=f"one of {', '.join(SOLVER_NAMES)}, optionally with +basinhopping (default %(default)s)")
     p.add_argument("--optimus-weights", "--solver-weights", dest="solver_weights", default=None, metavar="PATH",
                    help="weight file of the learned solver (default: the shipped weights/optimus_diffphy.npz)")
-    p.add_argument("--max-evals", type=int, default=DEFAULTS["max_evals"],
-                   help="loss+gradient evaluations per window (default %(default)s)")
-    p.add_argument("--window", type=float, default=DEFAULTS["window"], help="window length in seconds (default 1)")
+    p.add_argument("--max-evals", type=int, default=None,
+                   help=f"loss+gradient evaluations per window (default: mocap {mocap_cfg.max_evals}, "
+                        f"video {video_cfg.max_evals}, as the mocap and video commands)")
+    p.add_argument("--window", type=float, default=mocap_cfg.window,
+                   help="window length in seconds (default %(default)s)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N entries of the split")
+    p.add_argument("--batch", type=int, default=BATCH_ENTRIES, metavar="N",
+                   help="motion-capture entries reconstructed together, their windows in one batch (default "
+                        "%(default)s; a job of --workers or --ray is one batch)")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="reconstruct N entries at once in worker processes (default: one at a time in this "
                         "process); with --ray local, the CPUs of the private Ray (default: all)")
@@ -66,18 +76,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _config(args):
-    """The mocap command's settings; for video input with the video command's settings (`video_config`)
-    but no second solver: whether it runs depends on a free core, and a batch's numbers should not."""
+    """The mocap command's settings; for video input the video command's (`reconstruct.video_config`):
+    the same settings as `motionrecon VIDEO`, from the one place they are set."""
     from motionrecon.commands.mocap import config_from_args
+    from motionrecon.reconstruct import ReconstructionConfig, video_config
 
-    cfg = config_from_args(argparse.Namespace(solver=args.solver, max_evals=args.max_evals, window=args.window,
-                                              start=0.0, duration=None,
-                                              solver_weights=getattr(args, "solver_weights", None)))
-    if args.input == "video":
-        from motionrecon.commands.video import video_config
-
-        cfg = video_config(cfg, second_solver="none")
-    return cfg
+    base = video_config() if args.input == "video" else ReconstructionConfig()
+    max_evals = base.max_evals if args.max_evals is None else args.max_evals
+    return config_from_args(argparse.Namespace(solver=args.solver, max_evals=max_evals, window=args.window,
+                                               start=0.0, duration=None,
+                                               solver_weights=getattr(args, "solver_weights", None)), base)
 
 
 def _check_args(args) -> None:
@@ -87,6 +95,8 @@ def _check_args(args) -> None:
         raise InputError(args.videos, "folder not found (--videos)")
     if args.limit is not None and args.limit < 1:
         raise InputError("--limit", f"must be at least 1, got {args.limit}")
+    if args.batch < 1:
+        raise InputError("--batch", f"must be at least 1, got {args.batch}")
     if args.workers is not None and args.workers < 1:
         raise InputError("--workers", f"must be at least 1, got {args.workers}")
     if args.ray is not None and args.ray != "local" and args.workers is not None:
@@ -160,17 +170,18 @@ def run(args) -> int:
         what = f"done in {o.wall_s:.0f} s" if o.status == "done" else f"FAILED: {o.reason}"
         print(f"[{count[0]}/{len(todo)}] {o.key}: {what}", file=sys.stderr, flush=True)
 
+    jobs = batch.batches(todo, args.batch, length=_entry_length)
     if args.ray is not None:
-        batch.run_on_ray(todo, args.ray, on_done, local_cpus=args.workers if args.ray == "local" else None,
+        batch.run_on_ray(jobs, args.ray, on_done, local_cpus=args.workers if args.ray == "local" else None,
                          cpus_per_task=args.ray_cpus_per_task)
     elif args.workers is not None and args.workers > 1:
-        batch.run_in_processes(todo, args.workers, on_done)
+        batch.run_in_processes(jobs, args.workers, on_done)
     else:
-        batch.run_serially(todo, on_done, progress_for=None if args.no_progress else _progress_bar)
+        batch.run_serially(jobs, on_done, progress_for=None if args.no_progress else _progress_bar)
 
     takes = {e.key: splits.entry_take(root, e) or "" for e in entries}
     rows = _result_rows(entries, out, outcomes, skipped_notes, takes)
-    settings = {"solver": args.solver, "max_evals": args.max_evals, "window": args.window, "input": args.input}
+    settings = {"solver": args.solver, "max_evals": _config(args).max_evals, "window": args.window, "input": args.input}
     md, csv_path = tables.write_results(out, rows, dataset=args.dataset, split=split, settings=settings)
     print(tables.results_markdown(rows, dataset=args.dataset, split=split, settings=settings).split("## Per sequence")[0]
           .rstrip())
@@ -203,16 +214,14 @@ def _result_rows(entries, out: Path, outcomes: dict, skipped_notes: dict, takes:
     return rows
 
 
-def _progress_bar(task):
-    from tqdm import tqdm
+def _entry_length(task) -> float:
+    """Seconds of an entry where its split says (frames [start, stop) at the native rate), else 0."""
+    frames = task.entry.frames
+    return 0.0 if frames is None else (frames[1] - frames[0]) / max(task.entry.fps, 1e-9)
 
-    bar = tqdm(total=1, desc=task.entry.key, unit="eval", file=sys.stderr, leave=False)
 
-    def progress(n, total):
-        bar.total = total
-        bar.n = n
-        bar.refresh()
-        if n >= total:
-            bar.close()
+def _progress_bar(job):
+    from motionrecon.commands.mocap import progress_bar
 
-    return progress
+    name = job[0].entry.key if len(job) == 1 else f"{job[0].entry.key} +{len(job) - 1}"
+    return progress_bar(name, False, leave=False).update_to

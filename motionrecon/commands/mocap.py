@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
 from motionrecon.errors import InputError
 from motionrecon.optim import SOLVER_NAMES
 
-DEFAULTS = dict(solver="optimus", max_evals=60, window=1.0)
 
 
-def add_common_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--solver", default=DEFAULTS["solver"],
+def add_common_arguments(p: argparse.ArgumentParser, defaults=None) -> None:
+    """The reconstruction options every command shares; their defaults are those of `defaults` (a
+    ReconstructionConfig, default the mocap one), the one place they are set."""
+    from motionrecon.reconstruct import ReconstructionConfig
+
+    d = defaults or ReconstructionConfig()
+    p.add_argument("--solver", default=d.solver,
                    help=f"one of {', '.join(SOLVER_NAMES)}, optionally with +basinhopping (default %(default)s: "
                         "the learned optimizer, falling back to L-BFGS where it fails or stalls)")
     p.add_argument("--optimus-weights", "--solver-weights", dest="solver_weights", default=None, metavar="PATH",
@@ -22,8 +27,8 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--start", type=float, default=0.0, help="start time in seconds (default 0)")
     p.add_argument("--duration", type=float, default=None,
                    help="seconds to reconstruct; looping clips are repeated to fill it (default: whole clip)")
-    p.add_argument("--window", type=float, default=DEFAULTS["window"], help="window length in seconds (default 1)")
-    p.add_argument("--max-evals", type=int, default=DEFAULTS["max_evals"],
+    p.add_argument("--window", type=float, default=d.window, help="window length in seconds (default %(default)s)")
+    p.add_argument("--max-evals", type=int, default=d.max_evals,
                    help="loss+gradient evaluations per window (default %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -39,7 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_common_arguments(p)
 
 
-def config_from_args(args):
+def config_from_args(args, base=None):
+    """The ReconstructionConfig of the command line: `base` (default: the mocap settings) with the options
+    given; InputError for a value out of range, an unknown solver or named weights that do not load."""
     from motionrecon.optim import LEARNED, base_name
     from motionrecon.reconstruct import ReconstructionConfig
 
@@ -54,8 +61,9 @@ def config_from_args(args):
         raise InputError("--duration", f"must be positive, got {args.duration}")
     if args.start < 0:
         raise InputError("--start", f"must not be negative, got {args.start}")
-    cfg = ReconstructionConfig(solver=args.solver, solver_weights=None if weights is None else str(Path(weights).resolve()),
-                               max_evals=args.max_evals, window=args.window)
+    cfg = dataclasses.replace(base or ReconstructionConfig(), solver=args.solver,
+                              solver_weights=None if weights is None else str(Path(weights).resolve()),
+                              max_evals=args.max_evals, window=args.window)
     try:
         cfg.make_solver()  # fails now, not after detection: unknown name; named weights that do not load
     except ValueError as e:
@@ -106,19 +114,30 @@ def run_info(path, args, obs) -> dict:
     return info
 
 
-def progress_bar(name: str, disable: bool):
-    """A tqdm bar over loss evaluations, with `update_to(done, total)` for `reconstruct(progress=...)`."""
+def progress_bar(name: str, disable: bool, leave: bool = True):
+    """A tqdm bar for `reconstruct(progress=bar.update_to)`: compilation shown as a stage of its own ("compiling",
+    no rate or time estimate), then evaluations of each pass with their rate and the time left."""
     from tqdm import tqdm
 
-    bar = tqdm(total=1, desc=name, unit="eval", disable=disable, file=sys.stderr)
+    bar = tqdm(total=1, desc=name, unit="eval", disable=disable, file=sys.stderr, leave=leave)
+    current = {"stage": None}
 
-    def update_to(n, total):
-        bar.total = total
+    def update_to(stage: str, n: int, total: int) -> None:
+        if stage != current["stage"]:
+            current["stage"] = stage
+            bar.reset(total=total)
+            bar.set_description(f"{name} {STAGE_LABELS.get(stage, stage)}")
+            bar.unit = "step" if stage == "compile" else "eval"
         bar.n = n
         bar.refresh()
 
     bar.update_to = update_to
     return bar
+
+
+# What the progress bar says for each stage of `reconstruct`.
+STAGE_LABELS = {"compile": "compiling (once per window shape; cached)", "shooting": "all windows",
+                "continuity": "windows in order"}
 
 
 def write_exports(folder: Path) -> None:

@@ -15,7 +15,6 @@ says it too when the camera moved or the person was not found in some frames.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import shutil
 import sys
@@ -26,45 +25,6 @@ import numpy as np
 
 from motionrecon.commands import mocap
 from motionrecon.errors import InputError
-
-# Loss weights for video, where the placed 3D is uncertain in depth: mostly 2D
-# reprojection and root-relative 3D pose, a foot-sliding penalty, and twice the mocap
-# weight on smooth control keyframes (against jitter). Tuned on the
-# bundled dribble clip (docs/video.md "Physics on video" has the table of what was tried).
-VIDEO_WEIGHTS = dict(marker3d=0.2, root_relative=1.0, reprojection=8.0, skate=40.0, smooth=20.0)
-# The controllers' kinematic reference on video: detections smoothed over ~1 frame at
-# 12 fps, IK on the 3D and the 2D keypoints with the foot spheres kept out of the floor, and
-# whatever still penetrates lifted out (the loss still compares with the raw detections).
-VIDEO_REFERENCE = dict(reference_smoothing=0.08, reference_on_ground=True, reference_2d_weight=1.0,
-                       reference_ground_weight=10.0)
-# Evaluations per window on video (mocap: 60): what fits the 5-minute budget of the bundled dribble
-# clip on a 2-core machine, one core (README "Video", docs/video.md "Physics on video").
-VIDEO_MAX_EVALS = 130
-# PD gains on video, times the DeepMimic gains of mocap (docs/video.md "Physics on video": the lowest 2D
-# error of a sweep from 1x to 4x on the dribble clip).
-VIDEO_GAIN_SCALE = 2.0
-# The second solver of each window on a spare CPU core (reconstruct.ReconstructionConfig.second_solver).
-SECOND_SOLVER = "lbfgs"
-
-
-def second_solver_for(solver: str, choice: str = "auto") -> str | None:
-    """The second solver for `--second-solver choice` next to `--solver solver`: 'auto' is SECOND_SOLVER
-    unless that is the first one already, 'none' is None, any other name is itself."""
-    if choice == "none":
-        return None
-    if choice == "auto":
-        return None if solver == SECOND_SOLVER else SECOND_SOLVER
-    return choice
-
-
-def video_config(cfg, second_solver: str = "auto"):
-    """`cfg` (a ReconstructionConfig) with the video settings: VIDEO_WEIGHTS, VIDEO_REFERENCE, VIDEO_GAIN_SCALE
-    and the second solver (`second_solver_for`)."""
-    from motionrecon.diffphy import LossWeights
-
-    return dataclasses.replace(cfg, weights=LossWeights(**VIDEO_WEIGHTS), gain_scale=VIDEO_GAIN_SCALE,
-                               second_solver=second_solver_for(cfg.solver, second_solver), **VIDEO_REFERENCE)
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("videos", nargs="+", metavar="VIDEO",
@@ -77,12 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--person", metavar="X,Y",
                    help="follow the person at this pixel of the first frame (default: the most visible person)")
     p.add_argument("--force", action="store_true", help="redo videos whose output folder is complete")
-    p.add_argument("--second-solver", default="auto", metavar="NAME",
-                   help=f"also solve each window with this solver in a process on a spare CPU core and keep the "
-                        f"lower loss: no extra wall time where the machine has a second core; 'auto' (default): "
-                        f"{SECOND_SOLVER} unless --solver is {SECOND_SOLVER}; 'none': off")
-    mocap.add_common_arguments(p)
-    p.set_defaults(max_evals=VIDEO_MAX_EVALS)
+    from motionrecon.reconstruct import video_config
+
+    mocap.add_common_arguments(p, video_config())
 
 
 def parse_point(text: str) -> tuple[float, float]:
@@ -127,7 +84,6 @@ def reconstruct_video(video: Path, folder: Path, args, cfg, echo=print,
                                      write_cache_to=cache_tmp, focal=args.focal, fov_deg=args.fov,
                                      person=person, progress=not args.no_progress)
         obs, first, stop = _time_slice(vo.observations, args.start, args.duration)
-        cfg = video_config(cfg, args.second_solver)
         bar = mocap.progress_bar(video.stem, args.no_progress)
         rec = reconstruct(obs, cfg, progress=bar.update_to)
         bar.close()
@@ -197,15 +153,10 @@ def print_video_notes(folder: Path, echo=print) -> None:
 def run(args) -> int:
     from motionrecon.export.contract import is_complete
 
-    cfg = mocap.config_from_args(args)
-    person = None if args.person is None else parse_point(args.person)
-    if args.second_solver not in ("auto", "none"):
-        from motionrecon.optim import get_solver
+    from motionrecon.reconstruct import video_config
 
-        try:
-            get_solver(args.second_solver)
-        except ValueError as e:
-            raise InputError("--second-solver", str(e)) from None
+    cfg = mocap.config_from_args(args, video_config())
+    person = None if args.person is None else parse_point(args.person)
     out = Path(args.out)
     done, failed = [], []
     for video in map(Path, args.videos):

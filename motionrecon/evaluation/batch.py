@@ -6,14 +6,21 @@ atomically: a folder that exists is complete, so a restarted batch skips it.
 `run_entry` never raises: a failure comes back as an `EntryOutcome` with a
 one-line reason, and the batch goes on.
 
+Batches: motion-capture entries are reconstructed `batch_entries` at a time
+(`run_batch`): their windows share the compiled batched loss
+(`reconstruct.reconstruct_many`), so a batch of 8 costs about what 4 entries
+cost one at a time on a CPU (bench/speed.py). Entries are sorted by length
+first, so a batch holds clips of about one length. Video entries go one at a
+time (detection first, then their physics).
+
 Parallel runs:
-- `run_in_processes`: a `ProcessPoolExecutor` with the "spawn" start method.
-  A worker keeps its compiled window problems (the process-wide cache of
-  `motionrecon.reconstruct`) from one entry to the next, and JAX's persistent
+- `run_in_processes`: a `ProcessPoolExecutor` with the "spawn" start method, a
+  batch per job. A worker keeps its compiled programs (the process-wide cache
+  of `motionrecon.window`) from one batch to the next, and JAX's persistent
   compilation cache (`motionrecon.jaxsetup`) shares compiled code on disk
-  between workers. The first entry runs alone first so that the others load
+  between workers. The first batch runs alone first so that the others load
   its compiled code instead of compiling it once per worker.
-- `run_on_ray`: one Ray task per entry on an existing cluster
+- `run_on_ray`: one Ray task per batch on an existing cluster
   (`ray.init(address=...)`), or on a private single-machine Ray ("local").
   Workers write into the same output folder, which must be on storage that
   every node sees at the same path (as must the data set).
@@ -91,49 +98,112 @@ def projected_error_px(joints3d: np.ndarray, observed: Observations, dataset: st
     return metrics.mpjpe_2d(pred, observed.joints2d, observed.confidence)
 
 
-def run_entry(task: EntryTask, progress: Callable[[int, int], None] | None = None) -> EntryOutcome:
+def _load_mocap(task: EntryTask) -> tuple[Observations, Observations | None, list[str]]:
+    """An entry's 3D observations (what the reconstruction sees), the same with its camera and 2D keypoints
+    where it has them (for the 2D error), and notes."""
+    from motionrecon.datasets.splits import load_entry
+
+    notes = []
+    obs = load_entry(task.root, task.entry, with_camera=False)
+    try:
+        seen = load_entry(task.root, task.entry, with_camera=True)
+    except InputError as e:
+        seen = None
+        notes.append(f"no MPJPE-2d: {one_line(e)}")
+    return obs, seen, notes
+
+
+def _write_mocap(task: EntryTask, rec, obs: Observations, seen: Observations | None, notes: list[str]) -> None:
+    from motionrecon.commands.mocap import write_exports
+    from motionrecon.export.contract import write_reconstruction
+
+    if seen is not None and seen.joints2d is not None and seen.camera is not None:
+        rec.metrics["mpjpe_2d_px"] = projected_error_px(rec.joints3d, seen, task.entry.dataset)
+    elif seen is not None:
+        notes.append("no MPJPE-2d: the entry has no 2D keypoints")
+    info = {"entry": task.entry.key, "origin": task.entry.origin, "root": task.root,
+            "frames": None if task.entry.frames is None else list(task.entry.frames),
+            "entry_fps": task.entry.fps, "notes": notes,
+            **({"reader": dict(obs.metadata)} if obs.metadata else {}), **task.run_info}
+    write_reconstruction(rec, task.folder, info, extra_files=write_exports if task.exports else None)
+
+
+def _failed(key: str, e: Exception, t0: float, notes) -> EntryOutcome:
+    if isinstance(e, InputError):
+        return EntryOutcome(key, "failed", one_line(e), time.perf_counter() - t0, tuple(notes))
+    print(f"motionrecon: internal error on {key}:\n{traceback.format_exc()}", file=sys.stderr)
+    return EntryOutcome(key, "failed", one_line(f"internal error: {type(e).__name__}: {e}"), time.perf_counter() - t0,
+                        tuple(notes))
+
+
+def run_entry(task: EntryTask, progress: Callable | None = None) -> EntryOutcome:
     """Reconstructs one entry into `task.folder`; never raises (failures come back with a reason).
 
     Mocap input: the reconstruction sees the entry's 3D joints only; when the
     entry also has a camera and 2D keypoints, the result's 2D error is added to
     its metrics as `mpjpe_2d_px`. Video input: see `video_entry.reconstruct_video_entry`.
     """
-    from motionrecon.commands.mocap import write_exports
-    from motionrecon.datasets.splits import load_entry
-    from motionrecon.export.contract import write_reconstruction
-    from motionrecon.reconstruct import reconstruct
+    return run_batch([task], progress)[0]
 
-    key = task.entry.key
+
+def run_batch(tasks: list[EntryTask], progress: Callable | None = None) -> list[EntryOutcome]:
+    """Reconstructs entries together (their windows share batches); never raises. An entry that cannot be
+    read fails alone; if the batch's reconstruction fails, each entry is retried alone, so one bad entry
+    does not take the others with it. `progress(stage, done, total)` as `reconstruct`'s."""
+    from motionrecon.reconstruct import reconstruct_many
+
     t0 = time.perf_counter()
-    notes = []
-    try:
+    outcomes: dict[str, EntryOutcome] = {}
+    loaded = []
+    for task in tasks:
+        key = task.entry.key
         if task.input == "video":
             from motionrecon.evaluation.video_entry import reconstruct_video_entry
 
-            notes.extend(reconstruct_video_entry(task, progress))
-            return EntryOutcome(key, "done", "", time.perf_counter() - t0, tuple(notes))
-        obs = load_entry(task.root, task.entry, with_camera=False)
+            t = time.perf_counter()
+            try:
+                notes = reconstruct_video_entry(task, progress)
+                outcomes[key] = EntryOutcome(key, "done", "", time.perf_counter() - t, tuple(notes))
+            except Exception as e:  # a bug or a numerical failure in one entry must not stop the batch
+                outcomes[key] = _failed(key, e, t, ())
+            continue
         try:
-            seen = load_entry(task.root, task.entry, with_camera=True)
-        except InputError as e:
-            seen = None
-            notes.append(f"no MPJPE-2d: {one_line(e)}")
-        rec = reconstruct(obs, task.config, progress=progress)
-        if seen is not None and seen.joints2d is not None and seen.camera is not None:
-            rec.metrics["mpjpe_2d_px"] = projected_error_px(rec.joints3d, seen, task.entry.dataset)
-        elif seen is not None:
-            notes.append("no MPJPE-2d: the entry has no 2D keypoints")
-        info = {"entry": key, "origin": task.entry.origin, "root": task.root,
-                "frames": None if task.entry.frames is None else list(task.entry.frames),
-                "entry_fps": task.entry.fps, "notes": notes, **task.run_info}
-        write_reconstruction(rec, task.folder, info, extra_files=write_exports if task.exports else None)
-        return EntryOutcome(key, "done", "", time.perf_counter() - t0, tuple(notes))
-    except InputError as e:
-        return EntryOutcome(key, "failed", one_line(e), time.perf_counter() - t0, tuple(notes))
-    except Exception as e:  # a bug or a numerical failure in one entry must not stop the batch
-        print(f"motionrecon: internal error on {key}:\n{traceback.format_exc()}", file=sys.stderr)
-        return EntryOutcome(key, "failed", one_line(f"internal error: {type(e).__name__}: {e}"),
-                            time.perf_counter() - t0, tuple(notes))
+            loaded.append((task, *_load_mocap(task)))
+        except Exception as e:
+            outcomes[key] = _failed(key, e, t0, ())
+    if len(loaded) > 1:
+        try:
+            recs = reconstruct_many([obs for _, obs, _, _ in loaded], loaded[0][0].config, progress=progress)
+        except Exception:  # retried one at a time below, where the failing entry names itself
+            recs = None
+        if recs is not None:
+            for (task, obs, seen, notes), rec in zip(loaded, recs):
+                try:
+                    _write_mocap(task, rec, obs, seen, notes)
+                    outcomes[task.entry.key] = EntryOutcome(task.entry.key, "done", "", time.perf_counter() - t0,
+                                                            tuple(notes))
+                except Exception as e:
+                    outcomes[task.entry.key] = _failed(task.entry.key, e, t0, notes)
+            loaded = []
+    for task, obs, seen, notes in loaded:
+        t = time.perf_counter()
+        try:
+            (rec,) = reconstruct_many([obs], task.config, progress=progress)
+            _write_mocap(task, rec, obs, seen, notes)
+            outcomes[task.entry.key] = EntryOutcome(task.entry.key, "done", "", time.perf_counter() - t, tuple(notes))
+        except Exception as e:
+            outcomes[task.entry.key] = _failed(task.entry.key, e, t, notes)
+    return [outcomes[t.entry.key] for t in tasks]
+
+
+def batches(tasks: list[EntryTask], size: int, length: Callable[[EntryTask], float] | None = None) -> list[list[EntryTask]]:
+    """Tasks in batches of at most `size`, video entries alone; mocap entries sorted by `length` (seconds, where
+    known) so that a batch holds clips of about one length."""
+    video = [[t] for t in tasks if t.input == "video"]
+    mocap = [t for t in tasks if t.input != "video"]
+    if length is not None:
+        mocap.sort(key=length)
+    return [mocap[i:i + size] for i in range(0, len(mocap), max(1, size))] + video
 
 
 def remove_stale_partials(out: Path, keys: Iterable[str]) -> list[Path]:
@@ -152,12 +222,13 @@ def remove_stale_partials(out: Path, keys: Iterable[str]) -> list[Path]:
 
 # --------------------------------------------------------------------------- executors
 
-def run_serially(tasks: list[EntryTask], on_done: Callable[[EntryOutcome], None], *,
-                 progress_for: Callable[[EntryTask], Callable | None] | None = None) -> None:
-    """In this process, in order; `progress_for(task)` may give a progress callback per task."""
-    for task in tasks:
-        progress = progress_for(task) if progress_for is not None else None
-        on_done(run_entry(task, progress))
+def run_serially(jobs: list[list[EntryTask]], on_done: Callable[[EntryOutcome], None], *,
+                 progress_for: Callable[[list[EntryTask]], Callable | None] | None = None) -> None:
+    """Batches in this process, in order; `progress_for(batch)` may give a progress callback per batch."""
+    for job in jobs:
+        progress = progress_for(job) if progress_for is not None else None
+        for outcome in run_batch(job, progress):
+            on_done(outcome)
 
 
 def _worker_on_one_core(cores) -> None:
@@ -167,12 +238,12 @@ def _worker_on_one_core(cores) -> None:
     use_one_core(cores.get())
 
 
-def run_in_processes(tasks: list[EntryTask], workers: int, on_done: Callable[[EntryOutcome], None]) -> None:
-    """In `workers` spawned processes; outcomes are reported as they finish."""
+def run_in_processes(jobs: list[list[EntryTask]], workers: int, on_done: Callable[[EntryOutcome], None]) -> None:
+    """Batches in `workers` spawned processes; outcomes are reported as batches finish."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    if not tasks:
+    if not jobs:
         return
     from motionrecon.jaxsetup import cores_available
 
@@ -182,23 +253,24 @@ def run_in_processes(tasks: list[EntryTask], workers: int, on_done: Callable[[En
         cores.put(available[i % len(available)])
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_on_one_core,
                              initargs=(cores,)) as pool:
-        # The first entry alone: its compiled code lands in the persistent cache for the others.
-        waves = [tasks[:1], tasks[1:]] if workers > 1 else [tasks]
+        # The first batch alone: its compiled code lands in the persistent cache for the others.
+        waves = [jobs[:1], jobs[1:]] if workers > 1 else [jobs]
         for wave in waves:
-            futures = {pool.submit(run_entry, t): t for t in wave}
+            futures = {pool.submit(run_batch, job): job for job in wave}
             for fut in as_completed(futures):
-                task = futures[fut]
+                job = futures[fut]
                 try:
-                    outcome = fut.result()
+                    outcomes = fut.result()
                 except Exception as e:  # the worker process died (e.g. killed for memory)
-                    outcome = EntryOutcome(task.entry.key, "failed",
-                                           one_line(f"worker process failed: {type(e).__name__}: {e}"))
-                on_done(outcome)
+                    outcomes = [EntryOutcome(t.entry.key, "failed",
+                                             one_line(f"worker process failed: {type(e).__name__}: {e}")) for t in job]
+                for outcome in outcomes:
+                    on_done(outcome)
 
 
-def run_on_ray(tasks: list[EntryTask], address: str, on_done: Callable[[EntryOutcome], None], *,
+def run_on_ray(jobs: list[list[EntryTask]], address: str, on_done: Callable[[EntryOutcome], None], *,
                local_cpus: int | None = None, cpus_per_task: float = 1.0) -> None:
-    """One Ray task per entry. `address`: a cluster address for `ray.init`, or "local" for a private
+    """One Ray task per batch of entries. `address`: a cluster address for `ray.init`, or "local" for a private
     single-machine Ray with `local_cpus` CPUs (default: all)."""
     ray = import_ray()
     try:
@@ -210,17 +282,19 @@ def run_on_ray(tasks: list[EntryTask], address: str, on_done: Callable[[EntryOut
         raise InputError(f"--ray {address}", f"cannot start or reach Ray ({type(e).__name__}: {one_line(e, 300)})") \
             from None
     try:
-        remote = ray.remote(num_cpus=cpus_per_task)(run_entry)
-        refs = {remote.remote(t): t for t in tasks}
+        remote = ray.remote(num_cpus=cpus_per_task)(run_batch)
+        refs = {remote.remote(job): job for job in jobs}
         pending = list(refs)
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
-            task = refs[ready[0]]
+            job = refs[ready[0]]
             try:
-                outcome = ray.get(ready[0])
+                outcomes = ray.get(ready[0])
             except Exception as e:  # the task's worker or node died
-                outcome = EntryOutcome(task.entry.key, "failed", one_line(f"Ray task failed: {type(e).__name__}: {e}"))
-            on_done(outcome)
+                outcomes = [EntryOutcome(t.entry.key, "failed", one_line(f"Ray task failed: {type(e).__name__}: {e}"))
+                            for t in job]
+            for outcome in outcomes:
+                on_done(outcome)
     finally:
         ray.shutdown()
 

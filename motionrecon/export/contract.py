@@ -30,7 +30,7 @@ def is_complete(folder: Path) -> bool:
 
 def versions() -> dict:
     out = {"python": platform.python_version()}
-    for pkg in ("motionrecon", "jax", "jaxlib", "mujoco", "mujoco-mjx", "numpy", "scipy", "optax", "dm-haiku"):
+    for pkg in ("motionrecon", "jax", "jaxlib", "mujoco", "optimistix", "numpy", "scipy", "optax", "dm-haiku"):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:

@@ -8,6 +8,11 @@
 (`motionrecon.optim.fallback`): when its weights do not load, its loss or
 gradient turns non-finite, it stalls, or its stop rule ends it early.
 "optimus-nofallback" (or `get_solver("optimus", fallback=False)`) is Optimus alone.
+
+`batched_solver(name, budget, **options)` builds the same solvers as state machines that run inside JAX
+over many problems at once (`motionrecon.optim.batched`): every name but "bfgs" and "+basinhopping",
+which stay SciPy / Python solvers behind `get_solver` (the reconstruction then solves its windows one at
+a time).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 from motionrecon.optim.base import SolveResult, Solver  # noqa: F401
 
 HAND_DESIGNED = ("lbfgs", "bfgs", "adam", "sgd", "sgdm")
+NOT_BATCHED = ("bfgs",)  # SciPy's BFGS: the paper's reference baseline, one problem at a time
 LEARNED = ("optimus", "optimus-nofallback", "adafactor_mlp")
 SOLVER_NAMES = HAND_DESIGNED + LEARNED
 LEARNED_OPTIONS = ("weights", "default_weights", "stop_rule")
@@ -66,3 +72,51 @@ def get_solver(name: str, **options) -> Solver:
 
         return AdafactorMLPSolver(**learned)
     raise ValueError(f"unknown solver {name!r}; choose one of: {', '.join(SOLVER_NAMES)} (optionally +basinhopping)")
+
+
+def is_batched(name: str) -> bool:
+    """Whether `batched_solver` builds this solver (else the reconstruction uses `get_solver`, one window at a time)."""
+    return not name.endswith("+basinhopping") and name not in NOT_BATCHED and name in SOLVER_NAMES
+
+
+def batched_solver(name: str, budget: int, **options):
+    """The solver `name` as a batched state machine (`motionrecon.optim.batched`) for solves of `budget`
+    evaluations. Options as `get_solver` (learning_rate; weights, default_weights, stop_rule; fallback,
+    fallback_rule); ValueError for a name without a batched form, InputError for named weights that do
+    not load."""
+    import optax
+
+    from motionrecon.optim import batched
+
+    if not is_batched(name):
+        raise ValueError(f"solver {name!r} has no batched form; choose one of "
+                         f"{', '.join(n for n in SOLVER_NAMES if is_batched(n))}")
+    lbfgs = batched.LBFGS(history=20)
+    if name == "lbfgs":
+        return lbfgs
+    if name in ("adam", "sgd", "sgdm"):
+        from motionrecon.optim.classic import OptaxSolver
+
+        rate = options.get("learning_rate", 0.01)
+        return batched.Optax(OptaxSolver(name, rate).transform, name=name)
+    learned = {k: options[k] for k in LEARNED_OPTIONS if k in options}
+    if name == "adafactor_mlp":
+        from motionrecon.optim.adafactor_mlp import AdafactorMLPSolver
+
+        solver = AdafactorMLPSolver(**learned)
+        return batched.learned_from(solver)
+    from motionrecon.optim import fallback
+    from motionrecon.optim.optimus import OptimusSolver
+
+    strict = learned.get("weights") is not None
+    if name == "optimus-nofallback" or not options.get("fallback", True):
+        return batched.learned_from(OptimusSolver(**learned))
+    rule = options.get("fallback_rule") or fallback.FallbackRule()
+    try:
+        primary = OptimusSolver(**learned)
+    except Exception:
+        if strict:
+            raise
+        return batched.Fallback(None, lbfgs, rule, budget, name="optimus")  # weights missing: L-BFGS throughout
+    return batched.Fallback(batched.learned_from(primary), lbfgs, rule, budget, stop_rule=primary.stop_rule,
+                            name="optimus")

@@ -44,6 +44,18 @@ def _smooth_relu(x, width):
     return width * jax.nn.softplus(x / width)
 
 
+def _terms(p, v, anchor, radius, params: ContactParams):
+    depth = _smooth_relu(radius - p[:, 2], params.smoothing)
+    hc = 1.0 - params.hc_damping * v[:, 2]
+    fn = params.stiffness * depth * _smooth_relu(hc, 0.05)
+    u = p[:, :2] - anchor
+    un = jnp.sqrt(jnp.sum(u * u, axis=-1) + 1e-12)
+    cone = params.friction * fn / params.tangential_stiffness
+    ratio = cone / jnp.maximum(un, cone + 1e-9)  # 1 inside the cone, < 1 while sliding
+    in_contact = depth / (depth + params.contact_depth_scale)
+    return depth, hc, fn, u * ratio[:, None], ratio, in_contact
+
+
 def forces(p, v, anchor, radius, params: ContactParams):
     """Contact forces on the spheres.
 
@@ -53,12 +65,23 @@ def forces(p, v, anchor, radius, params: ContactParams):
     Returns:
       force [C, 3] (N) at the contact points (p - r z), new anchors [C, 2].
     """
-    depth = _smooth_relu(radius - p[:, 2], params.smoothing)
-    fn = params.stiffness * depth * _smooth_relu(1.0 - params.hc_damping * v[:, 2], 0.05)
-    u = p[:, :2] - anchor
-    un = jnp.sqrt(jnp.sum(u * u, axis=-1) + 1e-12)
-    cone = params.friction * fn / params.tangential_stiffness
-    u_c = u * (cone / jnp.maximum(un, cone + 1e-9))[:, None]
-    in_contact = depth / (depth + params.contact_depth_scale)
+    _, _, fn, u_c, _, in_contact = _terms(p, v, anchor, radius, params)
     ft = -params.tangential_stiffness * u_c - params.tangential_damping * in_contact[:, None] * v[:, :2]
     return jnp.concatenate([ft, fn[:, None]], axis=-1), p[:, :2] - u_c
+
+
+def linearisation(p, v, anchor, radius, params: ContactParams):
+    """How stiff and how damped each contact is at this state, for an implicit integrator:
+    (stiffness [C, 3] in N/m, damping [C, 3] in N s/m), the negated derivatives of the force
+    (x, y, z) with respect to the sphere's position and velocity along the same axis:
+
+        normal      K_z = k sigma((r - p_z)/w) s(1 - alpha v_z),   D_z = k d alpha sigma((1 - alpha v_z)/0.05)
+        tangential  K_xy = k_t min(1, R / |u|) (the stiction spring, weaker while sliding),  D_xy = c_t d/(d + d_0)
+    """
+    depth, hc, _, _, ratio, in_contact = _terms(p, v, anchor, radius, params)
+    gate = jax.nn.sigmoid((radius - p[:, 2]) / params.smoothing)
+    kz = params.stiffness * gate * _smooth_relu(hc, 0.05)
+    dz = params.stiffness * depth * params.hc_damping * jax.nn.sigmoid(hc / 0.05)
+    kt = params.tangential_stiffness * ratio
+    dt = params.tangential_damping * in_contact
+    return jnp.stack([kt, kt, kz], -1), jnp.stack([dt, dt, dz], -1)

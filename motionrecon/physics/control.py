@@ -78,3 +78,11 @@ def pd_torques(qpos, ball_target, hinge_target, arrays: BodyArrays, layout: Layo
     qfrc = jnp.zeros(layout.nv, qpos.dtype)
     qfrc = qfrc.at[ball_dofs].set(tau_ball.reshape(-1))
     return qfrc.at[jnp.asarray(layout.hinge_dadr)].set(tau_hinge)
+
+
+def pd_stiffness(arrays: BodyArrays, layout: Layout):
+    """The PD controllers' stiffness per dof [nv] (N m/rad; 0 for the root), minus the derivative of
+    their torque with respect to the joint's rotation at the target."""
+    ball_dofs = jnp.asarray([[a + i for i in range(3)] for a in layout.ball_dadr]).reshape(-1)
+    k = jnp.zeros(layout.nv, arrays.ball_kp.dtype).at[ball_dofs].set(jnp.repeat(arrays.ball_kp, 3))
+    return k.at[jnp.asarray(layout.hinge_dadr)].set(arrays.hinge_kp)

@@ -1,4 +1,4 @@
-"""Simulation: one step of MJX dynamics with our PD and contact forces, and window rollouts.
+"""Simulation: one step of the body's dynamics (`dynamics`) with our PD and contact forces, and window rollouts.
 
 A window covers F observation frames after its initial state, `spf` simulation
 steps per frame (the timestep is chosen so that frames fall on steps). Outputs
@@ -12,10 +12,9 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
-from motionrecon.physics.mjx_import import mjx
 
 from motionrecon.body import BodyArrays, Layout
-from motionrecon.physics import contact, control
+from motionrecon.physics import contact, control, dynamics
 
 
 @jax.tree_util.register_dataclass
@@ -44,65 +43,79 @@ class Trajectory:
         return SimState(self.qpos[frame], self.qvel[frame], self.anchor[frame])
 
 
-def _contact_wrench(m, d, anchor, arrays: BodyArrays, layout: Layout, params: contact.ContactParams):
-    """xfrc_applied [nbody, 6] from the foot contacts, and the new anchors."""
-    geoms = jnp.asarray(layout.contact_geoms)
-    bodies = jnp.asarray(layout.contact_bodies)
-    p = d.geom_xpos[geoms]
-    cvel = d.cvel[bodies]  # [ang, lin] at the subtree com of the body's tree root
-    v = cvel[:, 3:] + jnp.cross(cvel[:, :3], p - d.subtree_com[jnp.asarray(layout.contact_roots)])
-    f, anchor = contact.forces(p, v, anchor, arrays.contact_radius, params)
-    point = p - arrays.contact_radius[:, None] * jnp.asarray([0.0, 0.0, 1.0])
-    torque = jnp.cross(point - d.xipos[bodies], f)
-    onehot = jax.nn.one_hot(bodies, layout.nbody, dtype=f.dtype)  # [C, nbody]
-    return onehot.T @ jnp.concatenate([f, torque], axis=-1), anchor
+def contact_forces(frames: dynamics.Frames, sp: dynamics.Spatial, velocities, anchor, arrays: BodyArrays,
+                   layout: Layout, params: contact.ContactParams):
+    """The ground contacts as generalised forces [nv], their stiffness and damping [nv, nv] (for the
+    implicit step), and the new anchors [C, 2].
+
+    Each sphere's force (`contact.forces`, from the centre's position and velocity) acts at its lowest
+    point, p - r z; J is that point's Jacobian, and K = J^T diag(k) J, C = J^T diag(c) J with the
+    sphere's stiffness k and damping c along x, y, z (`contact.linearisation`)."""
+    bodies = layout.contact_bodies
+    p = dynamics.body_points(frames, bodies, arrays.contact_local)
+    v = dynamics.point_velocities(sp, velocities, p, bodies)
+    f, new_anchor = contact.forces(p, v, anchor, arrays.contact_radius, params)
+    k, c = contact.linearisation(p, v, anchor, arrays.contact_radius, params)
+    lowest = p - arrays.contact_radius[:, None] * jnp.asarray([0.0, 0.0, 1.0], p.dtype)
+    jac = dynamics.point_jacobian(sp, lowest, bodies, layout)  # [C, nv, 3]
+    qfrc = jnp.einsum("ckx,cx->k", jac, f)
+    stiffness = jnp.einsum("ckx,cx,cjx->kj", jac, k, jac)
+    damping = jnp.einsum("ckx,cx,cjx->kj", jac, c, jac)
+    return qfrc, stiffness, damping, new_anchor
 
 
-def step(m, d, anchor, ball_target, hinge_target, arrays: BodyArrays, layout: Layout,
+def step(qpos, qvel, anchor, ball_target, hinge_target, arrays: BodyArrays, layout: Layout,
          params: contact.ContactParams):
-    """One Euler step. Returns (new mjx.Data, new anchors); the returned Data's
-    kinematic fields (xpos, site_xpos, ...) describe the state *before* the step."""
-    d = mjx.fwd_position(m, d)
-    d = mjx.fwd_velocity(m, d)
-    qfrc = control.pd_torques(d.qpos, ball_target, hinge_target, arrays, layout)
-    xfrc, anchor = _contact_wrench(m, d, anchor, arrays, layout, params)
-    d = d.replace(qfrc_applied=qfrc, xfrc_applied=xfrc)
-    d = mjx.fwd_acceleration(m, d)
-    d = d.replace(qacc=d.qacc_smooth)
-    return mjx.euler(m, d), anchor
+    """One linearly implicit Euler step (timestep `arrays.timestep`) under PD torques, soft joint limits
+    and ground contact, the PD springs and the contacts treated implicitly (`dynamics.acceleration`).
+    Returns ((qpos', qvel', anchor'), (landmark sites [L, 3], contact sphere centres [C, 3]) at the
+    state before the step)."""
+    frames = dynamics.kinematics(qpos, arrays, layout)
+    sp = dynamics.spatial(frames, arrays, layout)
+    velocities = dynamics.body_velocities(sp, qvel, layout)
+    qfrc_contact, k_contact, c_contact, new_anchor = contact_forces(frames, sp, velocities, anchor, arrays, layout,
+                                                                    params)
+    qfrc = control.pd_torques(qpos, ball_target, hinge_target, arrays, layout) + qfrc_contact
+    stiffness = jnp.diag(control.pd_stiffness(arrays, layout)) + k_contact
+    qacc = dynamics.acceleration(qvel, qfrc, sp, arrays, layout, stiffness, c_contact)
+    new_qpos, new_qvel = dynamics.integrate(qpos, qvel, qacc, arrays.timestep, layout)
+    seen = (dynamics.body_points(frames, layout.site_bodies, arrays.site_pos),
+            dynamics.body_points(frames, layout.contact_bodies, arrays.contact_local))
+    return (new_qpos, new_qvel, new_anchor), seen
 
 
 @partial(jax.jit, static_argnames=("layout", "spf"))
-def rollout(m, arrays: BodyArrays, params: contact.ContactParams, init: SimState, base_qpos, keyframes,
+def rollout(arrays: BodyArrays, params: contact.ContactParams, init: SimState, base_qpos, keyframes,
             *, layout: Layout, spf: int) -> Trajectory:
     """Simulates one window.
 
     Args:
-      m: mjx.Model (traced: a new body shape does not recompile).
+      arrays: the body (traced: a new body shape does not recompile; its timestep is the step length).
       init: the state at the window's first frame.
       base_qpos: [F+1, nq] kinematic poses at the window's frames (PD target base).
       keyframes: [K, U] control offsets, spread evenly over the window.
       spf: simulation steps per observation frame.
     Returns: the `Trajectory` at frames 1..F.
+
+    One scan over the window's steps, each rematerialised in the backward pass (only the state between
+    steps is stored). Frame f is the state after step (f + 1) spf - 1; its markers and contact spheres
+    are the ones the next step computes anyway (every step reports its starting state's), so the scan
+    runs one step past the window's end and nothing else computes kinematics.
     """
     F = base_qpos.shape[0] - 1
-    d0 = mjx.make_data(m).replace(qpos=init.qpos, qvel=init.qvel)
-    sites = jnp.asarray(layout.sites)
-    geoms = jnp.asarray(layout.contact_geoms)
+    last = F * spf - 1
 
-    def frame(carry, f):
-        def sub(carry, j):
-            d, anchor = carry
-            tau = j / spf
-            offset = control.keyframe_offsets(keyframes, (f + tau) / F)
-            ball, hinge = control.targets(base_qpos[f], base_qpos[f + 1], tau, offset, layout)
-            return step(m, d, anchor, ball, hinge, arrays, layout, params), None
+    def sub(carry, i):
+        i = jnp.minimum(i, last)  # the extra step past the end repeats the last step's targets
+        f = i // spf
+        tau = (i % spf) / spf
+        offset = control.keyframe_offsets(keyframes, (f + tau) / F)
+        ball, hinge = control.targets(base_qpos[f], base_qpos[f + 1], tau, offset, layout)
+        new, seen = step(*carry, ball, hinge, arrays, layout, params)
+        return new, (carry, seen)
 
-        # No jax.checkpoint here: rematerialising each step measured 14x slower value-and-grad.
-        (d, anchor), _ = jax.lax.scan(sub, carry, jnp.arange(spf))
-        dk = mjx.kinematics(m, d)
-        out = Trajectory(dk.site_xpos[sites], d.qpos, d.qvel, anchor, dk.geom_xpos[geoms])
-        return (d, anchor), out
-
-    _, traj = jax.lax.scan(frame, (d0, init.anchor), jnp.arange(F))
-    return traj
+    sub = jax.checkpoint(sub, prevent_cse=False)
+    _, (states, (sites, spheres)) = jax.lax.scan(sub, (init.qpos, init.qvel, init.anchor), jnp.arange(F * spf + 1))
+    at_frames = slice(spf, None, spf)  # starting states of steps spf, 2 spf, ..., F spf
+    qpos, qvel, anchor = (a[at_frames] for a in states)
+    return Trajectory(sites[at_frames], qpos, qvel, anchor, spheres[at_frames])

@@ -22,8 +22,7 @@ of either overlaps every other window of the same clip in motion content: the
 held-out windows differ in phase, size and noise, not in motion.
 
 The windows are built once on the CPU (IK, MuJoCo models) into a "bank": one
-stacked pytree of `WindowData`, `BodyArrays` and the mjx.Model leaves that
-differ between body sizes (the others are shared constants), which `sample`
+stacked batch of `window.WindowProblem`s (data and body arrays), which `sample`
 indexes under jit. Meta-loss: `normalised_log_loss` with f* = 0 (the DiffPhy
 loss is a sum of squares, so 0 is its lower bound; what a window can reach is
 unknown and would cost a generous L-BFGS run per window to estimate). A window
@@ -47,12 +46,10 @@ SPLITS = ("train", "heldout")
 
 
 class DiffPhyProblem(NamedTuple):
-    """One window: data (WindowData), varying mjx.Model leaves (tuple), arrays (BodyArrays),
+    """One window: the window problem (`window.WindowProblem`: data and body arrays),
     f_init: loss at x0 = 0, f_star: 0 (the loss's lower bound)."""
 
-    data: Any
-    model_leaves: tuple
-    arrays: Any
+    window: Any
     f_init: jax.Array
     f_star: jax.Array
 
@@ -72,10 +69,11 @@ class Window:
 
 def window_sizes(fps: float, config=None) -> tuple[int, int, int]:
     """(F frames, K keyframes, steps per frame) of a reconstruction window at `fps`."""
-    from motionrecon.reconstruct import ReconstructionConfig, _frames_per_window
+    from motionrecon.reconstruct import ReconstructionConfig
+    from motionrecon.window import window_frames
 
     cfg = config or ReconstructionConfig()
-    F, _, K, spf = _frames_per_window(cfg, fps, 10 ** 6)
+    F, _, K, spf = window_frames(fps, 10 ** 6, cfg.window, cfg.overlap, cfg.keyframe_spacing, cfg.sim_rate)
     return F, K, spf
 
 
@@ -107,8 +105,9 @@ def build_window(clip: str, joints: np.ndarray, fps: float, start: int, scale: f
                  rng: np.random.Generator, config=None) -> Window:
     """The reconstruction's first window for observations joints[start : start + F + 1] (scaled, noisy)."""
     from motionrecon.observations import Observations
-    from motionrecon.reconstruct import ReconstructionConfig, _initial_state, kinematic_reference, window_data
+    from motionrecon.reconstruct import ReconstructionConfig, kinematic_reference
     from motionrecon.skeleton import DEEPMIMIC
+    from motionrecon.window import initial_state, window_data
 
     F, K, spf = window_sizes(fps, config)
     seg = np.asarray(joints[start:start + F + 1], np.float64) * scale
@@ -118,7 +117,7 @@ def build_window(clip: str, joints: np.ndarray, fps: float, start: int, scale: f
     obs = Observations(fps=fps, joint_set=DEEPMIMIC.name, joints3d=seg, joints2d=None,
                        confidence=np.ones(seg.shape[:2]), source=f"{clip}@{start}")
     body, qkin = kinematic_reference(obs, config or ReconstructionConfig(), spf)
-    data = window_data(obs, qkin, _initial_state(body, qkin[0], qkin[1], 1.0 / fps), 0, F)
+    data = window_data(obs, qkin, initial_state(body, qkin[0], qkin[1], 1.0 / fps), 0, F)
     return Window(clip=clip, start=int(start), scale=float(scale), body=body, data=data, observed=seg, fps=fps)
 
 
@@ -133,18 +132,24 @@ def start_frames(period: int, loop: str, total: int, F: int, split: str) -> np.n
 
 
 class Bank(NamedTuple):
-    """Stacked windows: problems (DiffPhyProblem, leading axis W), the shared mjx.Model leaves and treedef,
-    the layout, per-window descriptions."""
+    """Stacked windows: problems (DiffPhyProblem, leading axis W), their window spec, per-window descriptions."""
 
     problems: DiffPhyProblem
-    const_leaves: tuple
-    varying: tuple
-    treedef: Any
-    layout: Any
-    num_keyframes: int
-    spf: int
+    spec: Any
     windows: tuple
     dropped: tuple = ()
+
+    @property
+    def layout(self):
+        return self.spec.layout
+
+    @property
+    def num_keyframes(self) -> int:
+        return self.spec.keyframes
+
+    @property
+    def spf(self) -> int:
+        return self.spec.steps_per_frame
 
 
 @dataclasses.dataclass(frozen=True)
@@ -239,31 +244,10 @@ class DiffPhyTask:
 
 
 def _window_loss(bank: Bank, cfg, problem: DiffPhyProblem, x):
-    from motionrecon import diffphy
+    from motionrecon import window
 
-    leaves = list(bank.const_leaves)
-    it = iter(problem.model_leaves)
-    leaves = [next(it) if v else c for v, c in zip(bank.varying, leaves)]
-    model = jax.tree_util.tree_unflatten(bank.treedef, leaves)
-    loss, _ = diffphy.window_loss(x, problem.data, model, problem.arrays, cfg.contact, cfg.weights,
-                                  layout=bank.layout, spf=bank.spf, num_keyframes=bank.num_keyframes)
+    (loss, _), _ = window.loss_and_grad(bank.spec, x, problem.window, cfg.contact, cfg.weights)
     return loss
-
-
-def stack_windows(windows: list[Window]):
-    """(data, varying model leaves, arrays) stacked over windows, the shared leaves, the mask and treedef."""
-    flat = [jax.tree_util.tree_flatten(w.body.mjx_model) for w in windows]
-    treedef = flat[0][1]
-    if any(td != treedef for _, td in flat):
-        raise ValueError("bodies of the bank do not share one mjx.Model structure")
-    columns = list(zip(*[leaves for leaves, _ in flat]))
-    varying = tuple(not all(np.array_equal(np.asarray(c[0]), np.asarray(ci)) for ci in c[1:]) for c in columns)
-    const = tuple(c[0] for c in columns)
-    stacked_leaves = tuple(jnp.stack([jnp.asarray(ci) for ci in c]) for c, v in zip(columns, varying) if v)
-    stack = lambda *xs: jnp.stack([jnp.asarray(x) for x in xs])
-    data = jax.tree_util.tree_map(stack, *[w.data for w in windows])
-    arrays = jax.tree_util.tree_map(stack, *[w.body.arrays for w in windows])
-    return data, stacked_leaves, arrays, const, varying, treedef
 
 
 @functools.lru_cache(maxsize=8)
@@ -287,15 +271,14 @@ def _bank(task: DiffPhyTask) -> Bank:
     if len(fps_seen) > 1:
         raise ValueError(f"clips {', '.join(task.clips)} have different frame rates {sorted(fps_seen)}; "
                          "one task needs one window size")
-    data, leaves, arrays, const, varying, treedef = stack_windows(windows)
-    layout = windows[0].body.layout
+    from motionrecon import window
+
     F, K, spf = window_sizes(windows[0].fps, cfg)
-    zeros = DiffPhyProblem(data=data, model_leaves=leaves, arrays=arrays, f_init=jnp.zeros(len(windows)),
-                           f_star=jnp.zeros(len(windows)))
-    bank = Bank(problems=zeros, const_leaves=const, varying=varying, treedef=treedef, layout=layout,
-                num_keyframes=K, spf=spf,
-                windows=tuple((w.clip, w.start, round(w.scale, 4)) for w in windows))
-    x0 = jnp.zeros((len(windows), K * layout.num_controls), jnp.float32)
+    spec = window.WindowSpec(windows[0].body.layout, windows[0].observed.shape[1], F, K, spf)
+    stacked = window.stack([window.WindowProblem(w.data, w.body.arrays) for w in windows])
+    zeros = DiffPhyProblem(window=stacked, f_init=jnp.zeros(len(windows)), f_star=jnp.zeros(len(windows)))
+    bank = Bank(problems=zeros, spec=spec, windows=tuple((w.clip, w.start, round(w.scale, 4)) for w in windows))
+    x0 = jnp.zeros((len(windows), spec.num_params), jnp.float32)
     f_init = np.asarray(jax.jit(jax.vmap(lambda p, x: _window_loss(bank, cfg, p, x)))(zeros, x0))
     keep = np.flatnonzero(np.isfinite(f_init))  # a simulation that blows up at x0 is no training problem
     if keep.size == 0:

@@ -1,0 +1,358 @@
+"""Window problems: the unit of work of reconstruction, solved many at a time.
+
+A window is F observation frames after an initial state. Its unknowns are K
+control keyframes [K, U] (offsets from the kinematic reference, flattened to
+[K*U]); its loss is `diffphy.window_loss`. A `WindowProblem` is everything the
+loss reads besides the controls: the window's data (observations, reference
+poses, initial state) and the body (`BodyArrays`), so windows of different
+clips and different subjects stack into one batch (leading axis B).
+
+    spec = window_spec(...)                       # static: layout, F, K, steps per frame
+    batch = pad(stack(problems), bucket(len(problems)))
+    out = solve(spec, solver, batch, x0, budget, params, weights, progress=...)
+    out.results[i]      # SolveResult of problem i (loss per evaluation, best point, message)
+    out.trajectory      # Trajectory of every problem at its best point ([B, F, ...])
+
+One program is compiled per (window spec, batch bucket, solver): the solver's
+loop over a chunk of `CHUNK` evaluations, each a batched loss and gradient, that
+also keeps the trajectory and the loss parts of each problem's best point, so
+the same program gives the final motion (`simulate` runs it with a budget of one
+evaluation). Buckets are powers of two; unused slots of a bucket repeat the last
+problem and are dropped from the results. JAX's persistent cache keeps the
+compiled programs across runs (`jaxsetup.enable_compilation_cache`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from functools import partial
+from typing import Any, Callable, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+
+from motionrecon import diffphy
+from motionrecon.body import Body, BodyArrays, Layout
+from motionrecon.body.fit import finite_difference_velocity
+from motionrecon.observations import Observations
+from motionrecon.optim import batched
+from motionrecon.physics.contact import ContactParams
+from motionrecon.physics.rollout import SimState, Trajectory
+from motionrecon.skeleton import BODY_LANDMARKS
+
+CHUNK = 10  # evaluations per call of a compiled solver loop (progress is reported between calls)
+BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+
+
+@dataclasses.dataclass(frozen=True)
+class WindowSpec:
+    """The static shape of a window problem (one compiled program per spec and batch bucket).
+
+    frames: F observation frames after the initial state; keyframes: K control keyframes spread over them;
+    steps_per_frame: simulation steps per frame; num_joints: observed joints J.
+    """
+
+    layout: Layout
+    num_joints: int
+    frames: int
+    keyframes: int
+    steps_per_frame: int
+
+    @property
+    def num_params(self) -> int:
+        """Unknowns per window: K keyframes of U control values."""
+        return self.keyframes * self.layout.num_controls
+
+
+def window_frames(fps: float, num_frames: int, window: float, overlap: float, keyframe_spacing: float,
+                  sim_rate: float) -> tuple[int, int, int, int]:
+    """(F frames per window, overlap frames, K keyframes, steps per frame) for a clip of `num_frames` at `fps`
+    (window, overlap, keyframe_spacing in seconds; sim_rate in Hz, rounded so frames fall on steps)."""
+    F = max(2, int(round(window * fps)))
+    F = min(F, num_frames - 1)
+    ov = int(round(overlap * fps))
+    ov = min(max(ov, 0), F - 1)
+    K = max(2, int(round(F / fps / keyframe_spacing)) + 1)
+    spf = max(1, int(round(sim_rate / fps)))
+    return F, ov, K, spf
+
+
+def window_starts(num_frames: int, F: int, overlap: int) -> list[int]:
+    """First frames of the windows that cover frames 0..num_frames-1 (each starts `F - overlap` after the last)."""
+    step = F - overlap
+    starts = list(range(0, num_frames - 1, step))
+    while len(starts) > 1 and starts[-1] + F > num_frames - 1 and starts[-2] + F >= num_frames - 1:
+        starts.pop()  # the previous window already reaches the end
+    return starts
+
+
+def initial_state(body: Body, qpos0: np.ndarray, qpos1: np.ndarray, dt: float) -> SimState:
+    """A state at a frame of the kinematic reference: its pose lifted out of the floor, with the finite-difference
+    velocity towards the next frame's pose (qpos0, qpos1 [nq]; dt seconds apart)."""
+    m = body.model
+    q = np.asarray(qpos0, np.float64).copy()
+    d = mujoco.MjData(m)
+    d.qpos[:] = q
+    mujoco.mj_kinematics(m, d)
+    geoms = list(body.layout.contact_geoms)
+    lowest = float(np.min(d.geom_xpos[geoms, 2] - m.geom_size[geoms, 0]))
+    if lowest < 0:
+        q[2] -= lowest
+        d.qpos[:] = q
+        mujoco.mj_kinematics(m, d)
+    qvel = finite_difference_velocity(m, qpos0, qpos1, dt)
+    anchor = d.geom_xpos[geoms, :2]
+    f32 = lambda a: jnp.asarray(np.asarray(a, np.float32))
+    return SimState(f32(q), f32(qvel), f32(anchor))
+
+
+def _window_2d(obs: Observations, frames: np.ndarray, valid: np.ndarray) -> dict:
+    """The 2D fields of a window's data: detections and camera, or none."""
+    if obs.joints2d is None or obs.camera is None:
+        return diffphy.no_2d(len(frames), obs.skeleton.num_joints)
+    cam = obs.camera
+    f32 = lambda a: jnp.asarray(np.asarray(a, np.float32))
+    uv = np.nan_to_num(obs.joints2d[frames])
+    return dict(observed2d=f32(uv), confidence2d=f32(obs.confidence[frames] * valid[:, None]), camera_K=f32(cam.K),
+                camera_R=f32(cam.R), camera_t=f32(cam.t), image_scale=f32(max(cam.width, cam.height)))
+
+
+def window_data(obs: Observations, qkin: np.ndarray, state: SimState, start: int, F: int) -> diffphy.WindowData:
+    """The loss data of the window of F frames after frame `start` (frames past the end are padded with the
+    last one at zero confidence)."""
+    T = obs.num_frames
+    frames = np.arange(start, start + F + 1)
+    valid = frames <= T - 1
+    clipped = np.minimum(frames, T - 1)
+    conf = obs.confidence[clipped[1:]] * valid[1:, None]
+    landmarks = jnp.asarray([BODY_LANDMARKS.index(lm) for lm in obs.skeleton.landmarks], jnp.int32)
+    return diffphy.WindowData(
+        init=state, base_qpos=jnp.asarray(qkin[clipped], jnp.float32),
+        observed=jnp.asarray(obs.joints3d[clipped[1:]], jnp.float32),
+        confidence=jnp.asarray(conf, jnp.float32), landmarks=landmarks,
+        **_window_2d(obs, clipped[1:], valid[1:]))
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class WindowProblem:
+    """One window's loss data and body (or a batch of them: every leaf with a leading axis B)."""
+
+    data: diffphy.WindowData
+    body: BodyArrays
+
+
+def stack(problems: list[WindowProblem]) -> WindowProblem:
+    """A batch [B, ...] of window problems of one spec."""
+    return jax.tree_util.tree_map(lambda *leaves: jnp.stack([jnp.asarray(x) for x in leaves]), *problems)
+
+
+def bucket(n: int, largest: int | None = None) -> int:
+    """The smallest batch bucket that holds n problems (powers of two up to `largest`, default BUCKETS[-1])."""
+    top = largest or BUCKETS[-1]
+    for b in BUCKETS:
+        if b >= n or b >= top:
+            return b
+    return BUCKETS[-1]
+
+
+def pad(batch: WindowProblem, size: int) -> WindowProblem:
+    """The batch padded to `size` problems by repeating its last one."""
+    n = jax.tree_util.tree_leaves(batch)[0].shape[0]
+    if n == size:
+        return batch
+    return jax.tree_util.tree_map(lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], size - n, axis=0)]), batch)
+
+
+def take(batch: WindowProblem, i: int) -> WindowProblem:
+    """Problem i of a batch."""
+    return jax.tree_util.tree_map(lambda a: a[i], batch)
+
+
+# -------------------------------------------------------------------------------------------- compiled parts
+
+def loss_and_grad(spec: WindowSpec, x, problem: WindowProblem, params: ContactParams, weights: diffphy.LossWeights):
+    """((loss, (trajectory, parts)), gradient) of one window at controls x [K*U]."""
+    f = lambda x: diffphy.window_loss(x, problem.data, problem.body, params, weights, layout=spec.layout,
+                                      spf=spec.steps_per_frame, num_keyframes=spec.keyframes)
+    return jax.value_and_grad(f, has_aux=True)(x)
+
+
+@partial(jax.jit, static_argnums=(0,))
+def batched_loss_and_grad(spec: WindowSpec, x, batch: WindowProblem, params: ContactParams,
+                          weights: diffphy.LossWeights):
+    """Loss [B] and gradient [B, K*U] of a batch of windows at controls x [B, K*U] (one compiled call)."""
+    (loss, _), grad = jax.vmap(lambda x, p: loss_and_grad(spec, x, p, params, weights))(x, batch)
+    return loss, grad
+
+
+class Best(NamedTuple):
+    """The trajectory [B, F, ...] and loss parts {name: [B]} at each problem's best point so far."""
+
+    trajectory: Trajectory
+    parts: dict
+
+
+class LoopState(NamedTuple):
+    carry: batched.Carry
+    best: Best
+    started: jax.Array  # whether the first evaluation was made (one flag for the batch)
+
+
+def _evaluator(spec: WindowSpec, batch: WindowProblem, params, weights):
+    def evaluate(x):
+        (loss, (traj, parts)), grad = jax.vmap(lambda x, p: loss_and_grad(spec, x, p, params, weights))(x, batch)
+        return loss, grad, traj, parts
+
+    return evaluate
+
+
+def _initial_loop(spec: WindowSpec, solver, batch: WindowProblem, x0, budget_len: int, params, weights) -> LoopState:
+    """A loop state of the right structure before the first evaluation (zeros; `started` False)."""
+    evaluate = _evaluator(spec, batch, params, weights)
+
+    def first():
+        f, g, traj, parts = evaluate(x0)
+        carry = batched.start(solver, x0, f, g, budget_len)
+        return LoopState(carry, Best(traj, parts), jnp.asarray(True))
+
+    shapes = jax.eval_shape(first)
+    zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+    return zeros._replace(started=jnp.asarray(False))
+
+
+def _chunk(spec: WindowSpec, solver, budget_len: int, iterations: int, loop: LoopState, batch: WindowProblem, x0,
+           budget, params, weights) -> LoopState:
+    """`iterations` evaluations of every problem: the first ever starts the solvers at x0. The loss is
+    evaluated once per iteration, outside any branch (a program holds one copy of it)."""
+    evaluate = _evaluator(spec, batch, params, weights)
+
+    def body(loop: LoopState, _):
+        x = jnp.where(loop.started, batched.query(solver, loop.carry), x0)
+        f, g, traj, parts = evaluate(x)
+        carry = jax.lax.cond(loop.started, lambda c: batched.tell(solver, c, x, f, g, budget),
+                             lambda c: batched.start(solver, x0, f, g, budget_len), loop.carry)
+        improved = (carry.record.best_f < loop.carry.record.best_f) | ~loop.started
+        keep = lambda new, old: jnp.where(improved.reshape((-1,) + (1,) * (new.ndim - 1)), new, old)
+        best = jax.tree_util.tree_map(keep, Best(traj, parts), loop.best)
+        return LoopState(carry, best, jnp.asarray(True)), None
+
+    loop, _ = jax.lax.scan(body, loop, None, length=iterations)
+    return loop
+
+
+_COMPILED: dict = {}  # compiled programs of this process, by (spec, bucket, solver, trace length)
+
+
+def _compiled_loop(spec: WindowSpec, solver, size: int, trace_len: int, batch, x0, params, weights):
+    """(compiled chunk of the solver loop, the loop state to start from) for batches of `size` problems."""
+    key = (spec, size, solver, trace_len)
+    if key not in _COMPILED:
+        fn = jax.jit(partial(_chunk, spec, solver, trace_len, CHUNK))
+        loop = _initial_loop(spec, solver, batch, x0, trace_len, params, weights)
+        budget = jnp.full((size,), trace_len, jnp.int32)
+        _COMPILED[key] = (fn.lower(loop, batch, x0, budget, params, weights).compile(), loop)
+    return _COMPILED[key]
+
+
+def _compiled_evaluator(spec: WindowSpec):
+    """The compiled loss, gradient, trajectory and parts of one window (solvers outside JAX use it)."""
+    key = (spec, "evaluate")
+    if key not in _COMPILED:
+        _COMPILED[key] = jax.jit(lambda x, p, c, w: loss_and_grad(spec, x, p, c, w))
+    return _COMPILED[key]
+
+
+def prepare(spec: WindowSpec, solver, size: int, problem: WindowProblem, x0: np.ndarray, trace_len: int,
+            params: ContactParams, weights: diffphy.LossWeights) -> None:
+    """Compiles, or loads from JAX's persistent cache, the program that `solve` (solver: a batched solver) or
+    `solve_one_at_a_time` (solver None) will run for batches of `size` problems like `problem` (a batch of
+    one, x0 [1, K*U])."""
+    x0 = jnp.asarray(np.repeat(np.asarray(x0, np.float32), size, axis=0))
+    if solver is None:
+        fn = _compiled_evaluator(spec)
+        jax.block_until_ready(fn(x0[0], take(problem, 0), params, weights))
+        return
+    _compiled_loop(spec, solver, size, trace_len, pad(problem, size), x0, params, weights)
+
+
+@dataclasses.dataclass
+class Solved:
+    """A batch solved: results [n] (`SolveResult`), trajectory [n, F, ...] and parts {name: [n]} at each best
+    point, and timings (compile_s: lowering and compiling or loading this program, solve_s)."""
+
+    results: list
+    trajectory: Trajectory
+    parts: dict
+    compile_s: float
+    solve_s: float
+
+
+def solve(spec: WindowSpec, solver, problems: WindowProblem, x0: np.ndarray, budget: int, params: ContactParams,
+          weights: diffphy.LossWeights, *, size: int | None = None, trace_len: int | None = None,
+          progress: Optional[Callable[[int, int], None]] = None) -> Solved:
+    """Solves a batch of n window problems (leading axis n) from x0 [n, K*U] with `budget` evaluations each.
+
+    The batch is padded to `size` (default: its bucket); the solver (`optim.batched`) runs inside one compiled
+    loop, CHUNK evaluations per call, keeping traces of `trace_len` evaluations (default: the budget; one
+    program serves every budget up to it); `progress(done, total)` is called between calls."""
+    n = int(np.shape(x0)[0])
+    size = size or bucket(n)
+    trace_len = trace_len or max(int(budget), 1)
+    budget = min(max(int(budget), 1), trace_len)
+    batch = pad(problems, size)
+    x0p = np.concatenate([x0, np.repeat(x0[-1:], size - n, axis=0)]) if size > n else np.asarray(x0)
+    x0p = jnp.asarray(x0p, jnp.float32)
+    t = time.perf_counter()
+    fn, loop = _compiled_loop(spec, solver, size, trace_len, batch, x0p, params, weights)
+    compile_s = time.perf_counter() - t
+    t = time.perf_counter()
+    budget_arr = jnp.full((size,), budget, jnp.int32)
+    done = 0
+    while done < budget:
+        loop = fn(loop, batch, x0p, budget_arr, params, weights)
+        done = min(budget, done + CHUNK)
+        if progress is not None:
+            progress(done, budget)
+        if bool(jnp.all(loop.carry.record.stopped)):
+            break
+    jax.block_until_ready(loop)
+    solve_s = time.perf_counter() - t
+    results = batched.results(solver, loop.carry, np.asarray(x0p), n)
+    best = jax.device_get(loop.best)
+    traj = jax.tree_util.tree_map(lambda a: np.asarray(a[:n]), best.trajectory)
+    parts = {k: np.asarray(v[:n]) for k, v in best.parts.items()}
+    return Solved(results=results, trajectory=traj, parts=parts, compile_s=compile_s, solve_s=solve_s)
+
+
+def solve_one_at_a_time(spec: WindowSpec, solver, problems: WindowProblem, x0: np.ndarray, budget: int,
+                        params: ContactParams, weights: diffphy.LossWeights, *, size: int | None = None,
+                        trace_len: int | None = None, progress: Optional[Callable[[int, int], None]] = None) -> Solved:
+    """As `solve`, for a solver outside JAX (`optim.base.Solver`: SciPy's BFGS, basin hopping): each problem
+    in turn, through the compiled loss of one window (float64 at the solver's side)."""
+    fn = _compiled_evaluator(spec)
+    n = int(np.shape(x0)[0])
+    t = time.perf_counter()
+    results, trajs, parts = [], [], []
+    for i in range(n):
+        problem = take(problems, i)
+
+        def fun_and_grad(x, problem=problem):
+            (loss, _), grad = fn(jnp.asarray(x, jnp.float32), problem, params, weights)
+            return float(loss), np.asarray(grad, np.float64)
+
+        def report(k, _f, i=i):
+            if progress is not None:
+                progress(min(budget, k), budget)
+
+        res = solver.minimize(fun_and_grad, np.asarray(x0[i], np.float64), max_evals=budget, callback=report)
+        (_, (traj, part)), _ = fn(jnp.asarray(res.x, jnp.float32), problem, params, weights)
+        results.append(res)
+        trajs.append(jax.device_get(traj))
+        parts.append(jax.device_get(part))
+    traj = jax.tree_util.tree_map(lambda *a: np.stack(a), *trajs)
+    merged = {k: np.asarray([p[k] for p in parts]) for k in parts[0]}
+    return Solved(results=results, trajectory=traj, parts=merged, compile_s=0.0, solve_s=time.perf_counter() - t)

@@ -1,0 +1,88 @@
+"""Solvers inside JAX (`optim.batched`): the fallback rule decides as the Python one does, learned optimizers take
+the steps of their Python driver, every problem of a batch keeps its own record."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from motionrecon.optim import batched, batched_solver, classic, fallback, get_solver
+from motionrecon.optim.learned import minimize as learned_minimize
+
+N, B, BUDGET = 12, 3, 30
+
+
+def quadratics(seed=0):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((B, N, N))
+    h = np.einsum("bij,bkj->bik", a, a) / N + 0.1 * np.eye(N)
+    c = rng.standard_normal((B, N))
+    return jnp.asarray(h, jnp.float32), jnp.asarray(c, jnp.float32)
+
+
+def quadratic(x, h, c):
+    return 0.5 * x @ h @ x - c @ x + 10.0
+
+
+def run(solver, h, c, x0, budget=BUDGET):
+    evaluate = jax.vmap(jax.value_and_grad(quadratic))
+    carry = jax.jit(lambda x0: batched.minimize(solver, lambda x: evaluate(x, h, c), x0, budget))(x0)
+    return batched.results(solver, carry, np.asarray(x0))
+
+
+def python_objective(h, c):
+    def fg(x):
+        f, g = jax.value_and_grad(quadratic)(jnp.asarray(x, jnp.float32), h, c)
+        return float(f), np.asarray(g, np.float64)
+
+    return fg
+
+
+@pytest.mark.parametrize("rate,kind", [(1e-6, "stall"), (50.0, "divergence")])
+def test_fallback_rule_hands_over_where_the_python_rule_does(rate, kind):
+    h, c = quadratics()
+    rule = fallback.FallbackRule()
+    solver = batched.Fallback(batched.Optax("sgd", rate), batched.LBFGS(history=20), rule, BUDGET, name="sgd")
+    out = run(solver, h, c, jnp.zeros((B, N)))
+    for i in range(B):
+        ref = fallback.FallbackSolver(classic.OptaxSolver("sgd", rate), classic.ScipySolver(), rule).minimize(
+            python_objective(h[i], c[i]), np.zeros(N), max_evals=BUDGET)
+        got = out[i].info
+        assert got["fallback_kind"] == ref.info["fallback_kind"] == kind
+        assert got["fallback_at_eval"] == ref.info["fallback_at_eval"], (got, ref.info)
+        assert got["sgd_evals"] + got["lbfgs_evals"] == out[i].n_evals == BUDGET
+        np.testing.assert_allclose(out[i].trace[:got["fallback_at_eval"]], ref.trace[:got["fallback_at_eval"]],
+                                   rtol=1e-4)
+        assert out[i].fun < 0.5 * out[i].trace[0]  # L-BFGS carried on from the best point and descended
+
+
+def test_fallback_without_weights_runs_lbfgs_throughout_and_says_why():
+    h, c = quadratics(1)
+    solver = batched.Fallback(None, batched.LBFGS(history=20), fallback.FallbackRule(), BUDGET)
+    out = run(solver, h, c, jnp.zeros((B, N)))
+    plain = run(batched.LBFGS(history=20), h, c, jnp.zeros((B, N)))
+    for r, p in zip(out, plain):
+        assert r.info["fallback_kind"] == "weights" and r.info["fallback_at_eval"] == 0
+        np.testing.assert_allclose(r.trace, p.trace, rtol=1e-6)
+
+
+def test_batched_optimus_takes_the_steps_of_its_python_driver():
+    h, c = quadratics(2)
+    python = get_solver("optimus-nofallback")
+    solver = batched_solver("optimus-nofallback", 12)
+    out = run(solver, h, c, jnp.zeros((B, N)), budget=12)
+    for i in range(B):
+        ref = learned_minimize(python.optimizer, python.meta_params, python_objective(h[i], c[i]), np.zeros(N),
+                               max_evals=12, stop_rule=None)
+        np.testing.assert_allclose(out[i].trace, ref.trace, rtol=2e-4)
+
+
+def test_each_problem_keeps_its_own_record_and_a_non_finite_one_is_contained():
+    h, c = quadratics(3)
+    c = c.at[1, 0].set(jnp.nan)  # problem 1 is non-finite everywhere
+    out = run(batched.LBFGS(history=20), h, c, jnp.zeros((B, N)))
+    clean = run(batched.LBFGS(history=20), *quadratics(3), jnp.zeros((B, N)))
+    assert all(np.isinf(out[1].trace)) and not np.isfinite(out[1].fun)
+    np.testing.assert_array_equal(out[1].x, np.zeros(N))  # no finite point: the start is returned
+    for i in (0, 2):
+        assert out[i].trace == clean[i].trace and out[i].fun == min(out[i].trace)
