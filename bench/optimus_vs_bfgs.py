@@ -5,7 +5,7 @@
 
 Windows are built as the "diffphy" meta-training task builds them (the
 reconstruction's first window of a clip segment: 1 s, keyframes every 0.1 s,
-480 Hz simulation, the clip's own frame rate, body measured from the
+the reconstruction's simulation rate, the clip's own frame rate, body measured from the
 observations, x0 = 0 the kinematic initialisation), with the same
 perturbations (size factor within +-10 %, 1 cm observation noise):
 
@@ -151,12 +151,34 @@ def build_windows(in_domain: int, ood_clips, ood_per_clip: int, seed: int):
     return out
 
 
-def mpjpe_g_mm(problem, window, x) -> float:
+def mpjpe_g_mm(evaluate, problem, x) -> float:
     """Mean distance (mm) between the simulated and observed joints over the window's frames 1..F."""
-    _, traj, _ = problem.run(x, window.data)
-    sim = np.asarray(traj.markers)[:, np.asarray(window.data.landmarks)]
-    obs = np.asarray(window.data.observed)
+    import jax.numpy as jnp
+
+    (_, (traj, _)), _ = evaluate(jnp.asarray(x, jnp.float32), problem)
+    sim = np.asarray(traj.markers)[:, np.asarray(problem.data.landmarks)]
+    obs = np.asarray(problem.data.observed)
     return float(1000 * np.mean(np.linalg.norm(sim - obs, axis=-1)))
+
+
+def evaluator(spec, cfg):
+    """A jitted window loss, gradient and trajectory for windows of `spec` (`window.loss_and_grad`)."""
+    import jax
+
+    from motionrecon import window
+
+    return jax.jit(lambda x, p: window.loss_and_grad(spec, x, p, cfg.contact, cfg.weights))
+
+
+def fun_and_grad(evaluate, problem):
+    """float64 [N] -> (loss, float64 gradient) for the solvers behind `optim.base.Solver`."""
+    import jax.numpy as jnp
+
+    def f(x):
+        (loss, _), grad = evaluate(jnp.asarray(x, jnp.float32), problem)
+        return float(loss), np.asarray(grad, np.float64)
+
+    return f
 
 
 def plain_learned(optimizer, theta):
@@ -183,22 +205,20 @@ def make_solvers(optimus_weights: str, adafactor_weights: str, adam_lr: float):
 
 
 def run_all(windows, solvers, budget: int, bfgs_budget: int, log=print) -> list[dict]:
-    from motionrecon.reconstruct import ReconstructionConfig, WindowProblem
+    from motionrecon import window
     from motionrecon.optim.meta.diffphy_task import window_sizes
+    from motionrecon.reconstruct import ReconstructionConfig
     from motionrecon.skeleton import DEEPMIMIC
 
     cfg = ReconstructionConfig()
-    problems: dict = {}
+    evaluators: dict = {}
     runs = []
     for i, (group, w) in enumerate(windows):
         F, K, spf = window_sizes(w.fps, cfg)
-        if (F, K, spf) not in problems:
-            t = time.perf_counter()
-            problems[(F, K, spf)] = WindowProblem(w.body, DEEPMIMIC.num_joints, F, K, spf, cfg)
-            log(f"compiled window size F={F} K={K} spf={spf} in {time.perf_counter() - t:.0f} s")
-        problem = problems[(F, K, spf)]
-        problem.body = w.body  # traced argument: this window's body, same compiled code
-        fg = problem.fun_and_grad(w.data)
+        spec = window.WindowSpec(w.body.layout, DEEPMIMIC.num_joints, F, K, spf)
+        evaluate = evaluators.setdefault(spec, evaluator(spec, cfg))  # the body is traced: one compile per spec
+        problem = window.WindowProblem(w.data, w.body.arrays)
+        fg = fun_and_grad(evaluate, problem)
         x0 = np.zeros(K * w.body.layout.num_controls)
         if not np.isfinite(fg(x0)[0]):
             log(f"window {i} ({group} {w.clip}@{w.start}): non-finite loss at x0, skipped")
@@ -206,7 +226,7 @@ def run_all(windows, solvers, budget: int, bfgs_budget: int, log=print) -> list[
         for name, solve in solvers.items():
             t = time.perf_counter()
             res = solve(fg, x0, bfgs_budget if name == "bfgs" else budget)
-            err = mpjpe_g_mm(problem, w, res.x)
+            err = mpjpe_g_mm(evaluate, problem, res.x)
             runs.append({"group": group, "window": i, "clip": w.clip, "start": w.start, "scale": w.scale,
                          "solver": name, "trace": [float(v) for v in res.trace], "mpjpe_g_mm": err,
                          "n_evals": res.n_evals, "message": res.message, "wall_s": time.perf_counter() - t})

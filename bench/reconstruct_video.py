@@ -1,7 +1,7 @@
 """Issue-4 benchmark: `motionrecon VIDEO` on the real dribble clip from a cold start, and MediaPipe's 2D
 error on the four real Human3.6M frames.
 
-    python bench/reconstruct_video.py [--video PATH] [--warm] [--solver NAME] [--max-evals N] [--second-solver NAME]
+    python bench/reconstruct_video.py [--video PATH] [--warm] [--solver NAME] [--max-evals N]
                                       [--out bench/results/reconstruct_video.json]
 
 Cold start: the CLI runs in a fresh process with an empty compile cache
@@ -79,7 +79,7 @@ def run_video(video: Path, solver: str | None, warm: bool, extra: list[str]) -> 
     split["startup_and_outputs_s"] = max(0.0, wall - sum(split.values()))
     keys = ("mpjpe_2d_px", "raw_mpjpe_2d_px", "tv", "raw_tv", "foot_skate_pct", "raw_foot_skate_pct",
             "detected_frames", "video_frames", "contact_penetration_mm", "pelvis_height_error_max_mm", "n_evals",
-            "solver", "fallback_windows", "second_solver", "second_solver_kept_windows", "second_solver_note")
+            "solver", "fallback_windows")
     result = {"command": " ".join(cmd[1:]), "cold_compile_cache": not warm, "end_to_end_s": wall, "split": split,
               "metrics": {k: m.get(k) for k in keys}, "output": str(folder)}
     if pelvis is not None:
@@ -115,14 +115,13 @@ def main(argv=None) -> int:
     p.add_argument("--solver", default=None, help="--solver for the CLI (default: the CLI's default)")
     p.add_argument("--warm", action="store_true", help="keep the compile cache (default: a cold start)")
     p.add_argument("--max-evals", type=int, default=None, help="--max-evals for the CLI (default: the CLI's)")
-    p.add_argument("--second-solver", default=None, help="--second-solver for the CLI (default: the CLI's)")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "reconstruct_video.json")
     args = p.parse_args(argv)
     if not args.video.is_file():
         raise SystemExit(f"{args.video}: video not found")
     report = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count()}}
     extra = ([] if args.max_evals is None else ["--max-evals", str(args.max_evals)]) + \
-        ([] if args.second_solver is None else ["--second-solver", args.second_solver])
+        []
     video = run_video(args.video, args.solver, args.warm, extra)
     report["dribble"] = video
     report["targets"] = check_targets(video)

@@ -33,6 +33,7 @@ from motionrecon.body import BodyArrays, Layout
 from motionrecon.physics import contact, rollout
 
 
+PARTS = ("marker3d", "root_relative", "reprojection", "smooth", "reg", "ground", "skate")  # the loss's terms
 SKATE_HEIGHT = 0.03  # m of clearance below which a foot sphere counts as (nearly) on the ground
 SKATE_WIDTH = 0.005  # m, softness of that gate
 SKATE_RATE = 25.0  # Hz, the foot skate metric's frame rate

@@ -51,6 +51,38 @@ def cache_dir() -> Path:
     return Path(os.environ.get("MOTIONRECON_CACHE", Path.home() / ".cache" / "motionrecon")) / "jax"
 
 
+def exported_program_path(key: str) -> Path | None:
+    """Where the exported program `key` is kept (beside XLA's cache), or None while the cache is not enabled."""
+    if not _done:
+        return None
+    return cache_dir().parent / "programs" / f"{key}.jaxexport"
+
+
+def source_fingerprint() -> str:
+    """A digest of motionrecon's own source files and of the versions of the libraries its programs are built
+    from: an exported program is reused only by the code that made it."""
+    global _fingerprint
+    if _fingerprint is None:
+        import hashlib
+        from importlib import metadata
+
+        h = hashlib.sha256()
+        root = Path(__file__).resolve().parent
+        for path in sorted(root.rglob("*.py")):
+            h.update(str(path.relative_to(root)).encode())
+            h.update(path.read_bytes())
+        for pkg in ("jax", "jaxlib", "optimistix", "equinox", "lineax", "dm-haiku", "optax", "numpy"):
+            try:
+                h.update(f"{pkg}={metadata.version(pkg)}".encode())
+            except metadata.PackageNotFoundError:
+                h.update(f"{pkg}=none".encode())
+        _fingerprint = h.hexdigest()[:20]
+    return _fingerprint
+
+
+_fingerprint: str | None = None
+
+
 def enable_compilation_cache() -> None:
     global _done
     if _done:

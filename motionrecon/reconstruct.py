@@ -26,7 +26,9 @@ it across runs (`jaxsetup.enable_compilation_cache`).
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
+from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
@@ -188,14 +190,16 @@ class _Clip:
 
 
 def reconstruct(obs: Observations, config: ReconstructionConfig | None = None, *,
-                shape: BodyShape | None = None, progress: Progress | None = None) -> Reconstruction:
+                shape: BodyShape | None = None, progress: Progress | None = None,
+                resume: str | os.PathLike | None = None) -> Reconstruction:
     """Physically simulated reconstruction of `obs` (3D observations); see `reconstruct_many`."""
-    return reconstruct_many([obs], config, shapes=[shape], progress=progress)[0]
+    return reconstruct_many([obs], config, shapes=[shape], progress=progress, resume=resume)[0]
 
 
 def reconstruct_many(observations: list[Observations], config: ReconstructionConfig | None = None, *,
                      shapes: list[BodyShape | None] | None = None,
-                     progress: Progress | None = None) -> list[Reconstruction]:
+                     progress: Progress | None = None,
+                     resume: str | os.PathLike | None = None) -> list[Reconstruction]:
     """Reconstructs several clips together: their windows share batches (module docstring).
 
     Args:
@@ -204,6 +208,9 @@ def reconstruct_many(observations: list[Observations], config: ReconstructionCon
       config: settings; defaults as `ReconstructionConfig()`.
       shapes: body shape per clip; measured from the observations where None.
       progress: called as progress(stage, done, total).
+      resume: a file where the work done so far is kept after every window (and after the shooting pass): a
+        call with the same observations and settings that finds it carries on from there instead of starting
+        over (a killed long clip loses at most one window). Removed when the call returns.
     """
     cfg = config or ReconstructionConfig()
     for obs in observations:
@@ -218,26 +225,67 @@ def reconstruct_many(observations: list[Observations], config: ReconstructionCon
                                              cfg.sim_rate)
         groups.setdefault((F, ov, K, spf, obs.skeleton.num_joints), []).append((i, shape))
     out: list = [None] * len(observations)
-    for (F, ov, K, spf, J), members in groups.items():
+    for g, ((F, ov, K, spf, J), members) in enumerate(groups.items()):
         t0 = time.perf_counter()
         clips = []
         for i, shape in members:
             body, qkin = kinematic_reference(observations[i], cfg, spf, shape)
             clips.append(_Clip(observations[i], body, qkin, window.window_starts(observations[i].num_frames, F, ov)))
         spec = window.WindowSpec(clips[0].body.layout, J, F, K, spf)
-        recs = _Run(cfg, solver, spec, F - ov, clips, progress, t0).run()
+        keep = None if resume is None else _Checkpoint(Path(f"{resume}.{g}" if g else resume), cfg, clips)
+        recs = _Run(cfg, solver, spec, F - ov, clips, progress, t0, keep).run()
         for (i, _), rec in zip(members, recs):
             out[i] = rec
     return out
+
+
+class _Checkpoint:
+    """The work of a run kept in a file (`reconstruct_many(resume=...)`): written atomically after every step,
+    read back only by a run of the same observations, settings and code (a fingerprint of them is inside)."""
+
+    def __init__(self, path: Path, cfg: ReconstructionConfig, clips: list):
+        import hashlib
+        import json
+
+        from motionrecon.jaxsetup import source_fingerprint
+
+        h = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True, default=str).encode())
+        for c in clips:
+            for a in (c.obs.joints3d, c.obs.confidence, c.obs.joints2d):
+                if a is not None:
+                    h.update(np.ascontiguousarray(a).tobytes())
+            h.update(f"{c.obs.fps}|{c.body.mjcf}".encode())
+        h.update(source_fingerprint().encode())
+        self.path, self.fingerprint = path, h.hexdigest()
+
+    def load(self) -> dict | None:
+        import pickle
+
+        try:
+            with open(self.path, "rb") as f:
+                saved = pickle.load(f)
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError):
+            return None
+        return saved if isinstance(saved, dict) and saved.get("fingerprint") == self.fingerprint else None
+
+    def save(self, state: dict) -> None:
+        import pickle
+
+        from motionrecon.fileio import write_bytes
+
+        write_bytes(self.path, pickle.dumps({"fingerprint": self.fingerprint, **state}, protocol=5))
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 class _Run:
     """The two passes over the clips of one window shape."""
 
     def __init__(self, cfg: ReconstructionConfig, solver, spec: window.WindowSpec, step: int, clips: list[_Clip],
-                 progress: Progress | None, t0: float):
+                 progress: Progress | None, t0: float, checkpoint: _Checkpoint | None = None):
         self.cfg, self.solver, self.spec, self.step, self.clips = cfg, solver, spec, step, clips
-        self.progress, self.t0 = progress, t0
+        self.progress, self.t0, self.checkpoint = progress, t0, checkpoint
         self.shooting = cfg.uses_shooting()
         self.batched = is_batched(cfg.solver)
         shooting = cfg.uses_shooting()
@@ -294,11 +342,50 @@ class _Run:
 
     # -- the passes --------------------------------------------------------------------------------------
     def run(self) -> list[Reconstruction]:
-        if self.shooting:
+        saved = self.checkpoint.load() if self.checkpoint is not None else None
+        if saved is not None:
+            self._restore(saved)
+        elif self.shooting:
             self._shooting()
-        self._continuity()
+            self._save(0)
+        self._continuity(saved["next_window"] if saved is not None else 0)
         wall = time.perf_counter() - self.t0
-        return [self._result(c, wall) for c in self.clips]
+        out = [self._result(c, wall) for c in self.clips]
+        if self.checkpoint is not None:
+            self.checkpoint.remove()
+        return out
+
+    def _save(self, next_window: int) -> None:
+        """Keeps everything the passes have done before window `next_window` of the continuity pass."""
+        if self.checkpoint is None:
+            return
+        clips = [{"shooting": c.shooting, "continuity": c.continuity, "controls": c.controls} for c in self.clips]
+        self.checkpoint.save({"next_window": next_window, "clips": clips,
+                              "shooting_traj": getattr(self, "shooting_traj_list", None),
+                              "frames": [self.frames[id(c)].saved() for c in self.clips] if hasattr(self, "frames")
+                              else None,
+                              "states": [_np_state(self.states[id(c)]) for c in self.clips]
+                              if hasattr(self, "states") else None,
+                              "problem_evals": self.problem_evals,
+                              "elapsed_s": time.perf_counter() - self.t0})
+
+    def _restore(self, saved: dict) -> None:
+        """Carries on from a checkpoint of the same run."""
+        for c, d in zip(self.clips, saved["clips"]):
+            c.shooting, c.continuity, c.controls = d["shooting"], d["continuity"], d["controls"]
+        if saved["shooting_traj"] is not None:
+            self.shooting_traj_list = saved["shooting_traj"]
+            self.shooting_traj = {(id(c), w): v for c, row in zip(self.clips, saved["shooting_traj"])
+                                  for w, v in enumerate(row)}
+        if saved["frames"] is not None:
+            self.frames = {}
+            for c, d in zip(self.clips, saved["frames"]):
+                fr = _Frames(c)
+                fr.restore(d)
+                self.frames[id(c)] = fr
+            self.states = {id(c): _jnp_state(s) for c, s in zip(self.clips, saved["states"])}
+        self.problem_evals = saved["problem_evals"]
+        self.t0 -= saved["elapsed_s"]  # the wall time counts the work before the interruption too
 
     def _shooting(self) -> None:
         items = [(c, w, s) for c in self.clips for w, s in enumerate(c.starts)]
@@ -310,21 +397,26 @@ class _Run:
         for k, (c, w, _) in enumerate(items):
             c.shooting.append(out.results[k])
             self.shooting_traj[(id(c), w)] = _index(out.trajectory, k), {p: v[k] for p, v in out.parts.items()}
+        self.shooting_traj_list = [[self.shooting_traj[(id(c), w)] for w in range(len(c.starts))] for c in self.clips]
 
-    def _continuity(self) -> None:
+    def _continuity(self, first: int = 0) -> None:
+        """Windows `first`, `first` + 1, ... of every clip in order (earlier ones were restored)."""
         cfg, spec, K, U = self.cfg, self.spec, self.spec.keyframes, self.spec.layout.num_controls
         budget = cfg.continuity_evals if self.shooting else cfg.max_evals
-        states = {id(c): self._reference_state(c, 0) for c in self.clips}
-        self.frames = {id(c): _Frames(c) for c in self.clips}
+        if first == 0:
+            self.states = {id(c): self._reference_state(c, 0) for c in self.clips}
+            self.frames = {id(c): _Frames(c) for c in self.clips}
+        states = self.states
         most = max(len(c.starts) for c in self.clips)
         total = most * max(budget, 1)
-        for w in range(most):
+        for w in range(first, most):
             active = [c for c in self.clips if w < len(c.starts)]
             if w == 0 and self.shooting:  # the first window starts where the shooting one did: nothing to redo
                 for c in active:
                     traj, parts = self.shooting_traj[(id(c), 0)]
                     res = c.shooting[0]
                     self._keep(c, 0, traj, parts, res.x.reshape(K, U), (None, 0, 0), states)
+                self._save(1)
                 continue
             problems, x0, owners = [], [], []
             for c in active:
@@ -341,6 +433,7 @@ class _Run:
                 res = out.results[best]
                 self._keep(c, w, _index(out.trajectory, best), {p: v[best] for p, v in out.parts.items()},
                            res.x.reshape(K, U), (res, owners[best][1], owners[best][2]), states)
+            self._save(w + 1)
 
     def _warm_starts(self, c: _Clip, w: int) -> list[np.ndarray]:
         """Where the continuity pass starts window w: the shooting solution, and the previous window's
@@ -381,7 +474,7 @@ class _Run:
             "problem_evals": int(self.problem_evals), "batch_bucket": int(self.size),
             **(fallback_summary(windows) if any("fallback" in (wd["info"] or {}) for wd in windows) else {}),
             "wall_s": wall, "compile_s": self.compile_s, "ready_s": self.ready_s or 0.0, "frames": obs.num_frames,
-            "fps": obs.fps,
+            "fps": obs.fps, "compute_s_per_motion_s": wall / max(obs.duration, 1e-9),
         })
         K = self.spec.keyframes
         return Reconstruction(
@@ -429,6 +522,17 @@ class _Frames:
         d = mujoco.MjData(body.model)
         self._mj = d
 
+    DATA = ("qpos", "markers", "contact_pos", "kept", "window_parts", "join_position_jump", "join_velocity_jump",
+            "_last_state")
+
+    def saved(self) -> dict:
+        """What a checkpoint keeps of it."""
+        return {k: getattr(self, k) for k in self.DATA}
+
+    def restore(self, saved: dict) -> None:
+        for k in self.DATA:
+            setattr(self, k, saved[k])
+
     def put(self, start: int, keep: int, traj, state) -> None:
         """Frames start+1 .. start+keep from a window's trajectory; `state` is the window's initial state,
         checked against the state the previous window left at frame `start`."""
@@ -451,6 +555,18 @@ class _Frames:
         self.contact_pos[sl] = traj.contact_pos[:keep]
         self.kept.append(keep)
         self._last_state = (np.asarray(traj.qpos[keep - 1]), np.asarray(traj.qvel[keep - 1]))
+
+
+def _np_state(state):
+    return tuple(np.asarray(a) for a in (state.qpos, state.qvel, state.anchor))
+
+
+def _jnp_state(arrays):
+    import jax.numpy as jnp
+
+    from motionrecon.physics.rollout import SimState
+
+    return SimState(*(jnp.asarray(a) for a in arrays))
 
 
 def _index(tree, i):

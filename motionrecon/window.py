@@ -197,9 +197,16 @@ class Best(NamedTuple):
 
 
 class LoopState(NamedTuple):
-    carry: batched.Carry
+    """What a compiled solver loop carries from one call to the next.
+
+    solver: the solvers' states, flattened (their structure is the solver's own: only the program unflattens
+      it, so a deserialised program needs no tracing to be called). record: `batched.Record`. best: `Best`.
+    started: whether the first evaluation was made (one flag for the batch)."""
+
+    solver: tuple
+    record: batched.Record
     best: Best
-    started: jax.Array  # whether the first evaluation was made (one flag for the batch)
+    started: jax.Array
 
 
 def _evaluator(spec: WindowSpec, batch: WindowProblem, params, weights):
@@ -210,51 +217,135 @@ def _evaluator(spec: WindowSpec, batch: WindowProblem, params, weights):
     return evaluate
 
 
-def _initial_loop(spec: WindowSpec, solver, batch: WindowProblem, x0, budget_len: int, params, weights) -> LoopState:
-    """A loop state of the right structure before the first evaluation (zeros; `started` False)."""
-    evaluate = _evaluator(spec, batch, params, weights)
-
-    def first():
-        f, g, traj, parts = evaluate(x0)
-        carry = batched.start(solver, x0, f, g, budget_len)
-        return LoopState(carry, Best(traj, parts), jnp.asarray(True))
-
-    shapes = jax.eval_shape(first)
-    zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
-    return zeros._replace(started=jnp.asarray(False))
+def trajectory_shapes(spec: WindowSpec, size: int, dtype=jnp.float32) -> Best:
+    """Zeros shaped as a batch's best trajectories and loss parts (no tracing of the loss)."""
+    L, F = spec.layout, spec.frames
+    C = len(L.contact_geoms)
+    z = lambda *shape: jnp.zeros((size, F) + shape, dtype)
+    traj = Trajectory(markers=z(len(L.sites), 3), qpos=z(L.nq), qvel=z(L.nv), anchor=z(C, 2), contact_pos=z(C, 3))
+    return Best(traj, {name: jnp.zeros((size,), dtype) for name in diffphy.PARTS})
 
 
-def _chunk(spec: WindowSpec, solver, budget_len: int, iterations: int, loop: LoopState, batch: WindowProblem, x0,
-           budget, params, weights) -> LoopState:
+def _loop_zeros(spec: WindowSpec, solver, size: int, trace_len: int, solver_avals) -> LoopState:
+    """A loop state before the first evaluation: zeros of the solvers' state leaves (`solver_avals`, shapes and
+    dtypes), of a record and of the best trajectories; `started` False."""
+    z = jnp.zeros
+    record = batched.Record(trace=z((size, trace_len)), best_x=z((size, spec.num_params)), best_f=z((size,)),
+                            n_evals=z((size,), jnp.int32), stopped=z((size,), bool),
+                            extra={k: z((size,), dtype) for k, dtype in solver.summary_dtypes.items()})
+    return LoopState(tuple(z(a.shape, a.dtype) for a in solver_avals), record, trajectory_shapes(spec, size),
+                     jnp.asarray(False))
+
+
+def _solver_structure(spec: WindowSpec, solver, size: int, trace_len: int):
+    """(treedef, leaf shapes) of the solvers' batched state: traced from their start, without the loss."""
+    x = jax.ShapeDtypeStruct((size, spec.num_params), jnp.float32)
+    f = jax.ShapeDtypeStruct((size,), jnp.float32)
+    carry = jax.eval_shape(lambda x, f, g: batched.start(solver, x, f, g, trace_len), x, f, x)
+    leaves, treedef = jax.tree_util.tree_flatten(carry.state)
+    return treedef, leaves
+
+
+def _chunk(spec: WindowSpec, solver, trace_len: int, iterations: int, treedef, loop: LoopState,
+           batch: WindowProblem, x0, budget, params, weights) -> LoopState:
     """`iterations` evaluations of every problem: the first ever starts the solvers at x0. The loss is
-    evaluated once per iteration, outside any branch (a program holds one copy of it)."""
+    evaluated once per iteration, outside any branch (a program holds one copy of it). `treedef`: the
+    structure of the solvers' state (`_solver_structure`)."""
     evaluate = _evaluator(spec, batch, params, weights)
 
     def body(loop: LoopState, _):
-        x = jnp.where(loop.started, batched.query(solver, loop.carry), x0)
+        carry = batched.Carry(jax.tree_util.tree_unflatten(treedef, loop.solver), loop.record)
+        x = jnp.where(loop.started, batched.query(solver, carry), x0)
         f, g, traj, parts = evaluate(x)
         carry = jax.lax.cond(loop.started, lambda c: batched.tell(solver, c, x, f, g, budget),
-                             lambda c: batched.start(solver, x0, f, g, budget_len), loop.carry)
-        improved = (carry.record.best_f < loop.carry.record.best_f) | ~loop.started
+                             lambda c: batched.start(solver, x0, f, g, trace_len), carry)
+        improved = (carry.record.best_f < loop.record.best_f) | ~loop.started
         keep = lambda new, old: jnp.where(improved.reshape((-1,) + (1,) * (new.ndim - 1)), new, old)
         best = jax.tree_util.tree_map(keep, Best(traj, parts), loop.best)
-        return LoopState(carry, best, jnp.asarray(True)), None
+        return LoopState(tuple(jax.tree_util.tree_leaves(carry.state)), carry.record, best, jnp.asarray(True)), None
 
     loop, _ = jax.lax.scan(body, loop, None, length=iterations)
     return loop
 
 
-_COMPILED: dict = {}  # compiled programs of this process, by (spec, bucket, solver, trace length)
+_COMPILED: dict = {}  # programs of this process, by (spec, bucket, solver, trace length)
 
 
-def _compiled_loop(spec: WindowSpec, solver, size: int, trace_len: int, batch, x0, params, weights):
-    """(compiled chunk of the solver loop, the loop state to start from) for batches of `size` problems."""
+def _program_key(spec: WindowSpec, solver, size: int, trace_len: int) -> str:
+    """A name for a compiled solver loop that changes with everything that could change its code: the spec,
+    bucket, solver (and its weights), trace length, chunk, backend, XLA flags, package versions and the
+    source of motionrecon itself."""
+    import hashlib
+    import os
+
+    from motionrecon.jaxsetup import source_fingerprint
+
+    text = repr((spec, size, solver, trace_len, CHUNK, jax.default_backend(), jax.__version__,
+                 os.environ.get("XLA_FLAGS", ""), source_fingerprint()))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+class _Program(NamedTuple):
+    """A compiled solver loop: `run(loop, batch, x0, budget, params, weights) -> loop`, and the loop state to
+    start from."""
+
+    run: Callable
+    initial: LoopState
+
+
+def _compiled_loop(spec: WindowSpec, solver, size: int, trace_len: int, batch, x0, params, weights) -> _Program:
+    """The compiled chunk of the solver loop for batches of `size` problems.
+
+    The program is exported (`jax.export`, StableHLO) into the cache folder under `_program_key` with the
+    solvers' state flattened into arrays: a later process deserialises it and calls it without tracing the
+    physics, its gradient or the solvers (seconds of Python at every start), and XLA's persistent cache
+    gives its compiled code. Arguments cross the program's boundary as flat lists of arrays, so no pytree
+    type needs registering for serialisation."""
     key = (spec, size, solver, trace_len)
-    if key not in _COMPILED:
-        fn = jax.jit(partial(_chunk, spec, solver, trace_len, CHUNK))
-        loop = _initial_loop(spec, solver, batch, x0, trace_len, params, weights)
-        budget = jnp.full((size,), trace_len, jnp.int32)
-        _COMPILED[key] = (fn.lower(loop, batch, x0, budget, params, weights).compile(), loop)
+    if key in _COMPILED:
+        return _COMPILED[key]
+    from motionrecon.jaxsetup import exported_program_path
+
+    path = exported_program_path(_program_key(spec, solver, size, trace_len))
+    exported = None
+    if path is not None and path.is_file():
+        try:
+            exported = jax.export.deserialize(bytearray(path.read_bytes()))
+        except Exception:  # unreadable (a killed write, another version): export again
+            exported = None
+    budget = jnp.full((size,), trace_len, jnp.int32)
+    rest = (batch, x0, budget, params, weights)
+    rest_leaves = [jnp.asarray(a) for a in jax.tree_util.tree_leaves(rest)]
+    if exported is None:
+        treedef, solver_avals = _solver_structure(spec, solver, size, trace_len)
+        loop = _loop_zeros(spec, solver, size, trace_len, solver_avals)
+        loop_tree = jax.tree_util.tree_structure(loop)
+        rest_tree = jax.tree_util.tree_structure(rest)
+        n_loop = loop_tree.num_leaves
+
+        def flat_chunk(*leaves):
+            loop = jax.tree_util.tree_unflatten(loop_tree, leaves[:n_loop])
+            args = jax.tree_util.tree_unflatten(rest_tree, leaves[n_loop:])
+            return jax.tree_util.tree_leaves(_chunk(spec, solver, trace_len, CHUNK, treedef, loop, *args))
+
+        leaves = jax.tree_util.tree_leaves(loop) + rest_leaves
+        exported = jax.export.export(jax.jit(flat_chunk))(*[jax.ShapeDtypeStruct(a.shape, a.dtype) for a in leaves])
+        if path is not None:
+            from motionrecon.fileio import write_bytes
+
+            write_bytes(path, bytes(exported.serialize()))
+    else:  # the solvers' state leaves come first in the program's signature; the rest is known without tracing
+        others = jax.tree_util.tree_structure(_loop_zeros(spec, solver, size, trace_len, ())).num_leaves
+        n_solver = len(exported.in_avals) - len(rest_leaves) - others
+        loop = _loop_zeros(spec, solver, size, trace_len, exported.in_avals[:n_solver])
+    compiled = jax.jit(exported.call).lower(*(jax.tree_util.tree_leaves(loop) + rest_leaves)).compile()
+    out_tree = jax.tree_util.tree_structure(loop)
+
+    def run(loop, batch, x0, budget, params, weights):
+        out = compiled(*jax.tree_util.tree_leaves((loop, batch, x0, budget, params, weights)))
+        return jax.tree_util.tree_unflatten(out_tree, out)
+
+    _COMPILED[key] = _Program(run, loop)
     return _COMPILED[key]
 
 
@@ -317,11 +408,11 @@ def solve(spec: WindowSpec, solver, problems: WindowProblem, x0: np.ndarray, bud
         done = min(budget, done + CHUNK)
         if progress is not None:
             progress(done, budget)
-        if bool(jnp.all(loop.carry.record.stopped)):
+        if bool(jnp.all(loop.record.stopped)):
             break
     jax.block_until_ready(loop)
     solve_s = time.perf_counter() - t
-    results = batched.results(solver, loop.carry, np.asarray(x0p), n)
+    results = batched.results(solver, loop.record, np.asarray(x0p), n)
     best = jax.device_get(loop.best)
     traj = jax.tree_util.tree_map(lambda a: np.asarray(a[:n]), best.trajectory)
     parts = {k: np.asarray(v[:n]) for k, v in best.parts.items()}

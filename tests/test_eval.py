@@ -21,7 +21,7 @@ import pytest
 from fake_datasets import (aist_motion_zup, aist_raw_from_zup, h36m_motion, write_aist, write_cdf_pose,
                            write_h36m_original, write_h36m_preprocessed)
 from motionrecon.cli import main
-from motionrecon.datasets import splits
+from motionrecon.datasets import cameras, splits
 from motionrecon.evaluation import batch, tables
 from motionrecon.export.contract import REQUIRED_FILES, is_complete
 
@@ -205,9 +205,9 @@ def test_2d_error_of_the_ground_truth_is_zero(data):
         entry = splits.read_split(split[layout], dataset)[0]
         seen = splits.load_entry(base / layout, entry)
         assert seen.joints2d is not None
-        assert batch.projected_error_px(seen.joints3d, seen, dataset) < 1e-3
+        assert cameras.projected_error_px(seen.joints3d, seen, dataset) < 1e-3
         shifted = seen.joints3d + np.array([0.05, 0.0, 0.0])  # 5 cm off: several pixels
-        assert batch.projected_error_px(shifted, seen, dataset) > 3.0
+        assert cameras.projected_error_px(shifted, seen, dataset) > 3.0
 
 
 def test_result_tables_average_over_sequences_and_count_missing_metrics():
@@ -237,7 +237,8 @@ def _wait_for(predicate, timeout: float, proc=None) -> bool:
 
 @pytest.mark.slow
 def test_killed_batch_resumes_without_redoing_or_losing_work(eval_runs, data, tmp_path):
-    """SIGKILL a running eval after its first entry; the same command (with 2 workers) finishes the rest."""
+    """SIGKILL a running eval (one entry per batch) after its first entry; the same command (with 2 workers and
+    batches of 2) finishes the rest."""
     base, split = data
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "motionrecon.cli", "eval", "--dataset", "aist", "--root", str(base / "aist"),
@@ -246,7 +247,7 @@ def test_killed_batch_resumes_without_redoing_or_losing_work(eval_runs, data, tm
     first = out / keys[0]
     log = tmp_path / "first_run.log"
     with open(log, "w") as err:
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(cmd + ["--batch", "1"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=err)
     try:
         assert _wait_for(lambda: is_complete(first), 600, proc), log.read_text()[-3000:]
         proc.send_signal(signal.SIGKILL)
@@ -260,7 +261,8 @@ def test_killed_batch_resumes_without_redoing_or_losing_work(eval_runs, data, tm
     stamps = {f: os.stat(first / f).st_mtime_ns for f in REQUIRED_FILES}
     content = (first / "metrics.json").read_bytes()
 
-    result = subprocess.run(cmd + ["--workers", "2"], cwd=REPO, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(cmd + ["--workers", "2", "--batch", "2"], cwd=REPO, capture_output=True, text=True,
+                            timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     assert all(is_complete(out / k) for k in keys)
     assert {f: os.stat(first / f).st_mtime_ns for f in REQUIRED_FILES} == stamps

@@ -27,7 +27,7 @@ def quadratic(x, h, c):
 def run(solver, h, c, x0, budget=BUDGET):
     evaluate = jax.vmap(jax.value_and_grad(quadratic))
     carry = jax.jit(lambda x0: batched.minimize(solver, lambda x: evaluate(x, h, c), x0, budget))(x0)
-    return batched.results(solver, carry, np.asarray(x0))
+    return batched.results(solver, carry.record, np.asarray(x0))
 
 
 def python_objective(h, c):

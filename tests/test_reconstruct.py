@@ -163,3 +163,67 @@ def test_bad_inputs_fail_with_one_line_and_no_output(tmp_path, capsys, argv, mes
     assert code != 0
     assert err and message.lower() in err[0].lower(), err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_the_motion_is_one_continuous_simulation(walk_1s, test_config):
+    """Each window starts from the state the previous one reached at its first frame: the joins report no
+    jump, and the motion replayed window by window from the kept controls and the first state is the output."""
+    import jax.numpy as jnp
+
+    from motionrecon import window
+
+    rec = reconstruct(walk_1s, test_config)
+    m = rec.metrics
+    assert m["join_position_jump_m"] == 0.0 and m["join_velocity_jump_mps"] == 0.0
+    assert len(rec.windows) >= 2 and m["compute_s_per_motion_s"] > 0
+    obs, cfg = walk_1s, test_config
+    F, ov, K, spf = window.window_frames(obs.fps, obs.num_frames, cfg.window, cfg.overlap, cfg.keyframe_spacing,
+                                         cfg.sim_rate)
+    spec = window.WindowSpec(rec.body.layout, obs.skeleton.num_joints, F, K, spf)
+    import jax
+
+    evaluate = jax.jit(lambda x, p: window.loss_and_grad(spec, x, p, cfg.contact, cfg.weights))
+    state = window.initial_state(rec.body, rec.qpos_kinematic[0], rec.qpos_kinematic[1], 1 / obs.fps)
+    for w, wd in enumerate(rec.windows):
+        s = wd["start_frame"]
+        problem = window.WindowProblem(window.window_data(obs, rec.qpos_kinematic, state, s, F), rec.body.arrays)
+        (_, (traj, _)), _ = evaluate(jnp.asarray(rec.control[w].reshape(-1), jnp.float32), problem)
+        keep = wd["kept_frames"]
+        np.testing.assert_allclose(np.asarray(traj.qpos[:keep]), rec.qpos[s + 1:s + 1 + keep], atol=1e-5)
+        state = traj.state(keep - 1)
+
+
+def test_a_killed_reconstruction_resumes_where_it_stopped(walk_1s, test_config, tmp_path):
+    resume = tmp_path / "walk.resume"
+    seen = []
+
+    def killed_after_one_window(stage, done, total):
+        seen.append((stage, done))
+        if stage == "continuity" and done > TEST_EVALS:  # during the second window
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        reconstruct(walk_1s, test_config, progress=killed_after_one_window, resume=resume)
+    assert resume.is_file()
+    again = []
+    rec = reconstruct(walk_1s, test_config, progress=lambda s, d, t: again.append((s, d)), resume=resume)
+    first_continuity = min(d for s, d in again if s == "continuity")
+    assert first_continuity >= TEST_EVALS  # the first window was not solved again
+    assert not resume.exists()  # done: the file is gone
+    whole = reconstruct(walk_1s, test_config)
+    np.testing.assert_array_equal(rec.joints3d, whole.joints3d)  # the same motion as without the interruption
+    assert rec.metrics["n_evals"] == whole.metrics["n_evals"]
+
+
+def test_all_windows_shot_together_then_joined(walk_1s, test_config):
+    """With shooting (the default on an accelerator) every window is first solved from the reference state in
+    one batch; the continuity pass then joins them into one simulation."""
+    rec = reconstruct(walk_1s, dataclasses.replace(test_config, shooting=True, continuity_evals=TEST_EVALS))
+    m = rec.metrics
+    assert m["batch_bucket"] >= len(rec.windows) >= 2
+    assert m["join_position_jump_m"] == 0.0 and m["mpjpe_g_mm"] < 60, m
+    for w in rec.windows:
+        assert w["shooting"]["n_evals"] == TEST_EVALS
+        assert w["n_evals"] == len(w["trace"])
+        if w["start_frame"] > 0:
+            assert w["continuity"]["warm_start"] in ("shooting", "previous window")

@@ -93,7 +93,7 @@ def reconstruct_files(paths, out: Path, args, *, force: bool = False, echo=print
             if obs.metadata.get("summary"):
                 echo(f"{path}: read as {obs.metadata['summary']}")
             bar = progress_bar(Path(path).stem, args.no_progress)
-            rec = reconstruct(obs, cfg, progress=bar.update_to)
+            rec = reconstruct(obs, cfg, progress=bar.update_to, resume=resume_file(folder))
             bar.close()
             write_reconstruction(rec, folder, run_info(path, args, obs), extra_files=write_exports)
             done.append(folder)
@@ -112,6 +112,12 @@ def run_info(path, args, obs) -> dict:
     if obs.metadata:
         info["reader"] = dict(obs.metadata)
     return info
+
+
+def resume_file(folder: Path) -> Path:
+    """Where a reconstruction into `folder` keeps its work after every window, so that a killed run of the same
+    input and settings carries on (beside the folder, hidden; gone once the folder is written)."""
+    return folder.parent / f".{folder.name}.resume"
 
 
 def progress_bar(name: str, disable: bool, leave: bool = True):

@@ -85,7 +85,7 @@ def reconstruct_video(video: Path, folder: Path, args, cfg, echo=print,
                                      person=person, progress=not args.no_progress)
         obs, first, stop = _time_slice(vo.observations, args.start, args.duration)
         bar = mocap.progress_bar(video.stem, args.no_progress)
-        rec = reconstruct(obs, cfg, progress=bar.update_to)
+        rec = reconstruct(obs, cfg, progress=bar.update_to, resume=mocap.resume_file(folder))
         bar.close()
         cam = obs.camera
         sim2d = cam.project(rec.joints3d)  # pixels of obs.camera; obs.camera_model.video_pixels maps them to the video

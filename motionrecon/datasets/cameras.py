@@ -164,3 +164,15 @@ def project_h36m(camera: Camera, points_world: np.ndarray) -> np.ndarray:
 def to_camera_frame(camera: Camera, points_world: np.ndarray) -> np.ndarray:
     """[..., 3] world points -> [..., 3] camera-frame points (same unit)."""
     return np.asarray(points_world, np.float64) @ camera.R.T + camera.t
+
+
+def projected_error_px(joints3d: np.ndarray, observed, dataset: str) -> float:
+    """MPJPE-2d (pixels) of 3D joints [T, J, 3] projected through the observations' camera, against their 2D.
+
+    Human3.6M's 2D ground truth is projected with its own distortion model
+    (`project_h36m`), AIST++'s with OpenCV's (`project`). Weighted by the observations' confidence.
+    """
+    from motionrecon import metrics
+
+    pred = (project_h36m if dataset == "h36m" else project)(observed.camera, joints3d)
+    return metrics.mpjpe_2d(pred, observed.joints2d, observed.confidence)

@@ -37,7 +37,6 @@ import traceback
 from pathlib import Path
 from typing import Callable, Iterable
 
-import numpy as np
 
 from motionrecon.datasets.splits import SplitEntry
 from motionrecon.errors import InputError
@@ -83,21 +82,6 @@ def one_line(text: str, limit: int = 500) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def projected_error_px(joints3d: np.ndarray, observed: Observations, dataset: str) -> float:
-    """MPJPE-2d (pixels) of 3D joints [T, J, 3] projected through the observations' camera, against their 2D.
-
-    Human3.6M's 2D ground truth is projected with its own distortion model
-    (`cameras.project_h36m`), AIST++'s with OpenCV's (`cameras.project`).
-    Weighted by the observations' confidence.
-    """
-    from motionrecon import metrics
-    from motionrecon.datasets import cameras
-
-    project = cameras.project_h36m if dataset == "h36m" else cameras.project
-    pred = project(observed.camera, joints3d)
-    return metrics.mpjpe_2d(pred, observed.joints2d, observed.confidence)
-
-
 def _load_mocap(task: EntryTask) -> tuple[Observations, Observations | None, list[str]]:
     """An entry's 3D observations (what the reconstruction sees), the same with its camera and 2D keypoints
     where it has them (for the 2D error), and notes."""
@@ -114,18 +98,19 @@ def _load_mocap(task: EntryTask) -> tuple[Observations, Observations | None, lis
 
 
 def _write_mocap(task: EntryTask, rec, obs: Observations, seen: Observations | None, notes: list[str]) -> None:
-    from motionrecon.commands.mocap import write_exports
+    from motionrecon.datasets import cameras
+    from motionrecon.export import export_all
     from motionrecon.export.contract import write_reconstruction
 
     if seen is not None and seen.joints2d is not None and seen.camera is not None:
-        rec.metrics["mpjpe_2d_px"] = projected_error_px(rec.joints3d, seen, task.entry.dataset)
+        rec.metrics["mpjpe_2d_px"] = cameras.projected_error_px(rec.joints3d, seen, task.entry.dataset)
     elif seen is not None:
         notes.append("no MPJPE-2d: the entry has no 2D keypoints")
     info = {"entry": task.entry.key, "origin": task.entry.origin, "root": task.root,
             "frames": None if task.entry.frames is None else list(task.entry.frames),
             "entry_fps": task.entry.fps, "notes": notes,
             **({"reader": dict(obs.metadata)} if obs.metadata else {}), **task.run_info}
-    write_reconstruction(rec, task.folder, info, extra_files=write_exports if task.exports else None)
+    write_reconstruction(rec, task.folder, info, extra_files=export_all if task.exports else None)
 
 
 def _failed(key: str, e: Exception, t0: float, notes) -> EntryOutcome:

@@ -154,7 +154,6 @@ def reconstruct_video_entry(task, progress=None) -> tuple[str, ...]:
     """Reconstructs `task.entry` from its video into `task.folder`; returns the notes. Raises InputError."""
     from motionrecon import metrics
     from motionrecon.datasets import cameras, splits
-    from motionrecon.evaluation.batch import projected_error_px
     from motionrecon.export.contract import is_complete, write_reconstruction
     from motionrecon.keypoints import known_camera, mediapipe_pose
     from motionrecon.reconstruct import reconstruct
@@ -207,7 +206,7 @@ def reconstruct_video_entry(task, progress=None) -> tuple[str, ...]:
                                             "foot_skate_stance_pct", "penetration_mm") if k in rec.metrics}
     rec.metrics.update(metrics.summarize(sim_gt, gt.joints3d, gt.fps, gt.skeleton, weights=gt.confidence))
     if seen.joints2d is not None:
-        rec.metrics["mpjpe_2d_px"] = projected_error_px(sim_gt, seen, dataset)
+        rec.metrics["mpjpe_2d_px"] = cameras.projected_error_px(sim_gt, seen, dataset)
     else:
         notes.append("no MPJPE-2d: the entry has no 2D ground truth")
     rec.metrics.update({
@@ -232,12 +231,12 @@ def reconstruct_video_entry(task, progress=None) -> tuple[str, ...]:
         else:  # reused from the folder this run replaces (--force)
             mediapipe_pose.save_track(track, tmp / "keypoints.npz")
         if task.exports:
-            from motionrecon.commands.mocap import write_exports
+            from motionrecon.export import export_all
             from motionrecon.export.side_view import write_side_view
 
             write_side_view(rec.joints3d, MEDIAPIPE33.parents, obs.fps, tmp / "side.mp4",
                             joint_names=MEDIAPIPE33.joints)
-            write_exports(tmp)
+            export_all(tmp)
 
     write_reconstruction(rec, folder, info_json, extra_files=extra)
     if cache.is_file():

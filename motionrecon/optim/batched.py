@@ -36,6 +36,7 @@ gradient, so a line search backs off.
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
@@ -130,6 +131,14 @@ class LBFGS:
     def stopped(self, state: _LBFGSState):
         return jnp.asarray(state.inner.terminate)
 
+    @property
+    def summary_dtypes(self) -> dict:
+        """The solver's facts per problem (`summary`): name -> dtype."""
+        return {}
+
+    def summary(self, state) -> dict:
+        return {}
+
 
 # ------------------------------------------------------------------------------------- learned, optax
 
@@ -157,6 +166,14 @@ class Learned:
 
     def stopped(self, state):
         return jnp.asarray(False)
+
+    @property
+    def summary_dtypes(self) -> dict:
+        """The solver's facts per problem (`summary`): name -> dtype."""
+        return {}
+
+    def summary(self, state) -> dict:
+        return {}
 
 
 def learned_from(solver) -> Learned:
@@ -198,6 +215,14 @@ class Optax:
 
     def stopped(self, state):
         return jnp.asarray(False)
+
+    @property
+    def summary_dtypes(self) -> dict:
+        """The solver's facts per problem (`summary`): name -> dtype."""
+        return {}
+
+    def summary(self, state) -> dict:
+        return {}
 
 
 # ------------------------------------------------------------------------------------------------- fallback
@@ -256,7 +281,15 @@ class Fallback:
             return self.fallback.query(st.fallback)
         return jnp.where(st.phase == 0, self.primary.query(st.primary), self.fallback.query(st.fallback))
 
-    def tell(self, st: _FallbackState, x, f0, g0):
+    def tell_batch(self, states: _FallbackState, x, f, g) -> _FallbackState:
+        """`tell` for a batch [B]: the primary's update (a learned optimizer's network: as costly as an
+        evaluation) runs only while some problem of the batch is still in the primary's phase."""
+        if self.primary is None:
+            return jax.vmap(self.tell)(states, x, f, g)
+        return jax.lax.cond(jnp.any(states.phase == 0), lambda: jax.vmap(self.tell)(states, x, f, g),
+                            lambda: jax.vmap(partial(self.tell, primary=False))(states, x, f, g))
+
+    def tell(self, st: _FallbackState, x, f0, g0, primary: bool = True):
         f, g, finite = _sanitise(f0, g0)
         k = st.k
         better = finite & (f0 < st.best_f)
@@ -268,7 +301,7 @@ class Fallback:
         fallback = self.fallback.tell(st.fallback, x, f, g)
         if self.primary is None:
             return st._replace(fallback=fallback)
-        primary = self.primary.tell(st.primary, x, f, g)
+        primary = self.primary.tell(st.primary, x, f, g) if primary else st.primary
         st = st._replace(primary=_keep_if(st.phase == 0, primary, st.primary),
                          fallback=_keep_if(st.phase == 1, fallback, st.fallback))
         return self._judge(st, x, f0, g0, finite)
@@ -309,6 +342,14 @@ class Fallback:
     def stopped(self, st: _FallbackState):
         return (st.phase == 2) | ((st.phase == 1) & self.fallback.stopped(st.fallback))
 
+    @property
+    def summary_dtypes(self) -> dict:
+        return {"kind": jnp.int32, "switch_at": jnp.int32}
+
+    def summary(self, st: _FallbackState) -> dict:
+        """Per problem: why it handed over (index into FALLBACK_KINDS) and after how many evaluations."""
+        return {"kind": jnp.asarray(st.kind, jnp.int32), "switch_at": jnp.asarray(st.switch_at, jnp.int32)}
+
 
 def _keep_if(pred, new, old):
     return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), new, old)
@@ -318,13 +359,15 @@ def _keep_if(pred, new, old):
 
 class Record(NamedTuple):
     """What a batched solve keeps per problem (leading axis B): trace [B, budget] (loss of each evaluation,
-    inf where not finite, nan where not made), best_x [B, N], best_f [B], n_evals [B], stopped [B]."""
+    inf where not finite, nan where not made), best_x [B, N], best_f [B], n_evals [B], stopped [B], and the
+    solver's own facts (`solver.summary`: a dict of [B] arrays, e.g. why a `Fallback` handed over)."""
 
     trace: jax.Array
     best_x: jax.Array
     best_f: jax.Array
     n_evals: jax.Array
     stopped: jax.Array
+    extra: dict
 
 
 class Carry(NamedTuple):
@@ -341,7 +384,8 @@ def start(solver, x0, f, g, budget: int) -> Carry:
     state = jax.vmap(solver.start)(x0, fs, gs)
     trace = jnp.full((x0.shape[0], budget), jnp.nan, x0.dtype).at[:, 0].set(jnp.where(finite, f, jnp.inf))
     record = Record(trace=trace, best_x=x0, best_f=jnp.where(finite, f, jnp.inf),
-                    n_evals=jnp.ones(x0.shape[0], jnp.int32), stopped=jax.vmap(solver.stopped)(state))
+                    n_evals=jnp.ones(x0.shape[0], jnp.int32), stopped=jax.vmap(solver.stopped)(state),
+                    extra=jax.vmap(solver.summary)(state))
     return Carry(state, record)
 
 
@@ -356,7 +400,7 @@ def tell(solver, carry: Carry, x, f, g, budget) -> Carry:
     evaluated too (a batch moves together) but their states and records do not change."""
     state, rec = carry
     fs, gs, finite = jax.vmap(_sanitise)(f, g)
-    new = jax.vmap(solver.tell)(state, x, fs, gs)
+    new = solver.tell_batch(state, x, fs, gs) if hasattr(solver, "tell_batch") else jax.vmap(solver.tell)(state, x, fs, gs)
     active = (~rec.stopped) & (rec.n_evals < budget)
     state = jax.tree_util.tree_map(lambda a, b: jnp.where(active.reshape((-1,) + (1,) * (a.ndim - 1)), a, b),
                                    new, state)
@@ -366,7 +410,8 @@ def tell(solver, carry: Carry, x, f, g, budget) -> Carry:
     better = active & finite & (f < rec.best_f)
     rec = Record(trace=trace, best_x=jnp.where(better[:, None], x, rec.best_x),
                  best_f=jnp.where(better, f, rec.best_f), n_evals=rec.n_evals + active.astype(jnp.int32),
-                 stopped=rec.stopped | (active & jax.vmap(solver.stopped)(state)))
+                 stopped=rec.stopped | (active & jax.vmap(solver.stopped)(state)),
+                 extra=jax.vmap(solver.summary)(state))
     return Carry(state, rec)
 
 
@@ -384,10 +429,10 @@ def minimize(solver, evaluate: Callable, x0, budget: int) -> Carry:
     return carry
 
 
-def results(solver, carry: Carry, x0: np.ndarray, count: int | None = None) -> list[SolveResult]:
-    """`SolveResult`s of the first `count` problems (the rest are padding)."""
-    rec = jax.device_get(carry.record)
-    info = solve_info(solver, carry, count)
+def results(solver, record: Record, x0: np.ndarray, count: int | None = None) -> list[SolveResult]:
+    """`SolveResult`s of the first `count` problems of a record (the rest are padding)."""
+    rec = jax.device_get(record)
+    info = solve_info(solver, rec, count)
     out = []
     n = len(rec.best_f) if count is None else count
     for i in range(n):
@@ -401,10 +446,10 @@ def results(solver, carry: Carry, x0: np.ndarray, count: int | None = None) -> l
     return out
 
 
-def solve_info(solver, carry: Carry, count: int | None) -> list[dict]:
+def solve_info(solver, record: Record, count: int | None) -> list[dict]:
     """Per-problem facts for the record: why it ended, and for a `Fallback` whether and why it handed over
     (the keys of `motionrecon.optim.fallback`)."""
-    rec = jax.device_get(carry.record)
+    rec = jax.device_get(record)
     n = len(rec.best_f) if count is None else count
     out = []
     for i in range(n):
@@ -412,9 +457,8 @@ def solve_info(solver, carry: Carry, count: int | None) -> list[dict]:
         message = "converged" if bool(rec.stopped[i]) else "evaluation budget spent"
         item: dict = {}
         if isinstance(solver, Fallback):
-            st = jax.device_get(carry.state)
-            kind = FALLBACK_KINDS[int(st.kind[i])]
-            at = int(st.switch_at[i])
+            kind = FALLBACK_KINDS[int(rec.extra["kind"][i])]
+            at = int(rec.extra["switch_at"][i])
             fell = kind not in ("", "converged")
             primary_evals = at if fell else k
             item = {"fallback": fell, "fallback_kind": kind if fell else "",

@@ -138,7 +138,7 @@ def load_weights(path, kind: Optional[str] = None) -> tuple[LearnedOptimizer, Me
     if kind is not None and optimizer.kind != kind:
         raise InputError(str(path), f"holds {optimizer.kind!r} weights, expected {kind!r}")
     meta_params = unflatten_params(flat)
-    expected = jax.tree_util.tree_structure(optimizer.init_meta_params(jax.random.PRNGKey(0)))
+    expected = jax.tree_util.tree_structure(jax.eval_shape(optimizer.init_meta_params, jax.random.PRNGKey(0)))
     if jax.tree_util.tree_structure(meta_params) != expected:
         raise InputError(str(path), "meta-parameters do not match the architecture in its config")
     return optimizer, meta_params
