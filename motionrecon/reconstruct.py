@@ -73,6 +73,32 @@ class ReconstructionConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def with_overrides(self, changes: dict, source: str = "settings") -> "ReconstructionConfig":
+        """These settings with `changes` (field name -> value, as `to_dict` writes them; `weights` and
+        `contact` take a dict of their own fields, merged into the current ones). InputError naming `source`
+        for a field that does not exist or a value of the wrong kind."""
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        out = {}
+        for name, value in changes.items():
+            if name not in fields:
+                raise InputError(source, f"unknown setting {name!r}; known: {', '.join(sorted(fields))}")
+            current = getattr(self, name)
+            if dataclasses.is_dataclass(current):
+                if not isinstance(value, dict):
+                    raise InputError(source, f"{name} takes an object of {', '.join(current.__dataclass_fields__)}")
+                unknown = sorted(set(value) - set(current.__dataclass_fields__))
+                if unknown:
+                    raise InputError(source, f"unknown {name} field(s) {', '.join(unknown)}")
+                value = dataclasses.replace(current, **{k: float(v) for k, v in value.items()})
+            elif isinstance(current, bool) or (current is None and isinstance(value, bool)):
+                if not isinstance(value, bool) and value is not None:
+                    raise InputError(source, f"{name} takes true, false or null, got {value!r}")
+            elif isinstance(current, (int, float)) and not isinstance(value, (int, float)):
+                raise InputError(source, f"{name} takes a number, got {value!r}")
+            out[name] = type(current)(value) if isinstance(current, (int, float)) and not isinstance(
+                current, bool) else value
+        return dataclasses.replace(self, **out)
+
     def solver_options(self) -> dict:
         return {} if self.solver_weights is None else {"weights": self.solver_weights}
 

@@ -145,6 +145,8 @@ def test_mocap_skips_complete_folders(mocap_run, capsys):
     (["mocap", "WALK", "--out", "OUT", "--solver", "lbfgs", "--optimus-weights", "W"], "has no weights"),
     (["mocap", "NAN", "--out", "OUT"], "NaN"),
     (["mocap", "ONEFRAME", "--out", "OUT"], "frame"),
+    (["mocap", "WALK", "--out", "OUT", "--config", "BADCFG"], "unknown setting 'nonsense'"),
+    (["mocap", "WALK", "--out", "OUT", "--config", "NOTJSON"], "not JSON"),
 ])
 def test_bad_inputs_fail_with_one_line_and_no_output(tmp_path, capsys, argv, message):
     nan = tmp_path / "nan.txt"
@@ -158,6 +160,9 @@ def test_bad_inputs_fail_with_one_line_and_no_output(tmp_path, capsys, argv, mes
              "NAN": str(nan), "ONEFRAME": str(one)}
     subst["OUT/missing.npz"] = str(tmp_path / "missing.npz")
     subst["W"] = str(tmp_path / "w.npz")
+    (tmp_path / "bad.json").write_text('{"nonsense": 1}')
+    (tmp_path / "not.json").write_text("max_evals = 3")
+    subst["BADCFG"], subst["NOTJSON"] = str(tmp_path / "bad.json"), str(tmp_path / "not.json")
     code = main([subst.get(a, a) for a in argv])
     err = capsys.readouterr().err.strip().splitlines()
     assert code != 0
@@ -227,3 +232,16 @@ def test_all_windows_shot_together_then_joined(walk_1s, test_config):
         assert w["n_evals"] == len(w["trace"])
         if w["start_frame"] > 0:
             assert w["continuity"]["warm_start"] in ("shooting", "previous window")
+
+
+def test_settings_file_over_the_defaults_and_options_over_both(mocap_run, tmp_path):
+    """`--config FILE` changes settings the options do not name; an option given on the line wins."""
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"max_evals": 50, "weights": {"smooth": 5.0}, "continuity_evals": 7}))
+    out = tmp_path / "res"
+    assert main(["mocap", str(clip_path("walk")), "--out", str(out), "--duration", "0.6", "--window", str(TEST_WINDOW),
+                 "--max-evals", "3", "--config", str(settings), "--no-progress"]) == 0
+    run = json.loads((out / "humanoid3d_walk" / "run.json").read_text())
+    assert run["config"]["max_evals"] == 3  # the option wins over the file
+    assert run["config"]["weights"]["smooth"] == 5.0 and run["config"]["continuity_evals"] == 7
+    assert run["config"]["weights"]["marker3d"] == 1.0  # untouched fields keep their defaults

@@ -23,6 +23,7 @@ def run(args) -> int:
     done, failed = mocap.reconstruct_files([path], out, args, force=True)
     if failed:
         return 1
-    print(f"demo: {path.name}, {args.duration:g} s, solver {args.solver}; outputs in {done[0]}")
+    solver = mocap.config_from_args(args).solver
+    print(f"demo: {path.name}, {args.duration:g} s, solver {solver}; outputs in {done[0]}")
     mocap.print_metrics(done[0])
     return 0

@@ -48,15 +48,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from motionrecon.reconstruct import ReconstructionConfig, video_config
 
     mocap_cfg, video_cfg = ReconstructionConfig(), video_config()
-    p.add_argument("--solver", default=mocap_cfg.solver,
+    p.add_argument("--solver", default=None,
                    help=f"one of {', '.join(SOLVER_NAMES)}, optionally with +basinhopping (default %(default)s)")
     p.add_argument("--optimus-weights", "--solver-weights", dest="solver_weights", default=None, metavar="PATH",
                    help="weight file of the learned solver (default: the shipped weights/optimus_diffphy.npz)")
     p.add_argument("--max-evals", type=int, default=None,
                    help=f"loss+gradient evaluations per window (default: mocap {mocap_cfg.max_evals}, "
                         f"video {video_cfg.max_evals}, as the mocap and video commands)")
-    p.add_argument("--window", type=float, default=mocap_cfg.window,
-                   help="window length in seconds (default %(default)s)")
+    p.add_argument("--window", type=float, default=None,
+                   help=f"window length in seconds (default {mocap_cfg.window})")
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="a JSON object of reconstruction settings over the input's defaults (as the mocap command)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N entries of the split")
     p.add_argument("--batch", type=int, default=BATCH_ENTRIES, metavar="N",
                    help="motion-capture entries reconstructed together, their windows in one batch (default "
@@ -82,9 +84,8 @@ def _config(args):
     from motionrecon.reconstruct import ReconstructionConfig, video_config
 
     base = video_config() if args.input == "video" else ReconstructionConfig()
-    max_evals = base.max_evals if args.max_evals is None else args.max_evals
-    return config_from_args(argparse.Namespace(solver=args.solver, max_evals=max_evals, window=args.window,
-                                               start=0.0, duration=None,
+    return config_from_args(argparse.Namespace(solver=args.solver, max_evals=args.max_evals, window=args.window,
+                                               start=0.0, duration=None, config=getattr(args, "config", None),
                                                solver_weights=getattr(args, "solver_weights", None)), base)
 
 
@@ -181,7 +182,8 @@ def run(args) -> int:
 
     takes = {e.key: splits.entry_take(root, e) or "" for e in entries}
     rows = _result_rows(entries, out, outcomes, skipped_notes, takes)
-    settings = {"solver": args.solver, "max_evals": _config(args).max_evals, "window": args.window, "input": args.input}
+    used = _config(args)
+    settings = {"solver": used.solver, "max_evals": used.max_evals, "window": used.window, "input": args.input}
     md, csv_path = tables.write_results(out, rows, dataset=args.dataset, split=split, settings=settings)
     print(tables.results_markdown(rows, dataset=args.dataset, split=split, settings=settings).split("## Per sequence")[0]
           .rstrip())

@@ -18,8 +18,8 @@ def add_common_arguments(p: argparse.ArgumentParser, defaults=None) -> None:
     from motionrecon.reconstruct import ReconstructionConfig
 
     d = defaults or ReconstructionConfig()
-    p.add_argument("--solver", default=d.solver,
-                   help=f"one of {', '.join(SOLVER_NAMES)}, optionally with +basinhopping (default %(default)s: "
+    p.add_argument("--solver", default=None,
+                   help=f"one of {', '.join(SOLVER_NAMES)}, optionally with +basinhopping (default {d.solver}: "
                         "the learned optimizer, falling back to L-BFGS where it fails or stalls)")
     p.add_argument("--optimus-weights", "--solver-weights", dest="solver_weights", default=None, metavar="PATH",
                    help="weight file of the learned solver (default: the shipped weights/optimus_diffphy.npz); "
@@ -27,9 +27,12 @@ def add_common_arguments(p: argparse.ArgumentParser, defaults=None) -> None:
     p.add_argument("--start", type=float, default=0.0, help="start time in seconds (default 0)")
     p.add_argument("--duration", type=float, default=None,
                    help="seconds to reconstruct; looping clips are repeated to fill it (default: whole clip)")
-    p.add_argument("--window", type=float, default=d.window, help="window length in seconds (default %(default)s)")
-    p.add_argument("--max-evals", type=int, default=d.max_evals,
-                   help="loss+gradient evaluations per window (default %(default)s)")
+    p.add_argument("--window", type=float, default=None, help=f"window length in seconds (default {d.window})")
+    p.add_argument("--max-evals", type=int, default=None,
+                   help=f"loss+gradient evaluations per window (default {d.max_evals})")
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="a JSON object of reconstruction settings over the defaults (ReconstructionConfig's fields, "
+                        "e.g. {\"max_evals\": 80, \"weights\": {\"skate\": 10}}); the options above win")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -50,25 +53,46 @@ def config_from_args(args, base=None):
     from motionrecon.optim import LEARNED, base_name
     from motionrecon.reconstruct import ReconstructionConfig
 
+    base = base or ReconstructionConfig()
+    if getattr(args, "config", None):
+        base = base.with_overrides(read_settings(args.config), args.config)
+    solver = args.solver if args.solver is not None else base.solver
+    max_evals = args.max_evals if args.max_evals is not None else base.max_evals
+    window = args.window if args.window is not None else base.window
     weights = getattr(args, "solver_weights", None)
-    if weights is not None and base_name(args.solver) not in LEARNED:
-        raise InputError("--optimus-weights", f"solver {args.solver!r} has no weights; use a learned solver")
-    if args.max_evals < 1:
-        raise InputError("--max-evals", f"must be at least 1, got {args.max_evals}")
-    if not 0.2 <= args.window <= 5.0:
-        raise InputError("--window", f"must be between 0.2 and 5 seconds, got {args.window}")
-    if args.duration is not None and args.duration <= 0:
+    if weights is not None and base_name(solver) not in LEARNED:
+        raise InputError("--optimus-weights", f"solver {solver!r} has no weights; use a learned solver")
+    if max_evals < 1:
+        raise InputError("--max-evals", f"must be at least 1, got {max_evals}")
+    if not 0.2 <= window <= 5.0:
+        raise InputError("--window", f"must be between 0.2 and 5 seconds, got {window}")
+    if getattr(args, "duration", None) is not None and args.duration <= 0:
         raise InputError("--duration", f"must be positive, got {args.duration}")
-    if args.start < 0:
+    if getattr(args, "start", 0.0) < 0:
         raise InputError("--start", f"must not be negative, got {args.start}")
-    cfg = dataclasses.replace(base or ReconstructionConfig(), solver=args.solver,
+    cfg = dataclasses.replace(base, solver=solver,
                               solver_weights=None if weights is None else str(Path(weights).resolve()),
-                              max_evals=args.max_evals, window=args.window)
+                              max_evals=max_evals, window=window)
     try:
         cfg.make_solver()  # fails now, not after detection: unknown name; named weights that do not load
     except ValueError as e:
         raise InputError("--solver", str(e)) from None
     return cfg
+
+
+def read_settings(path: str) -> dict:
+    """The JSON object of `--config FILE`; InputError naming the file otherwise."""
+    import json
+
+    try:
+        settings = json.loads(Path(path).read_text())
+    except OSError as e:
+        raise InputError(path, f"cannot read the settings file ({e.strerror or e})") from None
+    except ValueError as e:
+        raise InputError(path, f"not JSON ({e})") from None
+    if not isinstance(settings, dict):
+        raise InputError(path, "the settings file must hold a JSON object of setting -> value")
+    return settings
 
 
 def reconstruct_files(paths, out: Path, args, *, force: bool = False, echo=print) -> tuple[list, list]:
