@@ -66,6 +66,13 @@ def atomic_dir(path: str | os.PathLike):
         raise
 
 
+def beside(folder: str | os.PathLike, what: str) -> Path:
+    """A hidden file next to an output folder, `<parent>/.<folder name>.<what>`, for work that must survive a
+    killed run (detections, solved windows) until the folder itself is written."""
+    folder = Path(folder)
+    return folder.parent / f".{folder.name}.{what}"
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

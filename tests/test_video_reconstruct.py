@@ -1,5 +1,6 @@
 """`motionrecon VIDEO`: the real phone video end to end (a short piece), its outputs, cache reuse, bad input."""
 
+import importlib
 import json
 
 import cv2
@@ -60,6 +61,42 @@ def test_video_rerun_reuses_detections(video_run):
     assert main(args + ["--force", "--max-evals", "1"]) == 0
     m = json.loads((folder / "metrics.json").read_text())
     assert m["detection_s"] == 0.0
+
+
+def test_a_killed_video_run_keeps_its_detections_and_windows(shared_data, tmp_path, monkeypatch):
+    """Killed during the physics (after the first window), the command writes no folder but keeps the
+    detections and the solved windows beside it; the next run detects nothing and starts at the second window."""
+    reconstruct_module = importlib.import_module("motionrecon.reconstruct")  # the package exports the function
+
+    video = shared_data / "video" / "single_person_dribble.mp4"
+    args = [str(video), "--out", str(tmp_path), "--duration", "1.0", "--window", "0.5", "--max-evals", "4",
+            "--no-progress"]
+    real = reconstruct_module.reconstruct
+    seen = []
+
+    def reconstruct_then_killed(obs, cfg, progress=None, **kw):
+        def progress_then_kill(stage, done, total):
+            seen.append((stage, done))
+            if stage == "continuity" and done > 4:  # during the second window
+                raise KeyboardInterrupt
+        return real(obs, cfg, progress=progress_then_kill, **kw)
+
+    monkeypatch.setattr(reconstruct_module, "reconstruct", reconstruct_then_killed)
+    assert main(args) == 130
+    folder = tmp_path / video.stem
+    assert not folder.exists()
+    assert (tmp_path / f".{video.stem}.keypoints.npz").is_file() and (tmp_path / f".{video.stem}.resume").is_file()
+
+    def reconstruct_recorded(obs, cfg, progress=None, **kw):
+        return real(obs, cfg, progress=lambda s, d, t: seen.append((s, d)), **kw)
+
+    seen.clear()
+    monkeypatch.setattr(reconstruct_module, "reconstruct", reconstruct_recorded)
+    assert main(args) == 0
+    assert min(d for s, d in seen if s == "continuity") >= 4  # the first window was not solved again
+    m = json.loads((folder / "metrics.json").read_text())
+    assert m["detection_s"] == 0.0 and (folder / "keypoints.npz").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [video.stem]  # nothing hidden left beside it
 
 
 def test_not_a_video_fails_cleanly(tmp_path, capsys):

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from motionrecon.errors import InputError
+from motionrecon.fileio import beside
 from motionrecon.optim import SOLVER_NAMES
 
 
@@ -141,7 +142,7 @@ def run_info(path, args, obs) -> dict:
 def resume_file(folder: Path) -> Path:
     """Where a reconstruction into `folder` keeps its work after every window, so that a killed run of the same
     input and settings carries on (beside the folder, hidden; gone once the folder is written)."""
-    return folder.parent / f".{folder.name}.resume"
+    return beside(folder, "resume")
 
 
 def progress_bar(name: str, disable: bool, leave: bool = True):

@@ -15,16 +15,15 @@ says it too when the camera moved or the person was not found in some frames.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from motionrecon.commands import mocap
 from motionrecon.errors import InputError
+from motionrecon.fileio import beside
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("videos", nargs="+", metavar="VIDEO",
@@ -62,6 +61,12 @@ def _time_slice(obs, start: float, duration: float | None):
     return obs.slice_frames(first, stop), first, stop
 
 
+def pending_keypoints_file(folder: Path) -> Path:
+    """Where the detections of a reconstruction into `folder` wait, beside it and hidden, until the folder is
+    written (they then become its keypoints.npz): a run killed after detection does not detect again."""
+    return beside(folder, "keypoints.npz")
+
+
 def reconstruct_video(video: Path, folder: Path, args, cfg, echo=print,
                       person: tuple[float, float] | None = None) -> Path:
     """Detection (cached), placement, physics, and every output file, written atomically into `folder`.
@@ -75,52 +80,47 @@ def reconstruct_video(video: Path, folder: Path, args, cfg, echo=print,
     from motionrecon.skeleton import MEDIAPIPE33
 
     folder.parent.mkdir(parents=True, exist_ok=True)
-    fd, cache_tmp = tempfile.mkstemp(prefix=f".{folder.name}.keypoints.", suffix=".npz", dir=folder.parent)
-    os.close(fd)
-    os.unlink(cache_tmp)
-    try:
-        old_cache = folder / "keypoints.npz"
-        vo = observations_from_video(video, cache_path=old_cache if old_cache.exists() else None,
-                                     write_cache_to=cache_tmp, focal=args.focal, fov_deg=args.fov,
-                                     person=person, progress=not args.no_progress)
-        obs, first, stop = _time_slice(vo.observations, args.start, args.duration)
-        bar = mocap.progress_bar(video.stem, args.no_progress)
-        rec = reconstruct(obs, cfg, progress=bar.update_to, resume=mocap.resume_file(folder))
-        bar.close()
-        cam = obs.camera
-        sim2d = cam.project(rec.joints3d)  # pixels of obs.camera; obs.camera_model.video_pixels maps them to the video
-        raw = np.nan_to_num(obs.joints3d)
-        rec.metrics.update({
-            "mpjpe_2d_px": metrics.mpjpe_2d(sim2d, np.nan_to_num(obs.joints2d), obs.confidence),
-            "raw_mpjpe_2d_px": metrics.mpjpe_2d(cam.project(raw), np.nan_to_num(obs.joints2d), obs.confidence),
-            "raw_tv": metrics.tv(raw),
-            "raw_foot_skate_pct": metrics.foot_skate_pct(raw, obs.fps, metrics.foot_indices(MEDIAPIPE33)),
-            "raw_foot_skate_stance_pct": metrics.foot_skate_stance_pct(raw, obs.fps,
-                                                                       metrics.foot_indices(MEDIAPIPE33)),
-            "detected_frames": int(vo.track.detected[first:stop].sum()), "video_frames": int(stop - first),
-            "camera": {"K": cam.K.tolist(), "R": cam.R.tolist(), "t": cam.t.tolist(), "width": cam.width,
-                       "height": cam.height, "intrinsics": vo.intrinsics.describe(),
-                       "placement": vo.placement.describe()},
-            "detection_s": vo.seconds["detection"], "placement_s": vo.seconds["placement"],
-            **video_notes(vo, obs),
-        })
-        frame_idx = np.asarray(vo.track.frame_indices)[first:stop]
+    pending = pending_keypoints_file(folder)
+    old_cache = folder / "keypoints.npz"
+    cache = old_cache if old_cache.exists() else pending if pending.exists() else None
+    # The detections go beside the folder at once, so a run killed during the physics detects nothing again.
+    vo = observations_from_video(video, cache_path=cache, write_cache_to=pending, focal=args.focal,
+                                 fov_deg=args.fov, person=person, progress=not args.no_progress)
+    obs, first, stop = _time_slice(vo.observations, args.start, args.duration)
+    bar = mocap.progress_bar(video.stem, args.no_progress)
+    rec = reconstruct(obs, cfg, progress=bar.update_to, resume=mocap.resume_file(folder))
+    bar.close()
+    cam = obs.camera
+    sim2d = cam.project(rec.joints3d)  # pixels of obs.camera; obs.camera_model.video_pixels maps them to the video
+    raw = np.nan_to_num(obs.joints3d)
+    rec.metrics.update({
+        "mpjpe_2d_px": metrics.mpjpe_2d(sim2d, np.nan_to_num(obs.joints2d), obs.confidence),
+        "raw_mpjpe_2d_px": metrics.mpjpe_2d(cam.project(raw), np.nan_to_num(obs.joints2d), obs.confidence),
+        "raw_tv": metrics.tv(raw),
+        "raw_foot_skate_pct": metrics.foot_skate_pct(raw, obs.fps, metrics.foot_indices(MEDIAPIPE33)),
+        "raw_foot_skate_stance_pct": metrics.foot_skate_stance_pct(raw, obs.fps,
+                                                                   metrics.foot_indices(MEDIAPIPE33)),
+        "detected_frames": int(vo.track.detected[first:stop].sum()), "video_frames": int(stop - first),
+        "camera": {"K": cam.K.tolist(), "R": cam.R.tolist(), "t": cam.t.tolist(), "width": cam.width,
+                   "height": cam.height, "intrinsics": vo.intrinsics.describe(),
+                   "placement": vo.placement.describe()},
+        "detection_s": vo.seconds["detection"], "placement_s": vo.seconds["placement"],
+        **video_notes(vo, obs),
+    })
+    frame_idx = np.asarray(vo.track.frame_indices)[first:stop]
 
-        def extra(tmp: Path) -> None:
-            shutil.move(cache_tmp, tmp / "keypoints.npz")
-            undetected = ~np.asarray(vo.track.detected)[first:stop]
-            write_overlay(video, obs.camera_model.video_pixels(sim2d), MEDIAPIPE33.parents, tmp / "overlay.mp4",
-                          frame_indices=frame_idx, joint_names=MEDIAPIPE33.joints, undetected=undetected)
-            write_side_view(rec.joints3d, MEDIAPIPE33.parents, obs.fps, tmp / "side.mp4",
-                            joint_names=MEDIAPIPE33.joints, start_time=first / obs.fps, undetected=undetected)
-            mocap.write_exports(tmp)
+    def extra(tmp: Path) -> None:
+        shutil.move(pending, tmp / "keypoints.npz")
+        undetected = ~np.asarray(vo.track.detected)[first:stop]
+        write_overlay(video, obs.camera_model.video_pixels(sim2d), MEDIAPIPE33.parents, tmp / "overlay.mp4",
+                      frame_indices=frame_idx, joint_names=MEDIAPIPE33.joints, undetected=undetected)
+        write_side_view(rec.joints3d, MEDIAPIPE33.parents, obs.fps, tmp / "side.mp4",
+                        joint_names=MEDIAPIPE33.joints, start_time=first / obs.fps, undetected=undetected)
+        mocap.write_exports(tmp)
 
-        return write_reconstruction(rec, folder, {"input": str(video), "start": args.start,
-                                                  "duration": args.duration, "video_frames": [first, stop]},
-                                    extra_files=extra)
-    finally:
-        if os.path.exists(cache_tmp):
-            os.unlink(cache_tmp)
+    return write_reconstruction(rec, folder, {"input": str(video), "start": args.start,
+                                              "duration": args.duration, "video_frames": [first, stop]},
+                                extra_files=extra)
 
 
 def video_notes(vo, obs) -> dict:

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from motionrecon.errors import InputError
+from motionrecon.fileio import beside
 
 # A video may end this many native frames before the ground truth (Human3.6M's
 # videos and motion capture differ by a few frames in places): the entry is then
@@ -54,8 +55,7 @@ SIZE_TOLERANCE_PX = 4
 
 def cache_path_for(folder: Path) -> Path:
     """The hidden keypoint cache beside an entry folder: `<out>/.<key>.keypoints.npz`."""
-    folder = Path(folder)
-    return folder.parent / f".{folder.name}.keypoints.npz"
+    return beside(folder, "keypoints.npz")
 
 
 def check_video(info, dataset: str, native_fps: float, camera, camera_name: str, indices: list[int]) -> str | None:
