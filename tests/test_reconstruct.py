@@ -85,7 +85,8 @@ def mocap_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("mocap")
     bad = out / "broken.txt"
     bad.write_text('{"Loop": "wrap", "Frames": [[0.033, 1, 2')  # truncated JSON
-    args = ["mocap", str(bad), str(clip_path("walk")), "--out", str(out / "res"), "--duration", "0.6",
+    args = ["mocap", str(bad), str(clip_path("walk")), str(clip_path("run")), "--out", str(out / "res"),
+            "--duration", "0.6",
             "--window", str(TEST_WINDOW), "--max-evals", "3", "--no-progress"]
     code = main(args)
     return out, args, code
@@ -114,6 +115,19 @@ def test_mocap_batch_writes_the_contract_and_reports_bad_inputs(mocap_run, capsy
     assert run["config"]["solver"] == metrics["solver"] == "optimus"  # the default
     assert all("fallback" in w["info"] for w in run["windows"]) and "fallback_windows" in metrics
     assert not [p for p in (out / "res").iterdir() if p.name.startswith(".")]  # no leftovers
+
+
+def test_mocap_inputs_share_a_batch_and_match_a_run_alone(mocap_run, tmp_path):
+    """The walk and the run were reconstructed in one batch (the default --batch 4); the run alone gives the
+    same motion (the batched loss equals the per-problem loss; float32 reductions may differ in order)."""
+    out, args, _ = mocap_run
+    together = out / "res" / "humanoid3d_run"
+    assert (together / "motion.npz").is_file()
+    alone = ["mocap", str(clip_path("run")), "--out", str(tmp_path)] + args[args.index("--duration"):]
+    assert main(alone + ["--batch", "1"]) == 0
+    with np.load(together / "motion.npz") as a, np.load(tmp_path / "humanoid3d_run" / "motion.npz") as b:
+        assert a["joints3d"].shape == b["joints3d"].shape
+        np.testing.assert_allclose(a["joints3d"], b["joints3d"], atol=5e-3)
 
 
 def test_mocap_exports_open_elsewhere(mocap_run):

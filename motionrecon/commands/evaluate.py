@@ -21,13 +21,11 @@ import os
 import sys
 from pathlib import Path
 
+from motionrecon.commands.mocap import BATCH_ENTRIES
 from motionrecon.errors import InputError
 from motionrecon.optim import SOLVER_NAMES
 
 DEFAULT_SPLITS = {"h36m": "paper-mocap-val", "aist": "paper"}
-# Entries per batch: 4 clips of one length share each compiled call (bench/speed.py: a batch of 8 windows costs
-# about 4 single ones on one CPU core); small enough that a killed run loses little.
-BATCH_ENTRIES = 4
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -37,10 +37,17 @@ def add_common_arguments(p: argparse.ArgumentParser, defaults=None) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+# Inputs per batch: 4 clips of one length share each compiled call (bench/speed.py: a batch of 8 windows costs
+# about 4 single ones on one CPU core); small enough that a killed run loses little.
+BATCH_ENTRIES = 4
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="motion files (DeepMimic .txt/.json, BVH .bvh, AIST++ keypoints3d .pkl, Human3.6M D3_Positions .cdf)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder; each input goes to DIR/<name>/")
     p.add_argument("--force", action="store_true", help="redo inputs whose output folder is already complete")
+    p.add_argument("--batch", type=int, default=BATCH_ENTRIES, metavar="N",
+                   help="inputs reconstructed together, their windows in one batch (default %(default)s)")
     p.add_argument("--joint-map", default=None, metavar="FILE",
                    help="BVH files: a JSON object of role -> joint name for what the names and the tree cannot "
                         "tell (e.g. {\"thorax\": \"Chest2\", \"left_knee\": \"LKnee\"}), optionally \"up\" "
@@ -97,16 +104,19 @@ def read_settings(path: str) -> dict:
 
 
 def reconstruct_files(paths, out: Path, args, *, force: bool = False, echo=print) -> tuple[list, list]:
-    """Reconstructs each file into out/<stem>/. Returns (done folders, failures as (path, message))."""
+    """Reconstructs each file into out/<stem>/, `args.batch` files at a time with their windows in one batch
+    (`reconstruct_many`). Returns (done folders, failures as (path, message))."""
     from motionrecon.datasets import load_motion
     from motionrecon.datasets.bvh_rig import read_joint_map
-    from motionrecon.export.contract import is_complete, write_reconstruction
-    from motionrecon.reconstruct import reconstruct
+    from motionrecon.export.contract import is_complete
 
     cfg = config_from_args(args)
     map_file = getattr(args, "joint_map", None)
     joint_map = None if map_file is None else read_joint_map(map_file)  # a bad map stops the run here
-    done, failed = [], []
+    batch_size = getattr(args, "batch", 1)
+    if batch_size < 1:
+        raise InputError("--batch", f"must be at least 1, got {batch_size}")
+    done, failed, batch = [], [], []
     for path in paths:
         folder = out / Path(path).stem
         if is_complete(folder) and not force:
@@ -115,17 +125,49 @@ def reconstruct_files(paths, out: Path, args, *, force: bool = False, echo=print
             continue
         try:
             obs = load_motion(path, start=args.start, duration=args.duration, joint_map=joint_map)
-            if obs.metadata.get("summary"):
-                echo(f"{path}: read as {obs.metadata['summary']}")
-            bar = progress_bar(Path(path).stem, args.no_progress)
-            rec = reconstruct(obs, cfg, progress=bar.update_to, resume=resume_file(folder))
-            bar.close()
-            write_reconstruction(rec, folder, run_info(path, args, obs), extra_files=write_exports)
-            done.append(folder)
         except InputError as e:
             failed.append((str(path), str(e)))
             print(f"motionrecon: error: {e}", file=sys.stderr)
+            continue
+        if obs.metadata.get("summary"):
+            echo(f"{path}: read as {obs.metadata['summary']}")
+        batch.append((path, folder, obs))
+        if len(batch) == batch_size:
+            _reconstruct_batch(batch, cfg, args, done, failed)
+            batch = []
+    if batch:
+        _reconstruct_batch(batch, cfg, args, done, failed)
     return done, failed
+
+
+def _reconstruct_batch(batch: list, cfg, args, done: list, failed: list) -> None:
+    """`_reconstruct_together`; when an input of the batch cannot be reconstructed, each input alone, so the
+    others still are (the failures go to `failed` with their one-line message)."""
+    try:
+        done += _reconstruct_together(batch, cfg, args)
+    except InputError as e:
+        if len(batch) == 1:
+            failed.append((str(batch[0][0]), str(e)))
+            print(f"motionrecon: error: {e}", file=sys.stderr)
+            return
+        for item in batch:
+            _reconstruct_batch([item], cfg, args, done, failed)
+
+
+def _reconstruct_together(batch: list, cfg, args) -> list[Path]:
+    """One `reconstruct_many` call over [(path, folder, observations)], one progress bar, the work kept beside
+    the first folder after every window; each folder written as soon as the batch is done."""
+    from motionrecon.export.contract import write_reconstruction
+    from motionrecon.reconstruct import reconstruct_many
+
+    names = [Path(path).stem for path, _, _ in batch]
+    bar = progress_bar(names[0] if len(names) == 1 else f"{names[0]} +{len(names) - 1}", args.no_progress)
+    recs = reconstruct_many([obs for _, _, obs in batch], cfg, progress=bar.update_to,
+                            resume=resume_file(batch[0][1]))
+    bar.close()
+    for (path, folder, obs), rec in zip(batch, recs):
+        write_reconstruction(rec, folder, run_info(path, args, obs), extra_files=write_exports)
+    return [folder for _, folder, _ in batch]
 
 
 def run_info(path, args, obs) -> dict:
@@ -187,7 +229,7 @@ def print_metrics(folder: Path, echo=print) -> None:
             ("stance skate", "foot_skate_stance_pct", "%"),
             ("penetration", "penetration_mm", "mm"), ("MPJPE-2d", "mpjpe_2d_px", "px"),
             ("evaluations", "n_evals", ""), ("fell back", "fallback_windows", "windows"),
-            ("wall time", "wall_s", "s"),
+            ("wall time", "wall_s", "s"), ("per second", "compute_s_per_motion_s", "s per s of motion"),
             ("compile", "compile_s", "s")]
     echo(f"{folder.name}")
     for label, key, unit in rows:
