@@ -35,7 +35,8 @@ import numpy as np
 
 from motionrecon import diffphy, metrics, window
 from motionrecon.body import Body, Gains, build_body
-from motionrecon.body.fit import inverse_kinematics, lift_onto_ground, measure_shape, smooth_in_time
+from motionrecon.body.fit import (inverse_kinematics, lift_onto_ground, lowest_body_point, measure_shape,
+                                  smooth_in_time)
 from motionrecon.body.template import BodyShape
 from motionrecon.errors import InputError
 from motionrecon.jaxsetup import enable_compilation_cache
@@ -127,13 +128,14 @@ class ReconstructionConfig:
 
 
 # Video, where the placed 3D is uncertain in depth: mostly 2D reprojection and root-relative 3D pose, a
-# foot-sliding penalty, twice the mocap weight on smooth control keyframes (against jitter), PD gains twice
-# DeepMimic's, and a kinematic reference fitted to the detections smoothed over ~1 frame at 12 fps, to
-# their 3D and 2D with the foot spheres kept out of the floor (the loss still compares with the raw
-# detections). docs/video.md "Physics on video" has the tables behind them. Every video reconstruction
-# (`motionrecon VIDEO`, `eval --input video`) uses `video_config`.
+# foot-sliding penalty (5 per contact sphere: 40 on the mean over the 8 foot spheres of earlier versions),
+# twice the mocap weight on smooth control keyframes (against jitter), PD gains twice DeepMimic's, and a
+# kinematic reference fitted to the detections smoothed over ~1 frame at 12 fps, to their 3D and 2D with the
+# contact spheres kept out of the floor (the loss still compares with the raw detections). docs/video.md
+# "Physics on video" has the tables behind them. Every video reconstruction (`motionrecon VIDEO`, `eval --input
+# video`) uses `video_config`.
 VIDEO_SETTINGS = dict(
-    weights=diffphy.LossWeights(marker3d=0.2, root_relative=1.0, reprojection=8.0, skate=40.0, smooth=20.0),
+    weights=diffphy.LossWeights(marker3d=0.2, root_relative=1.0, reprojection=8.0, skate=5.0, smooth=20.0),
     gain_scale=2.0, reference_smoothing=0.08, reference_on_ground=True, reference_2d_weight=1.0,
     reference_ground_weight=10.0, max_evals=130)
 
@@ -150,7 +152,7 @@ class Reconstruction:
     joints3d: [T, J, 3] simulated joints (observation layout), metres, world z-up.
     observed3d: [T, J, 3] the observations. qpos: [T, nq] simulated poses.
     qpos_kinematic: [T, nq] the IK poses. markers: [T, L, 3] all body landmarks.
-    contact_pos: [T, C, 3] foot contact sphere centres.
+    contact_pos: [T, C, 3] contact sphere centres (`body.template.contact_spheres`).
     control: [W, K, U] optimised keyframes per window. windows: per-window facts (start frame,
     solver traces, evaluations, messages). metrics: see `metrics.summarize` plus counts and timings.
     """
@@ -494,6 +496,7 @@ class _Run:
         n_evals = int(sum(wd["n_evals"] for wd in windows))
         m.update({
             "contact_penetration_mm": float(max(0.0, 1000 * np.max(radius - fr.contact_pos[..., 2]))),
+            "lowest_body_point_mm": float(1000 * np.min(lowest_body_point(c.body.model, fr.qpos))),
             "pelvis_height_error_max_mm": float(1000 * np.max(np.abs(fr.qpos[:, 2] - c.qkin[:, 2]))),
             "join_position_jump_m": fr.join_position_jump, "join_velocity_jump_mps": fr.join_velocity_jump,
             "n_evals": n_evals, "n_windows": len(windows), "solver": cfg.solver,
