@@ -17,10 +17,12 @@ def test_template_stands_on_the_floor_with_realistic_mass():
     mujoco.mj_kinematics(body.model, d)
     geoms = list(body.layout.contact_geoms)
     bottoms = d.geom_xpos[geoms, 2] - body.model.geom_size[geoms, 0]
-    on_feet = body.foot_spheres()
+    on_feet = body.spheres_of(("feet",))
     np.testing.assert_allclose(bottoms[on_feet], 0.0, atol=1e-9)  # standing on the soles
-    assert np.all(bottoms[~on_feet] > 0.3)  # knees, hands, pelvis, back, head in the air
-    assert on_feet.sum() == 8 and len(geoms) == len(contact_spheres(body.shape)) == 21
+    insteps = body.spheres_of(("insteps",))
+    assert np.all(bottoms[insteps] > 0.015)  # the top of the foot
+    assert np.all(bottoms[~on_feet & ~insteps] > 0.3)  # knees, hands, pelvis, back, head in the air
+    assert on_feet.sum() == 8 and len(geoms) == len(contact_spheres(body.shape)) == 29
     assert body.layout.num_controls == 28
     np.testing.assert_allclose(lowest_body_point(body.model, body.model.qpos0[None]), 0.0, atol=1e-9)
 
@@ -36,7 +38,8 @@ def test_contact_spheres_cover_the_parts_that_touch_the_floor():
     assert abs(full.summary()["total_mass"] - feet.summary()["total_mass"]) < 1e-9
     bodies = {s.body for s in contact_spheres(full.shape)}
     assert bodies == {"pelvis", "torso", "head", "left_forearm", "right_forearm", "left_upper_arm",
-                      "right_upper_arm", "left_shin", "right_shin", "left_foot", "right_foot"}
+                      "right_upper_arm", "left_thigh", "right_thigh", "left_shin", "right_shin", "left_foot",
+                      "right_foot"}
     rng = np.random.default_rng(0)
     m, d = full.model, mujoco.MjData(full.model)
     geoms = list(full.layout.contact_geoms)

@@ -118,7 +118,7 @@ def test_standing_body_with_zero_control_error_stays_standing(walk_window):
     spec, body, _, problem, evaluate = walk_window
     q0, heights, traj = _stand(spec, body, problem, evaluate, windows=4)  # 4 chained windows = 2 s
     assert np.all(np.abs(heights - q0[2]) < 0.03), (heights.min(), heights.max())
-    feet = np.asarray(traj.contact_pos[-1])[body.foot_spheres()]
+    feet = np.asarray(traj.contact_pos[-1])[body.spheres_of(("feet",))]
     assert np.all(feet[:, 2] < 0.02)  # still on the ground
 
 
@@ -176,9 +176,7 @@ def test_gradient_matches_central_differences_through_hand_and_knee_contact(craw
     x = 0.05 * np.random.default_rng(0).standard_normal(spec.num_params)
     (_, (traj, _)), _ = evaluate(jnp.asarray(x, jnp.float32), problem)
     depth = np.asarray(body.arrays.contact_radius) - np.asarray(traj.contact_pos[..., 2])  # [F, C]
-    names = body.contact_names()
-    deepest = {part: max(depth[:, i].max() for i, n in enumerate(names) if n.split("_contact_")[0].endswith(part))
-               for part in ("forearm", "shin")}  # the hands' and the knees' spheres
+    deepest = {part: float(depth[:, body.spheres_of((part,))].max()) for part in ("hands", "knees")}
     assert min(deepest.values()) > 0.002, f"the window must exercise hand and knee contact: {deepest}"
     _check_gradient_against_central_differences(spec, problem, evaluate, x)
 

@@ -9,7 +9,8 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 
-from motionrecon.body.template import CONTACT_PARTS, BodyShape, Gains, body_summary, build_mjcf, site_order
+from motionrecon.body.template import (CONTACT_PARTS, BodyShape, Gains, body_summary, build_mjcf, contact_spheres,
+                                      site_order)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,13 +125,13 @@ class Body:
     def summary(self) -> dict:
         return body_summary(self.model, self.shape)
 
-    def contact_names(self) -> tuple[str, ...]:
-        """Names of the contact spheres in `layout.contact_geoms` order, "<body>_contact_<i>"."""
-        return tuple(mujoco.mj_id2name(self.model, mujoco.mjtObj.mjOBJ_GEOM, g) for g in self.layout.contact_geoms)
-
-    def foot_spheres(self) -> np.ndarray:
-        """[C] bool: which contact spheres are on the feet."""
-        return np.array(["_foot_contact_" in n for n in self.contact_names()])
+    def spheres_of(self, parts: tuple[str, ...]) -> np.ndarray:
+        """[C] bool: which contact spheres belong to the body parts `parts` (`template.CONTACT_PARTS` entries)."""
+        wanted = contact_spheres(self.shape, parts)
+        m = self.model
+        return np.array([any(mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_BODY, m.geom_bodyid[g]) == w.body
+                             and np.allclose(m.geom_pos[g], w.pos, atol=1e-6) for w in wanted)
+                         for g in self.layout.contact_geoms])
 
 
 def _body_of_joint_checks(model: mujoco.MjModel) -> None:

@@ -303,16 +303,26 @@ def geom_bottoms(model: mujoco.MjModel, data: mujoco.MjData) -> np.ndarray:
                     np.where(kind == mujoco.mjtGeom.mjGEOM_BOX, box, z - size[:, 0]))
 
 
-def lowest_body_point(model: mujoco.MjModel, qpos: np.ndarray) -> np.ndarray:
-    """Height (m) of the lowest point of the body's surface (`geom_bottoms`) per frame: [T, nq] -> [T].
-    Negative where some part of the body is under the floor."""
+def body_part_bottoms(model: mujoco.MjModel, qpos: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
+    """The lowest point (m) of each body's surface (`geom_bottoms`, the lowest of its geoms) per frame:
+    ([B] body names, [T, B] heights) for qpos [T, nq]."""
     data = mujoco.MjData(model)
-    out = np.zeros(len(qpos))
+    keep = (model.geom_bodyid > 0) & (model.geom_type != mujoco.mjtGeom.mjGEOM_PLANE)
+    owner = model.geom_bodyid[keep]
+    bodies = np.unique(owner)
+    out = np.zeros((len(qpos), len(bodies)))
     for t, q in enumerate(qpos):
         data.qpos[:] = q
         mujoco.mj_kinematics(model, data)
-        out[t] = float(np.min(geom_bottoms(model, data)))
-    return out
+        bottoms = geom_bottoms(model, data)
+        out[t] = [bottoms[owner == b].min() for b in bodies]
+    return tuple(mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_BODY, int(b)) for b in bodies), out
+
+
+def lowest_body_point(model: mujoco.MjModel, qpos: np.ndarray) -> np.ndarray:
+    """Height (m) of the lowest point of the body's surface (`geom_bottoms`) per frame: [T, nq] -> [T].
+    Negative where some part of the body is under the floor."""
+    return body_part_bottoms(model, qpos)[1].min(axis=1)
 
 
 def finite_difference_velocity(model: mujoco.MjModel, qpos_a: np.ndarray, qpos_b: np.ndarray, dt: float):

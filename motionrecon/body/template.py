@@ -122,9 +122,13 @@ def _sites(items: dict[str, tuple[float, float, float]]) -> str:
 
 # Body parts that touch the ground (contact spheres), as `contact_spheres` places them; the default of every body.
 # Each sphere is the end cap of a capsule or a sphere of the body's own geometry, so a part lying on the floor
-# rests on its spheres: over random poses, the lowest sphere is within 2.4 cm of the body's lowest point
-# (tests/test_body.py; without the shoulders 8.9 cm, a body on its side). 21 spheres in all.
-CONTACT_PARTS: tuple[str, ...] = ("feet", "hands", "knees", "elbows", "shoulders", "pelvis", "back", "head")
+# rests on its spheres: over random poses, the lowest sphere is within 2.5 cm of the body's lowest point
+# (tests/test_body.py; without the shoulders 8.9 cm, a body on its side). Knees and elbows have a sphere on
+# each side of the joint: with one (the shin's, the upper arm's), the thigh's and the forearm's ends sank 2-3 cm
+# into the floor on pybullet's crawl and get-up clips; the insteps' spheres hold the top of the foot of a body
+# lying face down (docs/mocap.md). 29 spheres in all.
+CONTACT_PARTS: tuple[str, ...] = ("feet", "insteps", "hands", "knees", "elbows", "shoulders", "pelvis", "back",
+                                  "head")
 FEET_ONLY: tuple[str, ...] = ("feet",)
 
 
@@ -146,8 +150,11 @@ def _part_spheres(shape: BodyShape, part: str) -> list[ContactSphere]:
     """The spheres of one entry of `CONTACT_PARTS`:
 
     feet    four per foot: heel and ball of the foot, inner and outer (radius `radii()["contact"]`), on the sole;
-    hands   the hand's sphere; knees: the top cap of the shin's capsule (the kneecap);
-    elbows, shoulders  the bottom and top caps of the upper arm's capsule; pelvis: both ends of its capsule;
+    insteps two per foot as small, at the top of the foot's toe end, inner and outer;
+    hands   the hand's sphere;
+    knees   the top cap of the shin's capsule (the kneecap) and the bottom cap of the thigh's;
+    elbows  the bottom cap of the upper arm's capsule and the top cap of the forearm's;
+    shoulders  the top cap of the upper arm's capsule; pelvis: both ends of its capsule;
     back    both ends of the torso capsule (lower back, upper back at the thorax); head: the head's sphere.
     """
     s, r = shape, shape.radii()
@@ -157,13 +164,19 @@ def _part_spheres(shape: BodyShape, part: str) -> list[ContactSphere]:
         corners = [(-s.heel_back + rc, fw), (-s.heel_back + rc, -fw), (s.foot_forward - rc, fw),
                    (s.foot_forward - rc, -fw)]
         return [ContactSphere(f"{side}_foot", (x, y, z), rc) for side in sides for x, y in corners]
+    if part == "insteps":
+        rc, fw = r["contact"], foot_half_width(s)
+        return [ContactSphere(f"{side}_foot", (s.foot_forward - rc, y, -rc), rc) for side in sides for y in (fw, -fw)]
     if part == "hands":
         return [ContactSphere(f"{side}_forearm", (0.0, 0.0, -s.forearm - r["hand"]), r["hand"]) for side in sides]
     if part == "knees":
-        return [ContactSphere(f"{side}_shin", (0.0, 0.0, -0.5 * r["shin"]), r["shin"]) for side in sides]
+        return [sphere for side in sides for sphere in (
+            ContactSphere(f"{side}_shin", (0.0, 0.0, -0.5 * r["shin"]), r["shin"]),
+            ContactSphere(f"{side}_thigh", (0.0, 0.0, -s.thigh + r["shin"]), r["thigh"]))]
     if part == "elbows":
-        return [ContactSphere(f"{side}_upper_arm", (0.0, 0.0, -s.upper_arm + r["forearm"]), r["upper_arm"])
-                for side in sides]
+        return [sphere for side in sides for sphere in (
+            ContactSphere(f"{side}_upper_arm", (0.0, 0.0, -s.upper_arm + r["forearm"]), r["upper_arm"]),
+            ContactSphere(f"{side}_forearm", (0.0, 0.0, -0.5 * r["forearm"]), r["forearm"]))]
     if part == "pelvis":
         return [ContactSphere("pelvis", (0.0, y, -0.5 * s.hip_drop), r["pelvis"])
                 for y in (s.hip_half_width, -s.hip_half_width)]
@@ -224,6 +237,7 @@ def build_mjcf(shape: BodyShape, gains: Gains = Gains(), timestep: float = 1.0 /
       <body name="{side}_thigh" pos="{_v(hx, hy, hz)}">
         {joint(side + "_thigh", "ball", "hip")}
         <geom type="capsule" fromto="{_v(0, 0, -r['thigh'] * 0.5)} {_v(0, 0, -s.thigh + r['shin'])}" size="{r['thigh']:.4g}"/>
+        {spheres[side + "_thigh"]}
         {_sites({side + "_hip": (0, 0, 0)})}
         <body name="{side}_shin" pos="{_v(0, 0, -s.thigh)}">
           {joint(side + "_shin", "hinge", "knee")}
@@ -277,7 +291,7 @@ def build_mjcf(shape: BodyShape, gains: Gains = Gains(), timestep: float = 1.0 /
   <size nuser_jnt="1"/>
   <default>
     <geom density="1000" contype="0" conaffinity="0" rgba="0.8 0.6 0.4 1"/>
-    <default class="contact"><geom density="0" rgba="0.9 0.2 0.2 1"/></default>
+    <default class="contact"><geom density="0" group="3" rgba="0.9 0.2 0.2 1"/></default>
   </default>
   <worldbody>
     <geom name="floor" type="plane" size="10 10 0.1" rgba="0.5 0.5 0.5 1"/>
