@@ -1,7 +1,7 @@
 """Issue-17 benchmark: `reconstruct` with default settings on every real BVH clip of ../shared/data/mocap and on
 pybullet's DeepMimic clips; a table against the issue's targets.
 
-    python bench/mocap_corpus.py [--clips NAME ...] [--max-seconds S] [--jobs 2]
+    python bench/mocap_corpus.py [--clips NAME ...] [--max-seconds S] [--jobs 2] [--mocap DIR]
                                  [--out bench/results/mocap_corpus.json]
 
 Clips: the BVH files of ../shared/data/mocap (named by their stem; skipped with a note when the folder is
@@ -133,9 +133,9 @@ def targets(row: dict) -> dict:
     }
 
 
-def run_child(name: str, max_seconds: float | None, core: int) -> dict:
+def run_child(name: str, max_seconds: float | None, core: int, mocap: Path) -> dict:
     """`measure` in a fresh process on `core` (set before JAX starts); its row, or the failure's last line."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name, "--core", str(core)]
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name, "--core", str(core), "--mocap", str(mocap)]
     if max_seconds is not None:
         cmd += ["--max-seconds", str(max_seconds)]
     t = time.perf_counter()
@@ -185,26 +185,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clips", nargs="*", default=None, help="keep clips whose name contains one of these")
     p.add_argument("--max-seconds", type=float, default=None, help="reconstruct at most this much of each clip")
     p.add_argument("--jobs", type=int, default=2, help="clips at a time, each on a CPU core of its own")
+    p.add_argument("--mocap", type=Path, default=MOCAP, help="folder of the BVH clips (default ../shared/data/mocap)")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "mocap_corpus.json")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--core", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child is not None:  # one clip, in this process, on one core
         os.sched_setaffinity(0, {args.core})
-        print("RESULT" + json.dumps(measure(args.child, corpus()[args.child], args.max_seconds)), flush=True)
+        print("RESULT" + json.dumps(measure(args.child, corpus(args.mocap)[args.child], args.max_seconds)), flush=True)
         return 0
     from motionrecon.fileio import write_json
 
-    if not MOCAP.is_dir():
-        print(f"{MOCAP} not found: the BVH clips are left out", file=sys.stderr)
-    clips = [n for n in corpus() if not args.clips or any(c in n for c in args.clips)]
+    if not args.mocap.is_dir():
+        print(f"{args.mocap} not found: the BVH clips are left out", file=sys.stderr)
+    clips = [n for n in corpus(args.mocap) if not args.clips or any(c in n for c in args.clips)]
     if not clips:
         raise SystemExit(f"no clip matches {args.clips}")
     cores = sorted(os.sched_getaffinity(0))[: max(1, args.jobs)]
     t0 = time.perf_counter()
 
     def job(i: int, name: str) -> dict:
-        row = run_child(name, args.max_seconds, cores[i % len(cores)])
+        row = run_child(name, args.max_seconds, cores[i % len(cores)], args.mocap)
         row["targets"] = targets(row)
         print(json.dumps({k: v for k, v in row.items() if k != "targets"})[:300], flush=True)
         return row
