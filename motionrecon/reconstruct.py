@@ -37,7 +37,7 @@ from motionrecon import diffphy, metrics, window
 from motionrecon.body import Body, Gains, build_body
 from motionrecon.body.fit import (inverse_kinematics, lift_onto_ground, lowest_body_point, measure_shape,
                                   smooth_in_time)
-from motionrecon.body.template import BodyShape
+from motionrecon.body.template import CONTACT_PARTS, BodyShape, contact_spheres
 from motionrecon.errors import InputError
 from motionrecon.jaxsetup import enable_compilation_cache
 from motionrecon.observations import Observations
@@ -64,10 +64,13 @@ class ReconstructionConfig:
     sim_rate: float = 120.0         # Hz (rounded to a whole number of steps per frame)
     largest_bucket: int = 16        # most window problems in one compiled batch
     reference_smoothing: float = 0.0  # s, Gaussian sigma on the joints the kinematic reference is fitted to
-    reference_on_ground: bool = False  # lift reference frames whose foot spheres are below the ground
+    reference_on_ground: bool = False  # lift reference frames whose contact spheres are below the ground
     reference_2d_weight: float = 0.0  # IK of the reference also fits the 2D keypoints (body.fit.inverse_kinematics)
-    reference_ground_weight: float = 0.0  # IK of the reference keeps the foot spheres out of the ground
+    reference_ground_weight: float = 0.0  # IK of the reference keeps the contact spheres out of the ground
     gain_scale: float = 1.0         # PD gains (body.template.Gains) times this
+    # Body parts with ground contact spheres (body.template.CONTACT_PARTS); ("feet",) costs less per evaluation
+    # (bench/contact_cost.py) where nothing but the feet touches the floor.
+    contact_parts: tuple[str, ...] = CONTACT_PARTS
     weights: diffphy.LossWeights = diffphy.LossWeights()
     contact: ContactParams = ContactParams()
 
@@ -91,6 +94,8 @@ class ReconstructionConfig:
                 if unknown:
                     raise InputError(source, f"unknown {name} field(s) {', '.join(unknown)}")
                 value = dataclasses.replace(current, **{k: float(v) for k, v in value.items()})
+            elif isinstance(current, tuple):
+                value = _parts(value, name, source)
             elif isinstance(current, bool) or (current is None and isinstance(value, bool)):
                 if not isinstance(value, bool) and value is not None:
                     raise InputError(source, f"{name} takes true, false or null, got {value!r}")
@@ -125,6 +130,17 @@ class ReconstructionConfig:
         rounded up to a power of two, so that nearby budgets share one program."""
         most = max(self.max_evals, self.continuity_evals if self.uses_shooting() else 0, 1)
         return 1 << (most - 1).bit_length()
+
+
+def _parts(value, name: str, source: str) -> tuple[str, ...]:
+    """A settings file's list of contact parts as a tuple; InputError naming `source` for anything else."""
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value) or not value:
+        raise InputError(source, f"{name} takes a list of body parts, e.g. {list(CONTACT_PARTS)}")
+    try:
+        contact_spheres(BodyShape(), tuple(value))
+    except ValueError as e:
+        raise InputError(source, f"{name}: {e}") from None
+    return tuple(value)
 
 
 # Video, where the placed 3D is uncertain in depth: mostly 2D reprojection and root-relative 3D pose, a
@@ -183,7 +199,8 @@ def kinematic_reference(obs: Observations, cfg: ReconstructionConfig, spf: int,
     optionally fitted to their 2D keypoints too and kept out of the ground (`cfg.reference_2d_weight`,
     `cfg.reference_ground_weight`), and optionally lifted onto the ground (`cfg.reference_smoothing`,
     `cfg.reference_on_ground`)."""
-    body = build_body(shape or measure_shape(obs), Gains().scaled(cfg.gain_scale), timestep=1.0 / (obs.fps * spf))
+    body = build_body(shape or measure_shape(obs), Gains().scaled(cfg.gain_scale), timestep=1.0 / (obs.fps * spf),
+                      contact_parts=cfg.contact_parts)
     qkin = inverse_kinematics(body.model, smooth_in_time(obs, cfg.reference_smoothing),
                               weight_2d=cfg.reference_2d_weight, ground_weight=cfg.reference_ground_weight,
                               contact_geoms=body.layout.contact_geoms)
