@@ -150,7 +150,7 @@ def _part_spheres(shape: BodyShape, part: str) -> list[ContactSphere]:
     """The spheres of one entry of `CONTACT_PARTS`:
 
     feet    four per foot: heel and ball of the foot, inner and outer (radius `radii()["contact"]`), on the sole;
-    insteps two per foot as small, at the top of the foot's toe end, inner and outer;
+    insteps two per foot, as small as the sole's, at the top of the foot's toe end, inner and outer;
     hands   the hand's sphere;
     knees   the top cap of the shin's capsule (the kneecap) and the bottom cap of the thigh's;
     elbows  the bottom cap of the upper arm's capsule and the top cap of the forearm's;
