@@ -6,19 +6,22 @@ compare its markers with the observations.
          + w_2d    * sum_{f,j} c2_fj |P(m_fj(x)) - u_fj|^2 / (s^2 sum c2)  (x 1e4: 1 = an error of 1 % of the image)
          + w_smooth* mean_k |x_{k+1} - 2 x_k + x_{k-1}|^2               (rad^2)
          + w_reg   * mean_k |x_k|^2                                     (deviation from the kinematic init)
-         + w_ground* mean_{f,c} max(0, r_c - z_fc)^2                    (cm^2, foot spheres below the floor)
-         + w_skate * mean_{f,c} g_fc |v_fc|^2                            (cm^2: foot sliding, see below)
+         + w_ground* mean_f sum_c max(0, r_c - z_fc)^2                  (cm^2, contact spheres below the floor)
+         + w_skate * mean_f sum_c g_fc |v_fc|^2                          (cm^2: sliding on the floor, see below)
 
 x are the control keyframes [K, U] (offsets from the kinematic initialisation,
 see `physics.control`), m the simulated landmark sites of the observed joints,
 o the observed joints (metres, world frame), c their confidences; P projects
 through the camera (pinhole, OpenCV convention) to pixels, u are the detected
 2D keypoints with confidences c2, s the image's longer side in pixels.
-The skate term penalises the horizontal motion v_fc of each foot contact sphere
-between consecutive frames, expressed as the displacement per 1/25 s (the foot
+The ground and skate terms sum over the body's contact spheres c (feet, hands,
+knees, ...: `body.template.CONTACT_PARTS`), so a sphere counts the same however
+many the body has; their default weights are those of the former mean over the
+eight foot spheres divided by 8. The skate term penalises the horizontal motion
+v_fc of each contact sphere between consecutive frames, expressed as the displacement per 1/25 s (the foot
 skate metric's rate), gated by g = sigmoid((SKATE_HEIGHT - h) / SKATE_WIDTH) of
-the sphere's clearance h above the ground: a foot on or just above the floor
-should not move sideways; a lifted foot is free.
+the sphere's clearance h above the ground: a foot (hand, knee) on or just above
+the floor should not move sideways; a lifted one is free.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from motionrecon.physics import contact, rollout
 
 
 PARTS = ("marker3d", "root_relative", "reprojection", "smooth", "reg", "ground", "skate")  # the loss's terms
-SKATE_HEIGHT = 0.03  # m of clearance below which a foot sphere counts as (nearly) on the ground
+SKATE_HEIGHT = 0.03  # m of clearance below which a contact sphere counts as (nearly) on the ground
 SKATE_WIDTH = 0.005  # m, softness of that gate
 SKATE_RATE = 25.0  # Hz, the foot skate metric's frame rate
 
@@ -47,7 +50,7 @@ class LossWeights:
     reprojection: float = 1.0
     smooth: float = 10.0
     reg: float = 0.1
-    ground: float = 1.0
+    ground: float = 0.125  # per sphere: 1.0 on the mean over the 8 foot spheres of earlier versions
     skate: float = 0.0
 
 
@@ -100,7 +103,8 @@ def marker_error(markers, data: WindowData):
 
 
 def foot_sliding(contact_pos, radius, frame_dt):
-    """Mean gated squared horizontal displacement (m^2 per 1/25 s) of the foot spheres.
+    """Gated squared horizontal displacement (m^2 per 1/25 s) of the contact spheres, summed over the spheres,
+    mean over frames.
 
     contact_pos: [F, C, 3] sphere centres per frame; radius: [C] metres; frame_dt: seconds per frame.
     """
@@ -109,7 +113,7 @@ def foot_sliding(contact_pos, radius, frame_dt):
     clearance = 0.5 * (contact_pos[1:, :, 2] + contact_pos[:-1, :, 2]) - radius
     gate = jax.nn.sigmoid((SKATE_HEIGHT - clearance) / SKATE_WIDTH)
     step = (contact_pos[1:, :, :2] - contact_pos[:-1, :, :2]) / (frame_dt * SKATE_RATE)
-    return jnp.mean(gate * jnp.sum(step ** 2, axis=-1))
+    return jnp.mean(jnp.sum(gate * jnp.sum(step ** 2, axis=-1), axis=-1))
 
 
 def window_loss(x, data: WindowData, arrays: BodyArrays, params: contact.ContactParams, weights: LossWeights,
@@ -125,7 +129,7 @@ def window_loss(x, data: WindowData, arrays: BodyArrays, params: contact.Contact
     smooth = jnp.mean((keyframes[2:] - 2 * keyframes[1:-1] + keyframes[:-2]) ** 2) if num_keyframes > 2 else 0.0
     reg = jnp.mean(keyframes ** 2)
     below = jax.nn.relu(arrays.contact_radius - traj.contact_pos[..., 2])
-    ground = jnp.mean(below ** 2)
+    ground = jnp.mean(jnp.sum(below ** 2, axis=-1))
     skate = foot_sliding(traj.contact_pos, arrays.contact_radius, arrays.timestep * spf)
     uv = project(sim, data.camera_K, data.camera_R, data.camera_t)
     sq2d = jnp.sum(((uv - data.observed2d) / data.image_scale) ** 2, axis=-1)

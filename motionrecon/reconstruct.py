@@ -35,8 +35,9 @@ import numpy as np
 
 from motionrecon import diffphy, metrics, window
 from motionrecon.body import Body, Gains, build_body
-from motionrecon.body.fit import inverse_kinematics, lift_onto_ground, measure_shape, smooth_in_time
-from motionrecon.body.template import BodyShape
+from motionrecon.body.fit import (inverse_kinematics, lift_onto_ground, lowest_body_point, measure_shape,
+                                  smooth_in_time)
+from motionrecon.body.template import CONTACT_PARTS, BodyShape, contact_spheres
 from motionrecon.errors import InputError
 from motionrecon.jaxsetup import enable_compilation_cache
 from motionrecon.observations import Observations
@@ -63,10 +64,13 @@ class ReconstructionConfig:
     sim_rate: float = 120.0         # Hz (rounded to a whole number of steps per frame)
     largest_bucket: int = 16        # most window problems in one compiled batch
     reference_smoothing: float = 0.0  # s, Gaussian sigma on the joints the kinematic reference is fitted to
-    reference_on_ground: bool = False  # lift reference frames whose foot spheres are below the ground
+    reference_on_ground: bool = False  # lift reference frames whose contact spheres are below the ground
     reference_2d_weight: float = 0.0  # IK of the reference also fits the 2D keypoints (body.fit.inverse_kinematics)
-    reference_ground_weight: float = 0.0  # IK of the reference keeps the foot spheres out of the ground
+    reference_ground_weight: float = 0.0  # IK of the reference keeps the contact spheres out of the ground
     gain_scale: float = 1.0         # PD gains (body.template.Gains) times this
+    # Body parts with ground contact spheres (body.template.CONTACT_PARTS); ("feet",) costs less per evaluation
+    # (bench/contact_cost.py) where nothing but the feet touches the floor.
+    contact_parts: tuple[str, ...] = CONTACT_PARTS
     weights: diffphy.LossWeights = diffphy.LossWeights()
     contact: ContactParams = ContactParams()
 
@@ -90,6 +94,8 @@ class ReconstructionConfig:
                 if unknown:
                     raise InputError(source, f"unknown {name} field(s) {', '.join(unknown)}")
                 value = dataclasses.replace(current, **{k: float(v) for k, v in value.items()})
+            elif isinstance(current, tuple):
+                value = _parts(value, name, source)
             elif isinstance(current, bool) or (current is None and isinstance(value, bool)):
                 if not isinstance(value, bool) and value is not None:
                     raise InputError(source, f"{name} takes true, false or null, got {value!r}")
@@ -126,14 +132,26 @@ class ReconstructionConfig:
         return 1 << (most - 1).bit_length()
 
 
+def _parts(value, name: str, source: str) -> tuple[str, ...]:
+    """A settings file's list of contact parts as a tuple; InputError naming `source` for anything else."""
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value) or not value:
+        raise InputError(source, f"{name} takes a list of body parts, e.g. {list(CONTACT_PARTS)}")
+    try:
+        contact_spheres(BodyShape(), tuple(value))
+    except ValueError as e:
+        raise InputError(source, f"{name}: {e}") from None
+    return tuple(value)
+
+
 # Video, where the placed 3D is uncertain in depth: mostly 2D reprojection and root-relative 3D pose, a
-# foot-sliding penalty, twice the mocap weight on smooth control keyframes (against jitter), PD gains twice
-# DeepMimic's, and a kinematic reference fitted to the detections smoothed over ~1 frame at 12 fps, to
-# their 3D and 2D with the foot spheres kept out of the floor (the loss still compares with the raw
-# detections). docs/video.md "Physics on video" has the tables behind them. Every video reconstruction
-# (`motionrecon VIDEO`, `eval --input video`) uses `video_config`.
+# foot-sliding penalty (5 per contact sphere: 40 on the mean over the 8 foot spheres of earlier versions),
+# twice the mocap weight on smooth control keyframes (against jitter), PD gains twice DeepMimic's, and a
+# kinematic reference fitted to the detections smoothed over ~1 frame at 12 fps, to their 3D and 2D with the
+# contact spheres kept out of the floor (the loss still compares with the raw detections). docs/video.md
+# "Physics on video" has the tables behind them. Every video reconstruction (`motionrecon VIDEO`, `eval --input
+# video`) uses `video_config`.
 VIDEO_SETTINGS = dict(
-    weights=diffphy.LossWeights(marker3d=0.2, root_relative=1.0, reprojection=8.0, skate=40.0, smooth=20.0),
+    weights=diffphy.LossWeights(marker3d=0.2, root_relative=1.0, reprojection=8.0, skate=5.0, smooth=20.0),
     gain_scale=2.0, reference_smoothing=0.08, reference_on_ground=True, reference_2d_weight=1.0,
     reference_ground_weight=10.0, max_evals=130)
 
@@ -150,7 +168,7 @@ class Reconstruction:
     joints3d: [T, J, 3] simulated joints (observation layout), metres, world z-up.
     observed3d: [T, J, 3] the observations. qpos: [T, nq] simulated poses.
     qpos_kinematic: [T, nq] the IK poses. markers: [T, L, 3] all body landmarks.
-    contact_pos: [T, C, 3] foot contact sphere centres.
+    contact_pos: [T, C, 3] contact sphere centres (`body.template.contact_spheres`).
     control: [W, K, U] optimised keyframes per window. windows: per-window facts (start frame,
     solver traces, evaluations, messages). metrics: see `metrics.summarize` plus counts and timings.
     """
@@ -181,7 +199,8 @@ def kinematic_reference(obs: Observations, cfg: ReconstructionConfig, spf: int,
     optionally fitted to their 2D keypoints too and kept out of the ground (`cfg.reference_2d_weight`,
     `cfg.reference_ground_weight`), and optionally lifted onto the ground (`cfg.reference_smoothing`,
     `cfg.reference_on_ground`)."""
-    body = build_body(shape or measure_shape(obs), Gains().scaled(cfg.gain_scale), timestep=1.0 / (obs.fps * spf))
+    body = build_body(shape or measure_shape(obs), Gains().scaled(cfg.gain_scale), timestep=1.0 / (obs.fps * spf),
+                      contact_parts=cfg.contact_parts)
     qkin = inverse_kinematics(body.model, smooth_in_time(obs, cfg.reference_smoothing),
                               weight_2d=cfg.reference_2d_weight, ground_weight=cfg.reference_ground_weight,
                               contact_geoms=body.layout.contact_geoms)
@@ -494,6 +513,7 @@ class _Run:
         n_evals = int(sum(wd["n_evals"] for wd in windows))
         m.update({
             "contact_penetration_mm": float(max(0.0, 1000 * np.max(radius - fr.contact_pos[..., 2]))),
+            "lowest_body_point_mm": float(1000 * np.min(lowest_body_point(c.body.model, fr.qpos))),
             "pelvis_height_error_max_mm": float(1000 * np.max(np.abs(fr.qpos[:, 2] - c.qkin[:, 2]))),
             "join_position_jump_m": fr.join_position_jump, "join_velocity_jump_mps": fr.join_velocity_jump,
             "n_evals": n_evals, "n_windows": len(windows), "solver": cfg.solver,

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from motionrecon.body import build_body
-from motionrecon.body.fit import inverse_kinematics, landmark_sites, measure_shape
-from motionrecon.body.template import BodyShape
+from motionrecon.body.fit import geom_bottoms, inverse_kinematics, landmark_sites, lowest_body_point, measure_shape
+from motionrecon.body.template import FEET_ONLY, BodyShape, contact_spheres
 from motionrecon.skeleton import BODY_LANDMARKS, MEDIAPIPE33
 
 
@@ -17,8 +17,43 @@ def test_template_stands_on_the_floor_with_realistic_mass():
     mujoco.mj_kinematics(body.model, d)
     geoms = list(body.layout.contact_geoms)
     bottoms = d.geom_xpos[geoms, 2] - body.model.geom_size[geoms, 0]
-    np.testing.assert_allclose(bottoms, 0.0, atol=1e-9)
-    assert len(geoms) == 8 and body.layout.num_controls == 28
+    on_feet = body.spheres_of(("feet",))
+    np.testing.assert_allclose(bottoms[on_feet], 0.0, atol=1e-9)  # standing on the soles
+    insteps = body.spheres_of(("insteps",))
+    assert np.all(bottoms[insteps] > 0.015)  # the top of the foot
+    assert np.all(bottoms[~on_feet & ~insteps] > 0.3)  # knees, hands, pelvis, back, head in the air
+    assert on_feet.sum() == 8 and len(geoms) == len(contact_spheres(body.shape)) == 29
+    assert body.layout.num_controls == 28
+    np.testing.assert_allclose(lowest_body_point(body.model, body.model.qpos0[None]), 0.0, atol=1e-9)
+
+
+def test_contact_spheres_cover_the_parts_that_touch_the_floor():
+    """Every part of CONTACT_PARTS has spheres; over random poses (any orientation, joints bent) the lowest sphere
+    is within 2.5 cm of the lowest point of the body's surface, so a body lying anyhow rests on spheres; a body
+    built with the feet's spheres only has 8, at the same mass."""
+    from scipy.spatial.transform import Rotation
+
+    full, feet = build_body(), build_body(contact_parts=FEET_ONLY)
+    assert len(feet.layout.contact_geoms) == 8
+    assert abs(full.summary()["total_mass"] - feet.summary()["total_mass"]) < 1e-9
+    bodies = {s.body for s in contact_spheres(full.shape)}
+    assert bodies == {"pelvis", "torso", "head", "left_forearm", "right_forearm", "left_upper_arm",
+                      "right_upper_arm", "left_thigh", "right_thigh", "left_shin", "right_shin", "left_foot",
+                      "right_foot"}
+    rng = np.random.default_rng(0)
+    m, d = full.model, mujoco.MjData(full.model)
+    geoms = list(full.layout.contact_geoms)
+    gaps = []
+    for _ in range(300):
+        q = m.qpos0.copy()
+        q[3:7] = Rotation.random(random_state=rng).as_quat(scalar_first=True)
+        for a in full.layout.ball_qadr:
+            q[a:a + 4] = Rotation.from_rotvec(rng.normal(0.0, 0.5, 3)).as_quat(scalar_first=True)
+        q[list(full.layout.hinge_qadr)] = rng.uniform(0.0, 2.0, len(full.layout.hinge_qadr))
+        d.qpos[:] = q
+        mujoco.mj_kinematics(m, d)
+        gaps.append(np.min(d.geom_xpos[geoms, 2] - m.geom_size[geoms, 0]) - np.min(geom_bottoms(m, d)))
+    assert min(gaps) > -1e-9 and max(gaps) < 0.025, (min(gaps), max(gaps))
 
 
 def test_bigger_shape_is_heavier_and_taller():

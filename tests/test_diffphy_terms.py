@@ -40,3 +40,11 @@ def test_foot_sliding_gradient_pulls_towards_standing_still():
     assert np.all(np.isfinite(np.asarray(g)))
     # moving the last frame further along +x increases the loss; its gradient is positive in x
     assert float(g[-1, 0, 0]) > 0 and float(g[0, 0, 0]) < 0
+
+
+def test_sliding_sums_over_the_spheres():
+    """A sliding sphere counts the same however many other spheres the body has (hands, back, ... in the air)."""
+    one, r1 = _spheres([0.0], 0.02)
+    many, r = _spheres([0.0] + [0.3] * 20, 0.02)
+    np.testing.assert_allclose(float(diffphy.foot_sliding(many, r, 1.0 / 25.0)),
+                               float(diffphy.foot_sliding(one, r1, 1.0 / 25.0)), rtol=1e-5)

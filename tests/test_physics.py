@@ -11,7 +11,7 @@ import pytest
 
 from motionrecon import window
 from motionrecon.body import build_body
-from motionrecon.body.fit import inverse_kinematics, measure_shape
+from motionrecon.body.fit import inverse_kinematics, lowest_body_point, measure_shape
 from motionrecon.physics import contact
 
 
@@ -52,10 +52,8 @@ def test_contact_linearisation_is_the_negated_derivative_of_the_force():
             np.testing.assert_allclose(-dfdv[i, a, i, a], c[i, a], rtol=1e-4)
 
 
-@pytest.fixture(scope="module")
-def walk_window(walk_1s, test_config):
-    """The first window of the walk: spec, body, IK, window problem, a jitted loss+gradient+trajectory."""
-    obs, cfg = walk_1s, test_config
+def first_window(obs, cfg):
+    """The first window of a clip: spec, body, IK, window problem, a jitted loss+gradient+trajectory."""
     F, ov, K, spf = window.window_frames(obs.fps, obs.num_frames, cfg.window, cfg.overlap, cfg.keyframe_spacing,
                                          cfg.sim_rate)
     body = build_body(measure_shape(obs), timestep=1.0 / (obs.fps * spf))
@@ -65,6 +63,12 @@ def walk_window(walk_1s, test_config):
     problem = window.WindowProblem(window.window_data(obs, qkin, state, 0, F), body.arrays)
     evaluate = jax.jit(lambda x, p: window.loss_and_grad(spec, x, p, cfg.contact, cfg.weights))
     return spec, body, qkin, problem, evaluate
+
+
+@pytest.fixture(scope="module")
+def walk_window(walk_1s, test_config):
+    """The first window of the walk (`first_window`)."""
+    return first_window(walk_1s, test_config)
 
 
 def _fun_and_grad(evaluate, problem):
@@ -88,26 +92,33 @@ def standing_pose(body, lean=0.025):
     return q
 
 
-def _stand(spec, body, problem, evaluate, windows: int):
-    """Pelvis heights [windows * F] and the last trajectory of a standing body under zero control offsets."""
-    q0 = standing_pose(body)
+def _hold(spec, body, problem, evaluate, q0, windows: int):
+    """A body starting at rest in pose q0 with the PD targets at q0 and zero control offsets, `windows` windows
+    chained: (q0, pelvis heights [windows * F], the last trajectory, qpos [windows * F, nq])."""
     data = dataclasses.replace(problem.data, init=window.initial_state(body, q0, q0, 1 / 30),
                                base_qpos=jnp.tile(jnp.asarray(q0, jnp.float32), (spec.frames + 1, 1)))
-    stand = dataclasses.replace(problem, data=data)
+    hold = dataclasses.replace(problem, data=data)
     x = jnp.zeros(spec.num_params)
-    heights = []
+    qpos = []
     for _ in range(windows):
-        (_, (traj, _)), _ = evaluate(x, stand)
-        heights.append(np.asarray(traj.qpos[:, 2]))
-        stand = dataclasses.replace(stand, data=dataclasses.replace(stand.data, init=traj.state(spec.frames - 1)))
-    return q0, np.concatenate(heights), traj
+        (_, (traj, _)), _ = evaluate(x, hold)
+        qpos.append(np.asarray(traj.qpos))
+        hold = dataclasses.replace(hold, data=dataclasses.replace(hold.data, init=traj.state(spec.frames - 1)))
+    qpos = np.concatenate(qpos)
+    return q0, qpos[:, 2], traj, qpos
+
+
+def _stand(spec, body, problem, evaluate, windows: int):
+    """Pelvis heights [windows * F] and the last trajectory of a standing body under zero control offsets."""
+    q0, heights, traj, _ = _hold(spec, body, problem, evaluate, standing_pose(body), windows)
+    return q0, heights, traj
 
 
 def test_standing_body_with_zero_control_error_stays_standing(walk_window):
     spec, body, _, problem, evaluate = walk_window
     q0, heights, traj = _stand(spec, body, problem, evaluate, windows=4)  # 4 chained windows = 2 s
     assert np.all(np.abs(heights - q0[2]) < 0.03), (heights.min(), heights.max())
-    feet = np.asarray(traj.contact_pos[-1])
+    feet = np.asarray(traj.contact_pos[-1])[body.spheres_of(("feet",))]
     assert np.all(feet[:, 2] < 0.02)  # still on the ground
 
 
@@ -129,14 +140,9 @@ def test_the_implicit_step_stands_at_a_quarter_of_the_rate_an_explicit_step_need
     assert np.all(np.isfinite(heights)) and np.all(np.abs(heights - q0[2]) < 0.03), (heights.min(), heights.max())
 
 
-def test_gradient_matches_central_differences_through_contact(walk_window):
-    spec, body, _, problem, evaluate = walk_window
-    rng = np.random.default_rng(0)
-    x = 0.05 * rng.standard_normal(spec.num_params)
+def _check_gradient_against_central_differences(spec, problem, evaluate, x):
+    """The loss's gradient at x along three random directions against central differences (3 % or 0.1 % of |g|)."""
     f = _fun_and_grad(evaluate, problem)
-    (_, (traj, _)), _ = evaluate(jnp.asarray(x, jnp.float32), problem)
-    depth = np.asarray(body.arrays.contact_radius) - np.asarray(traj.contact_pos[..., 2])
-    assert depth.max() > 0.002, "the window must exercise foot contact"
     loss, grad = f(x)
     assert np.all(np.isfinite(grad)) and np.linalg.norm(grad) > 0
     for seed in range(3):
@@ -145,6 +151,59 @@ def test_gradient_matches_central_differences_through_contact(walk_window):
         h = 3e-3
         fd = (f(x + h * u)[0] - f(x - h * u)[0]) / (2 * h)
         assert abs(fd - grad @ u) <= 0.03 * abs(grad @ u) + 1e-3 * np.linalg.norm(grad), (fd, grad @ u)
+
+
+def test_gradient_matches_central_differences_through_contact(walk_window):
+    spec, body, _, problem, evaluate = walk_window
+    rng = np.random.default_rng(0)
+    x = 0.05 * rng.standard_normal(spec.num_params)
+    (_, (traj, _)), _ = evaluate(jnp.asarray(x, jnp.float32), problem)
+    depth = np.asarray(body.arrays.contact_radius) - np.asarray(traj.contact_pos[..., 2])
+    assert depth.max() > 0.002, "the window must exercise foot contact"
+    _check_gradient_against_central_differences(spec, problem, evaluate, x)
+
+
+@pytest.fixture(scope="module")
+def crawl_window(test_config):
+    """The first window of pybullet's crawl: hands and knees on the floor."""
+    from motionrecon.datasets.deepmimic import clip_path, load_deepmimic
+
+    return first_window(load_deepmimic(clip_path("crawl"), duration=1.0), test_config)
+
+
+def test_gradient_matches_central_differences_through_hand_and_knee_contact(crawl_window):
+    spec, body, _, problem, evaluate = crawl_window
+    x = 0.05 * np.random.default_rng(0).standard_normal(spec.num_params)
+    (_, (traj, _)), _ = evaluate(jnp.asarray(x, jnp.float32), problem)
+    depth = np.asarray(body.arrays.contact_radius) - np.asarray(traj.contact_pos[..., 2])  # [F, C]
+    deepest = {part: float(depth[:, body.spheres_of((part,))].max()) for part in ("hands", "knees")}
+    assert min(deepest.values()) > 0.002, f"the window must exercise hand and knee contact: {deepest}"
+    _check_gradient_against_central_differences(spec, problem, evaluate, x)
+
+
+def lying_pose(body, axis, angle: float, clearance: float):
+    """The rest pose turned by `angle` rad about the world `axis` (x, y or z unit vector) and raised so that its
+    lowest point is `clearance` metres above the floor."""
+    q = np.asarray(body.model.qpos0).copy()
+    q[3:7] = np.r_[np.cos(0.5 * angle), np.sin(0.5 * angle) * np.asarray(axis, float)]
+    q[2] += clearance - lowest_body_point(body.model, q[None])[0]
+    return q
+
+
+@pytest.mark.parametrize("side, axis, angle", [("back", (0, 1, 0), -np.pi / 2), ("right side", (1, 0, 0), np.pi / 2)])
+def test_a_body_dropped_on_its_back_or_side_rests_on_the_floor(walk_window, side, axis, angle):
+    """Dropped from 5 cm, lying on its back or side with the PD controllers holding the pose: no part of the body
+    sinks more than 2 cm into the floor (it lands on the contact spheres of its back, pelvis, head, shoulders),
+    and after 1.5 s it lies still on the floor."""
+    spec, body, _, problem, evaluate = walk_window
+    q0 = lying_pose(body, axis, angle, clearance=0.05)
+    _, heights, traj, qpos = _hold(spec, body, problem, evaluate, q0, windows=3)
+    lowest = lowest_body_point(body.model, qpos)
+    assert np.all(np.isfinite(lowest))
+    assert lowest.min() > -0.02, f"on its {side}: {1000 * lowest.min():.1f} mm under the floor"
+    assert abs(lowest[-1]) < 0.01, f"on its {side}: the lowest point ends {1000 * lowest[-1]:.1f} mm from the floor"
+    assert np.abs(np.asarray(traj.qvel[-1, :3])).max() < 0.05  # at rest
+    assert heights.max() < q0[2] + 0.01  # no bounce above where it was dropped from
 
 
 def test_pinned_simulation_behaviour(walk_window):

@@ -259,3 +259,20 @@ def test_settings_file_over_the_defaults_and_options_over_both(mocap_run, tmp_pa
     assert run["config"]["max_evals"] == 3  # the option wins over the file
     assert run["config"]["weights"]["smooth"] == 5.0 and run["config"]["continuity_evals"] == 7
     assert run["config"]["weights"]["marker3d"] == 1.0  # untouched fields keep their defaults
+
+
+def test_contact_parts_setting_chooses_the_body_parts_with_spheres(walk_1s):
+    """`contact_parts` in a settings file: the body gets the spheres of those parts only; an unknown part or a
+    value that is not a list of names is an error naming the file."""
+    from motionrecon.errors import InputError
+    from motionrecon.reconstruct import ReconstructionConfig, kinematic_reference
+
+    cfg = ReconstructionConfig().with_overrides({"contact_parts": ["feet", "hands"]}, "settings.json")
+    assert cfg.contact_parts == ("feet", "hands")
+    body, _ = kinematic_reference(walk_1s, cfg, 4)
+    assert len(body.layout.contact_geoms) == 10
+    default, _ = kinematic_reference(walk_1s, ReconstructionConfig(), 4)
+    assert default.spheres_of(("knees", "back", "head")).sum() == 7
+    for bad in (["tail"], "feet", []):
+        with pytest.raises(InputError, match="settings.json.*contact_parts"):
+            ReconstructionConfig().with_overrides({"contact_parts": bad}, "settings.json")

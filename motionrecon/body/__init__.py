@@ -9,7 +9,8 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 
-from motionrecon.body.template import BodyShape, Gains, body_summary, build_mjcf, site_order
+from motionrecon.body.template import (CONTACT_PARTS, BodyShape, Gains, body_summary, build_mjcf, contact_spheres,
+                                      site_order)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,7 +20,8 @@ class Layout:
     Bodies are numbered 0..num_bodies-1 in MuJoCo's order without the world (MuJoCo id - 1), one
     joint each: body 0 is the free root, the others hang from a ball joint or a hinge.
     ball_*/hinge_*: qpos / dof addresses of the actuated joints, in model order.
-    contact_geoms: MuJoCo geom ids of the contact spheres; contact_bodies: the bodies they sit on.
+    contact_geoms: MuJoCo geom ids of the contact spheres (`body.template.contact_spheres`, in the model's order);
+      contact_bodies: the bodies they sit on.
     sites: MuJoCo site ids of `skeleton.BODY_LANDMARKS`, in that order; site_bodies: their bodies.
     body_parent: each body's parent (-1: the world); levels: the bodies by depth in the tree.
     quat_qadr / quat_dadr: qpos address of every quaternion joint (the root's orientation first,
@@ -123,6 +125,14 @@ class Body:
     def summary(self) -> dict:
         return body_summary(self.model, self.shape)
 
+    def spheres_of(self, parts: tuple[str, ...]) -> np.ndarray:
+        """[C] bool: which contact spheres belong to the body parts `parts` (`template.CONTACT_PARTS` entries)."""
+        wanted = contact_spheres(self.shape, parts)
+        m = self.model
+        return np.array([any(mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_BODY, m.geom_bodyid[g]) == w.body
+                             and np.allclose(m.geom_pos[g], w.pos, atol=1e-6) for w in wanted)
+                         for g in self.layout.contact_geoms])
+
 
 def _body_of_joint_checks(model: mujoco.MjModel) -> None:
     """The tree the physics handles: one joint per moving body, a free root, balls and hinges below."""
@@ -220,9 +230,11 @@ def arrays_of(model: mujoco.MjModel, layout: Layout) -> BodyArrays:
     )
 
 
-def build_body(shape: BodyShape = BodyShape(), gains: Gains = Gains(), timestep: float = 1.0 / 480.0) -> Body:
-    """Builds the simulated body for `shape` (MJCF, MuJoCo model, layout and arrays)."""
-    mjcf = build_mjcf(shape, gains, timestep)
+def build_body(shape: BodyShape = BodyShape(), gains: Gains = Gains(), timestep: float = 1.0 / 480.0,
+               contact_parts: tuple[str, ...] = CONTACT_PARTS) -> Body:
+    """Builds the simulated body for `shape` (MJCF, MuJoCo model, layout and arrays) with contact spheres on the
+    body parts `contact_parts` (`body.template.CONTACT_PARTS`)."""
+    mjcf = build_mjcf(shape, gains, timestep, contact_parts)
     model = mujoco.MjModel.from_xml_string(mjcf)
     layout = layout_of(model)
     return Body(shape=shape, mjcf=mjcf, model=model, layout=layout, arrays=arrays_of(model, layout), gains=gains)

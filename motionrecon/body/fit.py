@@ -269,7 +269,7 @@ def smooth_in_time(obs: Observations, sigma_s: float) -> Observations:
 
 
 def lift_onto_ground(model: mujoco.MjModel, qpos: np.ndarray, contact_geoms, sigma_frames: float = 1.0):
-    """qpos [T, nq] raised per frame so that no foot contact sphere is below the ground (z = 0).
+    """qpos [T, nq] raised per frame so that no contact sphere is below the ground (z = 0).
 
     The lift of each frame (metres, >= 0) is smoothed in time with a Gaussian of
     `sigma_frames` and then made at least the lift that frame needs, so the
@@ -288,6 +288,41 @@ def lift_onto_ground(model: mujoco.MjModel, qpos: np.ndarray, contact_geoms, sig
     out = np.array(qpos, copy=True)
     out[:, 2] += lift
     return out, lift
+
+
+def geom_bottoms(model: mujoco.MjModel, data: mujoco.MjData) -> np.ndarray:
+    """Height (m) of the lowest point of each of the body's geoms (spheres, capsules, boxes; the floor plane
+    excluded; the contact spheres lie inside the body's geometry) at the kinematics in `data`. [G'] in geom order."""
+    keep = (model.geom_bodyid > 0) & (model.geom_type != mujoco.mjtGeom.mjGEOM_PLANE)
+    size, z = model.geom_size[keep], data.geom_xpos[keep, 2]
+    up = data.geom_xmat[keep].reshape(-1, 3, 3)[:, 2, :]  # each local axis's z component
+    kind = model.geom_type[keep]
+    capsule = z - np.abs(up[:, 2]) * size[:, 1] - size[:, 0]
+    box = z - np.sum(np.abs(up) * size, axis=-1)
+    return np.where(kind == mujoco.mjtGeom.mjGEOM_CAPSULE, capsule,
+                    np.where(kind == mujoco.mjtGeom.mjGEOM_BOX, box, z - size[:, 0]))
+
+
+def body_part_bottoms(model: mujoco.MjModel, qpos: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
+    """The lowest point (m) of each body's surface (`geom_bottoms`, the lowest of its geoms) per frame:
+    ([B] body names, [T, B] heights) for qpos [T, nq]."""
+    data = mujoco.MjData(model)
+    keep = (model.geom_bodyid > 0) & (model.geom_type != mujoco.mjtGeom.mjGEOM_PLANE)
+    owner = model.geom_bodyid[keep]
+    bodies = np.unique(owner)
+    out = np.zeros((len(qpos), len(bodies)))
+    for t, q in enumerate(qpos):
+        data.qpos[:] = q
+        mujoco.mj_kinematics(model, data)
+        bottoms = geom_bottoms(model, data)
+        out[t] = [bottoms[owner == b].min() for b in bodies]
+    return tuple(mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_BODY, int(b)) for b in bodies), out
+
+
+def lowest_body_point(model: mujoco.MjModel, qpos: np.ndarray) -> np.ndarray:
+    """Height (m) of the lowest point of the body's surface (`geom_bottoms`) per frame: [T, nq] -> [T].
+    Negative where some part of the body is under the floor."""
+    return body_part_bottoms(model, qpos)[1].min(axis=1)
 
 
 def finite_difference_velocity(model: mujoco.MjModel, qpos_a: np.ndarray, qpos_b: np.ndarray, dt: float):

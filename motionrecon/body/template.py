@@ -8,10 +8,11 @@ chest joint) -> head (ball, at the neck base); pelvis -> thighs (ball) -> shins
 Rest pose: standing, arms hanging, world z-up, x forward, y to the body's left.
 Geometry: capsules and spheres with the radii of `BodyShape`; masses follow
 from volumes at a density of 1000 kg/m^3 (MuJoCo's inertia-from-geometry).
-Marker sites: one per `skeleton.BODY_LANDMARKS` entry. Foot contact: four
-spheres per foot (heel and ball of the foot, inner and outer), handled by the
-penalty contact model in `motionrecon.physics.contact` (MuJoCo's own contacts
-are disabled).
+Marker sites: one per `skeleton.BODY_LANDMARKS` entry. Ground contact: the
+massless spheres of `contact_spheres` (geoms of class "contact", named
+"<body>_contact_<i>"), all handled alike by the penalty contact model in
+`motionrecon.physics.contact` (MuJoCo's own contacts are disabled); which body
+parts carry them is `CONTACT_PARTS`.
 """
 
 from __future__ import annotations
@@ -119,9 +120,100 @@ def _sites(items: dict[str, tuple[float, float, float]]) -> str:
     return "".join(f'<site name="{n}" pos="{_v(*p)}" size="0.01"/>' for n, p in items.items())
 
 
-def build_mjcf(shape: BodyShape, gains: Gains = Gains(), timestep: float = 1.0 / 480.0) -> str:
-    """MJCF XML of the humanoid for `shape`, standing with its soles at z = 0."""
+# Body parts that touch the ground (contact spheres), as `contact_spheres` places them; the default of every body.
+# Each sphere is the end cap of a capsule or a sphere of the body's own geometry, so a part lying on the floor
+# rests on its spheres: over random poses, the lowest sphere is within 2.5 cm of the body's lowest point
+# (tests/test_body.py; without the shoulders 8.9 cm, a body on its side). Knees and elbows have a sphere on
+# each side of the joint: with one (the shin's, the upper arm's), the thigh's and the forearm's ends sank 2-3 cm
+# into the floor on pybullet's crawl and get-up clips; the insteps' spheres hold the top of the foot of a body
+# lying face down (docs/mocap.md). 29 spheres in all.
+CONTACT_PARTS: tuple[str, ...] = ("feet", "insteps", "hands", "knees", "elbows", "shoulders", "pelvis", "back",
+                                  "head")
+FEET_ONLY: tuple[str, ...] = ("feet",)
+
+
+@dataclasses.dataclass(frozen=True)
+class ContactSphere:
+    """A ground contact sphere: `body` it is fixed on, centre `pos` in that body's frame (m), `radius` (m)."""
+
+    body: str
+    pos: tuple[float, float, float]
+    radius: float
+
+
+def foot_half_width(shape: BodyShape) -> float:
+    """Half the width of a foot's contact pattern (m)."""
+    return 0.6 * shape.radii()["shin"]
+
+
+def _part_spheres(shape: BodyShape, part: str) -> list[ContactSphere]:
+    """The spheres of one entry of `CONTACT_PARTS`:
+
+    feet    four per foot: heel and ball of the foot, inner and outer (radius `radii()["contact"]`), on the sole;
+    insteps two per foot, as small as the sole's, at the top of the foot's toe end, inner and outer;
+    hands   the hand's sphere;
+    knees   the top cap of the shin's capsule (the kneecap) and the bottom cap of the thigh's;
+    elbows  the bottom cap of the upper arm's capsule and the top cap of the forearm's;
+    shoulders  the top cap of the upper arm's capsule; pelvis: both ends of its capsule;
+    back    both ends of the torso capsule (lower back, upper back at the thorax); head: the head's sphere.
+    """
     s, r = shape, shape.radii()
+    sides = ("right", "left")
+    if part == "feet":
+        rc, fw, z = r["contact"], foot_half_width(s), -s.ankle_height + r["contact"]
+        corners = [(-s.heel_back + rc, fw), (-s.heel_back + rc, -fw), (s.foot_forward - rc, fw),
+                   (s.foot_forward - rc, -fw)]
+        return [ContactSphere(f"{side}_foot", (x, y, z), rc) for side in sides for x, y in corners]
+    if part == "insteps":
+        rc, fw = r["contact"], foot_half_width(s)
+        return [ContactSphere(f"{side}_foot", (s.foot_forward - rc, y, -rc), rc) for side in sides for y in (fw, -fw)]
+    if part == "hands":
+        return [ContactSphere(f"{side}_forearm", (0.0, 0.0, -s.forearm - r["hand"]), r["hand"]) for side in sides]
+    if part == "knees":
+        return [sphere for side in sides for sphere in (
+            ContactSphere(f"{side}_shin", (0.0, 0.0, -0.5 * r["shin"]), r["shin"]),
+            ContactSphere(f"{side}_thigh", (0.0, 0.0, -s.thigh + r["shin"]), r["thigh"]))]
+    if part == "elbows":
+        return [sphere for side in sides for sphere in (
+            ContactSphere(f"{side}_upper_arm", (0.0, 0.0, -s.upper_arm + r["forearm"]), r["upper_arm"]),
+            ContactSphere(f"{side}_forearm", (0.0, 0.0, -0.5 * r["forearm"]), r["forearm"]))]
+    if part == "pelvis":
+        return [ContactSphere("pelvis", (0.0, y, -0.5 * s.hip_drop), r["pelvis"])
+                for y in (s.hip_half_width, -s.hip_half_width)]
+    if part == "back":
+        return [ContactSphere("torso", (0.0, 0.0, z), r["torso"])
+                for z in (0.05 * s.chest_to_thorax, s.chest_to_thorax - 0.6 * r["torso"])]
+    if part == "shoulders":
+        return [ContactSphere(f"{side}_upper_arm", (0.0, 0.0, -r["upper_arm"]), r["upper_arm"]) for side in sides]
+    if part == "head":
+        return [ContactSphere("head", (0.0, 0.0, s.thorax_to_head), r["head"])]
+    raise ValueError(f"unknown contact part {part!r}; known: {', '.join(CONTACT_PARTS)}")
+
+
+def contact_spheres(shape: BodyShape, parts: tuple[str, ...] = CONTACT_PARTS) -> tuple[ContactSphere, ...]:
+    """The ground contact spheres of the body parts `parts` (entries of `CONTACT_PARTS`)."""
+    return tuple(sphere for part in parts for sphere in _part_spheres(shape, part))
+
+
+def _sphere_geoms(spheres: tuple[ContactSphere, ...]) -> dict[str, str]:
+    """MJCF geoms of the contact spheres per body name ("" for a body without any), named "<body>_contact_<i>"."""
+    out: dict[str, str] = {b: "" for b, *_ in JOINTS}
+    out["pelvis"] = ""
+    count: dict[str, int] = {}
+    for sp in spheres:
+        i = count.get(sp.body, 0)
+        count[sp.body] = i + 1
+        out[sp.body] += (f'<geom name="{sp.body}_contact_{i}" type="sphere" size="{sp.radius:.4g}" '
+                         f'pos="{_v(*sp.pos)}" class="contact"/>')
+    return out
+
+
+def build_mjcf(shape: BodyShape, gains: Gains = Gains(), timestep: float = 1.0 / 480.0,
+               contact_parts: tuple[str, ...] = CONTACT_PARTS) -> str:
+    """MJCF XML of the humanoid for `shape`, standing with its soles at z = 0, with the contact spheres of
+    `contact_parts` (see `contact_spheres`)."""
+    s, r = shape, shape.radii()
+    spheres = _sphere_geoms(contact_spheres(shape, contact_parts))
     kp = dataclasses.asdict(gains)
     ranges = {b: lim for b, _, _, lim in JOINTS}
     root_z = s.ankle_height + s.shin + s.thigh + s.hip_drop
@@ -140,26 +232,22 @@ def build_mjcf(shape: BodyShape, gains: Gains = Gains(), timestep: float = 1.0 /
     def leg(side: str, sign: float) -> str:
         hx, hy, hz = 0.0, sign * s.hip_half_width, -s.hip_drop
         foot_len = s.foot_forward + s.heel_back
-        fw = 0.6 * r["shin"]  # half width of the contact pattern
-        cz = -s.ankle_height + r["contact"]
-        contacts = "".join(
-            f'<geom name="{side}_contact_{i}" type="sphere" size="{r["contact"]:.4g}" pos="{_v(x, y, cz)}" '
-            f'class="contact"/>'
-            for i, (x, y) in enumerate([(-s.heel_back + r["contact"], fw), (-s.heel_back + r["contact"], -fw),
-                                        (s.foot_forward - r["contact"], fw), (s.foot_forward - r["contact"], -fw)]))
+        fw = foot_half_width(s)
         return f"""
       <body name="{side}_thigh" pos="{_v(hx, hy, hz)}">
         {joint(side + "_thigh", "ball", "hip")}
         <geom type="capsule" fromto="{_v(0, 0, -r['thigh'] * 0.5)} {_v(0, 0, -s.thigh + r['shin'])}" size="{r['thigh']:.4g}"/>
+        {spheres[side + "_thigh"]}
         {_sites({side + "_hip": (0, 0, 0)})}
         <body name="{side}_shin" pos="{_v(0, 0, -s.thigh)}">
           {joint(side + "_shin", "hinge", "knee")}
           <geom type="capsule" fromto="{_v(0, 0, -r['shin'] * 0.5)} {_v(0, 0, -s.shin + r['shin'])}" size="{r['shin']:.4g}"/>
+          {spheres[side + "_shin"]}
           {_sites({side + "_knee": (0, 0, 0)})}
           <body name="{side}_foot" pos="{_v(0, 0, -s.shin)}">
             {joint(side + "_foot", "ball", "ankle")}
             <geom type="box" pos="{_v((s.foot_forward - s.heel_back) / 2, 0, -s.ankle_height / 2)}" size="{_v(foot_len / 2, fw + r['contact'], s.ankle_height / 2)}"/>
-            {contacts}
+            {spheres[side + "_foot"]}
             {_sites({side + "_ankle": (0, 0, 0), side + "_heel": (-s.heel_back, 0, -s.ankle_height + s.heel_site_height),
                      side + "_toe": (s.foot_forward, 0, -s.ankle_height)})}
           </body>
@@ -172,11 +260,13 @@ def build_mjcf(shape: BodyShape, gains: Gains = Gains(), timestep: float = 1.0 /
         <body name="{side}_upper_arm" pos="{_v(0, sign * s.shoulder_half_width, s.shoulder_rise)}">
           {joint(side + "_upper_arm", "ball", "shoulder")}
           <geom type="capsule" fromto="{_v(0, 0, -r['upper_arm'])} {_v(0, 0, -s.upper_arm + r['forearm'])}" size="{r['upper_arm']:.4g}"/>
+          {spheres[side + "_upper_arm"]}
           {_sites({side + "_shoulder": (0, 0, 0)})}
           <body name="{side}_forearm" pos="{_v(0, 0, -s.upper_arm)}">
             {joint(side + "_forearm", "hinge", "elbow")}
             <geom type="capsule" fromto="{_v(0, 0, -r['forearm'] * 0.5)} {_v(0, 0, -s.forearm)}" size="{r['forearm']:.4g}"/>
             <geom type="sphere" pos="{_v(0, 0, -s.forearm - h)}" size="{h:.4g}"/>
+            {spheres[side + "_forearm"]}
             {_sites({side + "_elbow": (0, 0, 0), side + "_wrist": (0, 0, -s.forearm),
                      side + "_pinky": (0, -sign * 0.6 * h, -s.forearm - 1.8 * h),
                      side + "_index": (0, sign * 0.6 * h, -s.forearm - 1.8 * h),
@@ -201,22 +291,25 @@ def build_mjcf(shape: BodyShape, gains: Gains = Gains(), timestep: float = 1.0 /
   <size nuser_jnt="1"/>
   <default>
     <geom density="1000" contype="0" conaffinity="0" rgba="0.8 0.6 0.4 1"/>
-    <default class="contact"><geom density="0" rgba="0.9 0.2 0.2 1"/></default>
+    <default class="contact"><geom density="0" group="3" rgba="0.9 0.2 0.2 1"/></default>
   </default>
   <worldbody>
     <geom name="floor" type="plane" size="10 10 0.1" rgba="0.5 0.5 0.5 1"/>
     <body name="pelvis" pos="0 0 {root_z:.6g}">
       <freejoint name="root"/>
       <geom type="capsule" fromto="{_v(0, s.hip_half_width, -s.hip_drop * 0.5)} {_v(0, -s.hip_half_width, -s.hip_drop * 0.5)}" size="{r['pelvis']:.4g}"/>
+      {spheres["pelvis"]}
       {_sites({"pelvis": (0, 0, 0), "spine": (0, 0, 0.5 * s.pelvis_to_chest)})}
       <body name="torso" pos="{_v(0, 0, s.pelvis_to_chest)}">
         {joint("torso", "ball", "chest")}
         <geom type="capsule" fromto="{_v(0, 0, 0.05 * s.chest_to_thorax)} {_v(0, 0, s.chest_to_thorax - r['torso'] * 0.6)}" size="{r['torso']:.4g}"/>
+        {spheres["torso"]}
         {_sites({"chest": (0, 0, 0), "thorax": (0, 0, s.chest_to_thorax)})}
         <body name="head" pos="{_v(0, 0, s.chest_to_thorax)}">
           {joint("head", "ball", "neck")}
           <geom type="capsule" fromto="{_v(0, 0, 0.02)} {_v(0, 0, s.thorax_to_head - hr)}" size="{0.45 * hr:.4g}"/>
           <geom type="sphere" pos="{_v(0, 0, s.thorax_to_head)}" size="{hr:.4g}"/>
+          {spheres["head"]}
           {_sites(head_sites)}
         </body>
         {arm("right", -1.0)}

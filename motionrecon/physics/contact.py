@@ -1,4 +1,7 @@
-"""Smooth penalty contact between foot spheres and the ground plane z = 0.
+"""Smooth penalty contact between the body's contact spheres and the ground plane z = 0.
+
+Every sphere is treated alike, whatever body part carries it (feet, hands, knees, elbows, shoulders, pelvis,
+back, head: `body.template.CONTACT_PARTS`), and each has its own friction anchor in the state.
 
 MuJoCo's own contacts are disabled (see DESIGN.md: its solver's warm start made
 the loss chaotic, its elliptic cone gave NaN gradients, and more than one solver
@@ -13,7 +16,7 @@ each contact sphere i (centre p, radius r, velocity v) gets:
              f_t = -k_t * u_c - c_t * (d / (d + d_0)) * v_xy
              A'  = p_xy - u_c                      (the anchor slides when the cone is exceeded)
 
-so a loaded foot does not creep (unlike regularised Coulomb friction) and the
+so a loaded foot (hand, knee) does not creep (unlike regularised Coulomb friction) and the
 force is continuous in the state. Explicit integration limits the stiffnesses:
 with dt = 1/480 s and a foot of about 1 kg, k = 3e4 N/m keeps omega*dt < 0.1*2pi.
 """
