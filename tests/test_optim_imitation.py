@@ -65,3 +65,75 @@ def test_pairs_failing_the_curvature_condition_are_skipped():
     assert not bool(np.any(hist.valid))
     hist = imitation.push(hist, jnp.array([1.0, 0.0]), jnp.array([2.0, 0.0]))
     assert list(np.asarray(hist.valid)) == [False, False, True]
+
+
+def _teacher_run(a, b, x0, steps, m, first_step):
+    """L-BFGS with unit steps and no line search, in float64 with SciPy's two-loop product."""
+    xs, gs = [x0], [a @ x0 - b]
+    for k in range(steps):
+        g = gs[-1]
+        if k == 0:
+            d = -first_step * g / np.linalg.norm(g)
+        else:
+            s, y = np.diff(xs, axis=0)[-m:], np.diff(gs, axis=0)[-m:]
+            d = _scipy_direction(s, y, g)
+        xs.append(xs[-1] + d)
+        gs.append(a @ xs[-1] - b)
+    return np.asarray(xs)
+
+
+@pytest.mark.parametrize("variant", ["full", "no_structure"])
+def test_imitation_initialised_optimus_reproduces_its_teacher(variant):
+    import jax
+
+    from motionrecon.optim.learned import unroll
+    from motionrecon.optim.optimus_lbfgs import OptimusLBFGS
+
+    a, b = _quadratic(10, seed=4)
+    a = a / np.linalg.norm(a, 2) * 5.0
+    x0 = np.random.default_rng(5).normal(size=10)
+    opt = OptimusLBFGS(variant=variant, history=4, first_step=0.3, model_dim=32, mlp_hidden=32, ffn_dim=64)
+    theta = opt.init_meta_params(jax.random.PRNGKey(0))
+    aj, bj = jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.float32)
+    want = _teacher_run(a, b, x0, 6, m=4, first_step=0.3)
+    state = opt.init(theta, jnp.asarray(x0, jnp.float32))
+    got = [np.asarray(state.x)]
+    for _ in range(6):
+        state, _ = unroll(opt, theta, lambda x: 0.5 * x @ aj @ x - bj @ x, state, 1)
+        got.append(np.asarray(state.x))
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-3, atol=1e-3 * np.abs(want).max())
+    # it is the teacher, not a no-op: the quadratic's loss fell
+    f = lambda x: 0.5 * x @ a @ x - b @ x  # noqa: E731
+    assert f(got[-1]) < f(x0) - 0.5 * abs(f(x0))
+
+
+def test_step_from_labels_is_the_update_at_initialisation():
+    import jax
+
+    from motionrecon.optim.optimus_lbfgs import OptimusLBFGS
+
+    a, b = _quadratic(7, seed=6)
+    xs = np.random.default_rng(7).normal(size=(5, 7))
+    labels = imitation.relabel_with_teacher(imitation.trajectory_labels(xs, xs @ a - b, history=3))
+    opt = OptimusLBFGS(history=3, model_dim=16, mlp_hidden=16, ffn_dim=32)
+    theta = opt.init_meta_params(jax.random.PRNGKey(1))
+    assert float(imitation.imitation_loss(opt, theta, labels)) < 1e-10
+
+
+def test_optimus_lbfgs_is_a_named_solver_plain_and_batched():
+    import jax
+
+    from motionrecon.optim import batched, batched_solver, get_solver
+
+    a = np.diag(np.logspace(0, 2, 12))
+    b = np.ones(12)
+    exact = -0.5 * b @ np.linalg.solve(a, b)
+    res = get_solver("optimus_lbfgs").minimize(lambda x: (0.5 * x @ a @ x - b @ x, a @ x - b), np.zeros(12),
+                                              max_evals=30)
+    assert res.n_evals == 30 and res.fun - exact < 1e-3 * abs(exact)
+    solver = batched_solver("optimus_lbfgs", 30)
+    aj, bj = jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.float32)
+    evaluate = jax.vmap(jax.value_and_grad(lambda x: 0.5 * x @ aj @ x - bj @ x))
+    carry = jax.jit(lambda x0: batched.minimize(solver, evaluate, x0, 30))(jnp.zeros((2, 12)))
+    out = batched.results(solver, carry.record, np.zeros((2, 12)))
+    assert all(r.fun - exact < 1e-3 * abs(exact) for r in out)

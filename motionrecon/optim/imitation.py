@@ -179,19 +179,26 @@ def student_trajectory(optimizer, meta_params, loss_fn: Callable, x0, steps: int
 # ------------------------------------------------------------------------------------------ regression
 
 def imitation_loss(optimizer, meta_params, labels: Labels) -> jax.Array:
-    """Mean over labelled evaluations of ||student step - label step||^2 / ||label step||^2, the student's
-    step computed from the stored features and teacher direction (`optimizer.step_from_labels`)."""
+    """Mean over labelled evaluations of ||student step - label step||^2 / (||label step||^2 + ||teacher||^2)
+    (bounded where a line search accepted a tiny step), the student's step computed from the stored features
+    and teacher direction (`optimizer.step_from_labels`)."""
     pred = jax.vmap(lambda z, d: optimizer.step_from_labels(meta_params, z, d))(labels.features, labels.teacher)
-    err = jnp.sum((pred - labels.step) ** 2, axis=-1) / (jnp.sum(labels.step ** 2, axis=-1) + 1e-12)
+    scale = jnp.sum(labels.step ** 2, axis=-1) + jnp.sum(labels.teacher ** 2, axis=-1)
+    err = jnp.sum((pred - labels.step) ** 2, axis=-1) / (scale + 1e-12)
     w = labels.has_step.astype(err.dtype)
     return jnp.sum(jnp.where(labels.has_step, err, 0.0)) / jnp.maximum(jnp.sum(w), 1.0)
 
 
+def concatenate(label_sets: list[Labels]) -> Labels:
+    """Labels of several trajectories of one problem size as one set (every evaluation is one item)."""
+    return jax.tree_util.tree_map(lambda *a: jnp.concatenate(a), *label_sets)
+
+
 def fit(optimizer, meta_params, label_sets: list[Labels], steps: int, learning_rate: float = 1e-3,
-        log: Callable = print):
+        batch: int = 64, seed: int = 0, log: Callable = print):
     """Adam on the network's parameters ("net"; the decays stay, the features were computed with them)
-    regressing the step onto every set of labels in turn (each set one problem size). Returns
-    (meta_params, final losses per set)."""
+    regressing the step onto labels: each step a random batch of `batch` evaluations from one set (the
+    sets in turn, each set one problem size). Returns (meta_params, final loss per set)."""
     tx = optax.adam(learning_rate)
     net = meta_params["net"]
 
@@ -201,9 +208,12 @@ def fit(optimizer, meta_params, label_sets: list[Labels], steps: int, learning_r
         updates, opt_state = tx.update(grad, opt_state, net)
         return optax.apply_updates(net, updates), opt_state, loss
 
+    rng = np.random.default_rng(seed)
     opt_state = tx.init(net)
     for i in range(steps):
-        net, opt_state, loss = step(net, opt_state, label_sets[i % len(label_sets)])
+        labels = label_sets[i % len(label_sets)]
+        pick = rng.integers(0, labels.has_step.shape[0], size=batch)
+        net, opt_state, loss = step(net, opt_state, jax.tree_util.tree_map(lambda a: a[pick], labels))
         if i % 50 == 0 or i == steps - 1:
             log(f"imitation step {i}: loss {float(loss):.4g}")
     meta_params = {**meta_params, "net": net}

@@ -39,6 +39,8 @@ MetaParams = Any
 OPTIMIZER_CLASSES = {
     "optimus": "motionrecon.optim.optimus:Optimus",
     "adafactor_mlp": "motionrecon.optim.adafactor_mlp:AdafactorMLP",
+    "optimus_lbfgs": "motionrecon.optim.optimus_lbfgs:OptimusLBFGS",
+    "pop": "motionrecon.optim.pop:POP",
 }
 
 
