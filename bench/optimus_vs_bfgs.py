@@ -37,7 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-SOLVERS = ("optimus", "adafactor_mlp", "lbfgs", "bfgs", "adam")
+SOLVERS = ("optimus", "adafactor_mlp", "optimus_lbfgs", "pop", "lbfgs", "bfgs", "adam")
 DEFAULT_OOD = ("kick", "punch")  # the other 30 fps clips: same window size, one compile
 
 
@@ -196,11 +196,15 @@ def by_name(name: str, **options):
     return lambda f, x0, n: solver.minimize(f, x0, max_evals=n)
 
 
-def make_solvers(optimus_weights: str, adafactor_weights: str, adam_lr: float):
+def make_solvers(weights: dict, adam_lr: float, pop_step: float):
+    """weights: learned solver -> weight file; POP runs with its first step size set to `pop_step`."""
     from motionrecon.optim.learned import load_weights
 
-    return {"optimus": plain_learned(*load_weights(optimus_weights, kind="optimus")),
-            "adafactor_mlp": plain_learned(*load_weights(adafactor_weights, kind="adafactor_mlp")),
+    learned = {name: load_weights(path, kind=name) for name, path in weights.items()}
+    if "pop" in learned:
+        pop, theta = learned["pop"]
+        learned["pop"] = (pop.with_step_scale(pop_step), theta)
+    return {**{name: plain_learned(*loaded) for name, loaded in learned.items()},
             "lbfgs": by_name("lbfgs"), "bfgs": by_name("bfgs"), "adam": by_name("adam", learning_rate=adam_lr)}
 
 
@@ -275,6 +279,10 @@ def main() -> None:
     ap.add_argument("--adafactor", default=str(root / "weights" / "adafactor_mlp_diffphy.npz"),
                     help="Adafactor MLP weights (default: the classic meta-parameters with the step multiplier "
                          "chosen on DiffPhy windows by bench/learned_step_scale.py; no PES on DiffPhy fitted the CPU)")
+    ap.add_argument("--optimus-lbfgs", default=str(root / "weights" / "optimus_lbfgs.npz"))
+    ap.add_argument("--pop", default=str(root / "weights" / "pop_prior.npz"))
+    ap.add_argument("--pop-step", type=float, default=0.01,
+                    help="POP's initial step size in control units (radians): Adam's learning rate here")
     ap.add_argument("--adam-lr", type=float, default=0.01)
     ap.add_argument("--solvers", nargs="+", default=list(SOLVERS), choices=SOLVERS)
     ap.add_argument("--seed", type=int, default=2024)
@@ -292,15 +300,19 @@ def main() -> None:
     enable_compilation_cache()
     t0 = time.perf_counter()
     windows = build_windows(args.in_domain, args.ood_clips, args.ood_per_clip, args.seed)
-    solvers = {k: v for k, v in make_solvers(args.optimus, args.adafactor, args.adam_lr).items() if k in args.solvers}
+    weights = {"optimus": args.optimus, "adafactor_mlp": args.adafactor, "optimus_lbfgs": args.optimus_lbfgs,
+               "pop": args.pop}
+    weights = {k: v for k, v in weights.items() if k in args.solvers}
+    solvers = {k: v for k, v in make_solvers(weights, args.adam_lr, args.pop_step).items() if k in args.solvers}
     runs = run_all(windows, solvers, args.budget, args.bfgs_budget, log=lambda m: print(m, flush=True))
     summary = {g: summarize([r for r in runs if r["group"] == g], args.budget)
                for g in ("in_domain", "out_of_domain") if any(r["group"] == g for r in runs)}
     out = Path(args.out)
     result = {
         "command": " ".join(["python", "bench/optimus_vs_bfgs.py"] + sys.argv[1:]),
-        "weights": {"optimus": Path(args.optimus).name, "adafactor_mlp": Path(args.adafactor).name},
+        "weights": {k: Path(v).name for k, v in weights.items()},
         "budget": args.budget, "bfgs_budget": args.bfgs_budget, "adam_learning_rate": args.adam_lr,
+        "pop_step": args.pop_step,
         "learned_optimizers": "plain: no stopping rule, no fallback",
         "windows": [{"index": i, "group": g, "clip": w.clip, "start_frame": w.start, "fps": round(w.fps, 3),
                      "size_factor": round(w.scale, 4)} for i, (g, w) in enumerate(windows)],
@@ -312,8 +324,8 @@ def main() -> None:
     write_json(out, result)
     plot(summary, args.budget, out.with_suffix(".png"))
     if args.update_cards:
-        for solver, weights in (("optimus", args.optimus), ("adafactor_mlp", args.adafactor)):
-            card_path = Path(weights).with_suffix(".json")
+        for solver, path in weights.items():
+            card_path = Path(path).with_suffix(".json")
             if solver in solvers and card_path.is_file():
                 card = json.loads(card_path.read_text())
                 card["benchmark_diffphy"] = card_section(result, solver)

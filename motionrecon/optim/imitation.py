@@ -208,6 +208,7 @@ def fit(optimizer, meta_params, label_sets: list[Labels], steps: int, learning_r
         updates, opt_state = tx.update(grad, opt_state, net)
         return optax.apply_updates(net, updates), opt_state, loss
 
+    loss_of = jax.jit(lambda th, labels: imitation_loss(optimizer, th, labels))
     rng = np.random.default_rng(seed)
     opt_state = tx.init(net)
     for i in range(steps):
@@ -217,4 +218,4 @@ def fit(optimizer, meta_params, label_sets: list[Labels], steps: int, learning_r
         if i % 50 == 0 or i == steps - 1:
             log(f"imitation step {i}: loss {float(loss):.4g}")
     meta_params = {**meta_params, "net": net}
-    return meta_params, [float(imitation_loss(optimizer, meta_params, lab)) for lab in label_sets]
+    return meta_params, [float(loss_of(meta_params, lab)) for lab in label_sets]

@@ -146,6 +146,20 @@ def load_weights(path, kind: Optional[str] = None) -> tuple[LearnedOptimizer, Me
     return optimizer, meta_params
 
 
+def export_weights(src, dest, kind: str, card: dict) -> None:
+    """Copy the weight file `src` (of `kind`) to `dest` and merge `card` into the JSON card beside it
+    (dest with .json), adding "kind", "architecture" and "meta_parameters" from the weights."""
+    from motionrecon.fileio import write_json
+
+    optimizer, theta = load_weights(src, kind=kind)
+    save_weights(dest, optimizer, theta)
+    card_path = Path(dest).with_suffix(".json")
+    merged = json.loads(card_path.read_text()) if card_path.exists() else {}
+    merged.update({"kind": kind, "architecture": optimizer.options(),
+                   "meta_parameters": int(sum(np.size(v) for v in jax.tree_util.tree_leaves(theta))), **card})
+    write_json(card_path, merged)
+
+
 # ----------------------------------------------------------------------------------------------- stopping
 
 @dataclasses.dataclass(frozen=True)
