@@ -183,23 +183,31 @@ def imitation_loss(optimizer, meta_params, labels: Labels) -> jax.Array:
     (bounded where a line search accepted a tiny step), the student's step computed from the stored features
     and teacher direction (`optimizer.step_from_labels`)."""
     pred = jax.vmap(lambda z, d: optimizer.step_from_labels(meta_params, z, d))(labels.features, labels.teacher)
-    scale = jnp.sum(labels.step ** 2, axis=-1) + jnp.sum(labels.teacher ** 2, axis=-1)
-    err = jnp.sum((pred - labels.step) ** 2, axis=-1) / (scale + 1e-12)
+    # in units of the larger of the two label norms, so that huge (finite) steps do not overflow float32
+    unit = jnp.maximum(jnp.max(jnp.abs(labels.step), axis=-1), jnp.max(jnp.abs(labels.teacher), axis=-1))[:, None]
+    unit = jnp.where(unit > 0, unit, 1.0)
+    step, teacher = labels.step / unit, labels.teacher / unit
+    err = jnp.sum(((pred / unit) - step) ** 2, axis=-1) / (jnp.sum(step**2, axis=-1) + jnp.sum(teacher**2, axis=-1))
     w = labels.has_step.astype(err.dtype)
     return jnp.sum(jnp.where(labels.has_step, err, 0.0)) / jnp.maximum(jnp.sum(w), 1.0)
 
 
 def concatenate(label_sets: list[Labels]) -> Labels:
-    """Labels of several trajectories of one problem size as one set (every evaluation is one item)."""
-    return jax.tree_util.tree_map(lambda *a: jnp.concatenate(a), *label_sets)
+    """Labels of several trajectories of one problem size as one set (every evaluation is one item), without
+    the items whose features, teacher or step are not finite (a diverging trajectory's last evaluations)."""
+    labels = jax.tree_util.tree_map(lambda *a: jnp.concatenate(a), *label_sets)
+    finite = (jnp.all(jnp.isfinite(labels.features), axis=(1, 2)) & jnp.all(jnp.isfinite(labels.teacher), axis=1)
+              & jnp.all(jnp.isfinite(labels.step), axis=1))
+    keep = np.flatnonzero(np.asarray(finite))
+    return jax.tree_util.tree_map(lambda a: a[keep], labels)
 
 
 def fit(optimizer, meta_params, label_sets: list[Labels], steps: int, learning_rate: float = 1e-3,
         batch: int = 64, seed: int = 0, log: Callable = print):
-    """Adam on the network's parameters ("net"; the decays stay, the features were computed with them)
+    """Adam (global-norm clip 1) on the network's parameters ("net"; the decays stay, the features were computed with them)
     regressing the step onto labels: each step a random batch of `batch` evaluations from one set (the
     sets in turn, each set one problem size). Returns (meta_params, final loss per set)."""
-    tx = optax.adam(learning_rate)
+    tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(learning_rate))
     net = meta_params["net"]
 
     @jax.jit

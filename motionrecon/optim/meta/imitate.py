@@ -71,8 +71,9 @@ def teacher_labels(task, optimizer, dim: int, count: int, evals: int, key) -> im
     return imitation.concatenate(sets)
 
 
-def student_labels(task, optimizer, theta, dim: int, count: int, steps: int, key) -> imitation.Labels:
-    """The student's own trajectories on `count` fresh problems, relabelled with the teacher (DAgger)."""
+def student_labels(task, optimizer, theta, dim: int, count: int, steps: int, key):
+    """The student's own trajectories on `count` fresh problems, relabelled with the teacher (DAgger); None
+    when none has two finite evaluations."""
     problems, x0s = _problems(task, dim, count, key)
     run = jax.jit(jax.vmap(lambda p, x: imitation.student_trajectory(optimizer, theta, lambda y: task.loss(p, y), x,
                                                                      steps)[:2]))
@@ -84,7 +85,7 @@ def student_labels(task, optimizer, theta, dim: int, count: int, steps: int, key
         if k >= 2:
             sets.append(imitation.relabel_with_teacher(imitation.trajectory_labels(
                 xs[i, :k], gs[i, :k], optimizer.history, optimizer.first_step)))
-    return imitation.concatenate(sets)
+    return imitation.concatenate(sets) if sets else None
 
 
 def train_imitation(config: ImitationConfig, out_dir, log=print) -> dict:
@@ -108,7 +109,7 @@ def train_imitation(config: ImitationConfig, out_dir, log=print) -> dict:
             for dim in task.dims:
                 fresh = student_labels(task, optimizer, theta, dim, config.problems, config.student_steps,
                                        jax.random.fold_in(key, 1000 * r + dim))
-                data[dim] = imitation.concatenate([data[dim], fresh])
+                data[dim] = imitation.concatenate([data[dim]] + ([fresh] if fresh is not None else []))
         theta, losses = imitation.fit(optimizer, theta, list(data.values()), config.steps_per_round,
                                       config.learning_rate, config.batch, seed=config.seed + r, log=log)
         val = validate(theta)
