@@ -137,3 +137,17 @@ def test_optimus_lbfgs_is_a_named_solver_plain_and_batched():
     carry = jax.jit(lambda x0: batched.minimize(solver, evaluate, x0, 30))(jnp.zeros((2, 12)))
     out = batched.results(solver, carry.record, np.zeros((2, 12)))
     assert all(r.fun - exact < 1e-3 * abs(exact) for r in out)
+
+
+def test_imitation_loss_is_finite_at_a_converged_or_huge_label():
+    import jax
+
+    from motionrecon.optim.optimus_lbfgs import OptimusLBFGS
+
+    opt = OptimusLBFGS(history=2, model_dim=16, mlp_hidden=16, ffn_dim=32)
+    theta = opt.init_meta_params(jax.random.PRNGKey(2))
+    xs = np.array([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [4e30, -1e30, 2.0]])  # a repeated point (zero step), a huge one
+    gs = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [1e30, 3e30, -1.0]])
+    labels = imitation.concatenate([imitation.trajectory_labels(xs, gs, history=2)])
+    loss, grad = jax.value_and_grad(lambda th: imitation.imitation_loss(opt, th, labels))(theta)
+    assert np.isfinite(float(loss)) and all(np.all(np.isfinite(g)) for g in jax.tree_util.tree_leaves(grad))

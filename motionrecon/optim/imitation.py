@@ -187,7 +187,8 @@ def imitation_loss(optimizer, meta_params, labels: Labels) -> jax.Array:
     unit = jnp.maximum(jnp.max(jnp.abs(labels.step), axis=-1), jnp.max(jnp.abs(labels.teacher), axis=-1))[:, None]
     unit = jnp.where(unit > 0, unit, 1.0)
     step, teacher = labels.step / unit, labels.teacher / unit
-    err = jnp.sum(((pred / unit) - step) ** 2, axis=-1) / (jnp.sum(step**2, axis=-1) + jnp.sum(teacher**2, axis=-1))
+    err = jnp.sum(((pred / unit) - step) ** 2, axis=-1) / (jnp.sum(step**2, axis=-1) + jnp.sum(teacher**2, axis=-1)
+                                                          + 1e-12)
     w = labels.has_step.astype(err.dtype)
     return jnp.sum(jnp.where(labels.has_step, err, 0.0)) / jnp.maximum(jnp.sum(w), 1.0)
 
