@@ -146,8 +146,9 @@ def test_imitation_loss_is_finite_at_a_converged_or_huge_label():
 
     opt = OptimusLBFGS(history=2, model_dim=16, mlp_hidden=16, ffn_dim=32)
     theta = opt.init_meta_params(jax.random.PRNGKey(2))
-    xs = np.array([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [4e30, -1e30, 2.0]])  # a repeated point (zero step), a huge one
-    gs = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [1e30, 3e30, -1.0]])
+    # a repeated point (zero step), huge ones
+    xs = np.array([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [4e30, -1e30, 2.0], [1e33, 2e33, 0.0]])
+    gs = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [1e30, 3e30, -1.0], [1e20, -1e20, 1.0]])
     labels = imitation.concatenate([imitation.trajectory_labels(xs, gs, history=2)])
     loss, grad = jax.value_and_grad(lambda th: imitation.imitation_loss(opt, th, labels))(theta)
     assert np.isfinite(float(loss)) and all(np.all(np.isfinite(g)) for g in jax.tree_util.tree_leaves(grad))

@@ -46,7 +46,9 @@ class OptimusLBFGSState(NamedTuple):
 
 
 def _rms(v):
-    return jnp.sqrt(jnp.mean(v * v) + 1e-30)
+    """Root mean square of v [N], computed in units of max |v| (no float32 overflow for |v| > 1e19)."""
+    big = jnp.maximum(jnp.max(jnp.abs(v)), 1e-20)
+    return big * jnp.sqrt(jnp.mean((v / big) ** 2) + 1e-12)
 
 
 @dataclasses.dataclass(frozen=True)
