@@ -51,7 +51,8 @@ def verdict(solver, runs) -> str:
     text = [f"Lower mean final objective than both BFGS and Adam on {won}/{total} of the paper's hard cells "
             "(Rosenbrock, Rastrigin, Levy, Ackley at d >= 20)."]
     wins = [f"{r['wins_per_solver'].get(solver, 0)}/{r['cells']} cells in {r['output']}" for r in runs]
-    text.append(f"Best solver (ties included) on {', '.join(wins)}; BFGS wins most smooth cells.")
+    leaders = [max(r["wins_per_solver"], key=r["wins_per_solver"].get) for r in runs]
+    text.append(f"Best solver (ties included) on {', '.join(wins)}; most wins: {', '.join(leaders)}.")
     if solver == "optimus":
         fr = [r["relative_iterations_vs"]["adam"]["fraction_5x_fewer"] for r in runs if "adam" in r["relative_iterations_vs"]]
         text.append("Needs >= 5x fewer iterations than Adam to reach Adam's 100-iteration value on "

@@ -82,3 +82,11 @@ def test_backprop_through_unrolls_lowers_the_meta_loss(tmp_path):
     again = train_bptt(dataclasses.replace(config, max_steps=45), tmp_path, log=lambda m: None)
     assert first["steps"] == 40 and again["steps"] == 45  # resumed, not restarted
 
+
+
+def test_shipped_pop_runs_as_a_solver():
+    from motionrecon.optim import get_solver
+
+    a = np.diag(np.logspace(0, 1, 10))
+    res = get_solver("pop").minimize(lambda x: (0.5 * x @ a @ x, a @ x), np.ones(10), max_evals=40)
+    assert res.n_evals == 40 and res.fun < 0.1 * 0.5 * np.trace(a)
