@@ -25,7 +25,7 @@ HARD = ("rosenbrock", "rastrigin", "levy", "ackley")
 CARDS = {"optimus": ROOT / "weights" / "optimus_classic.json",
          "adafactor_mlp": ROOT / "weights" / "adafactor_mlp_classic.json",
          "pop": ROOT / "weights" / "pop_prior.json",
-         "optimus_lbfgs": ROOT / "weights" / "optimus_lbfgs.json"}
+         "optimus_lbfgs": ROOT / "weights" / "optimus_lbfgs_classic.json"}
 DEFAULT_CARDS = ("optimus", "adafactor_mlp")
 
 

@@ -279,7 +279,8 @@ def main() -> None:
     ap.add_argument("--adafactor", default=str(root / "weights" / "adafactor_mlp_diffphy.npz"),
                     help="Adafactor MLP weights (default: the classic meta-parameters with the step multiplier "
                          "chosen on DiffPhy windows by bench/learned_step_scale.py; no PES on DiffPhy fitted the CPU)")
-    ap.add_argument("--optimus-lbfgs", default=str(root / "weights" / "optimus_lbfgs.npz"))
+    ap.add_argument("--optimus-lbfgs", default=str(root / "weights" / "optimus_lbfgs_diffphy.npz"),
+                    help="optimus_lbfgs weights (default: the teacher-initialised ones with a 0.3 rad step cap)")
     ap.add_argument("--pop", default=str(root / "weights" / "pop_prior.npz"))
     ap.add_argument("--pop-step", type=float, default=0.01,
                     help="POP's initial step size in control units (radians): Adam's learning rate here")
@@ -288,8 +289,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=2024)
     ap.add_argument("--quick", action="store_true", help="1 in-domain + 1 out-of-domain window, budget 10")
     ap.add_argument("--out", default=str(root / "bench" / "results" / "optimus_vs_bfgs.json"))
-    ap.add_argument("--update-cards", action="store_true",
-                    help="write the measured numbers into the JSON cards beside the learned weights")
+    ap.add_argument("--update-cards", nargs="*", default=None, metavar="SOLVER",
+                    help="write the measured numbers into the JSON cards beside these learned solvers' weights "
+                         "(no names: every learned solver measured)")
     args = ap.parse_args()
     if args.quick:
         args.in_domain, args.ood_clips, args.ood_per_clip, args.budget, args.bfgs_budget = 1, ["kick"], 1, 10, 10
@@ -323,8 +325,10 @@ def main() -> None:
     }
     write_json(out, result)
     plot(summary, args.budget, out.with_suffix(".png"))
-    if args.update_cards:
+    if args.update_cards is not None:
         for solver, path in weights.items():
+            if args.update_cards and solver not in args.update_cards:
+                continue
             card_path = Path(path).with_suffix(".json")
             if solver in solvers and card_path.is_file():
                 card = json.loads(card_path.read_text())

@@ -2,7 +2,7 @@
 synthetic prior; exports its weights and card when it beats its untrained start on validation.
 
     python bench/train_optimus_lbfgs.py --out /tmp/imit [--problems 16] [--rounds 3] [--steps 400] \
-        [--export weights/optimus_lbfgs.npz]
+        [--export weights/optimus_lbfgs_classic.npz]
 
 One CPU core (`jaxsetup.use_one_core`, as `bench/train_pop.py` says why). Not resumable (a run takes minutes).
 """

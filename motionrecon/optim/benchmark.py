@@ -243,7 +243,7 @@ def run_learned(solver, config, names, index, x0s, f_star, mean_init, loaded):
 def load_learned(config: BenchmarkConfig) -> dict:
     from motionrecon.optim.adafactor_mlp import CLASSIC_WEIGHTS as ADAFAC_DEFAULT
     from motionrecon.optim.optimus import CLASSIC_WEIGHTS as OPTIMUS_DEFAULT
-    from motionrecon.optim.optimus_lbfgs import WEIGHTS as OPTIMUS_LBFGS_DEFAULT
+    from motionrecon.optim.optimus_lbfgs import CLASSIC_WEIGHTS as OPTIMUS_LBFGS_DEFAULT
     from motionrecon.optim.pop import WEIGHTS as POP_DEFAULT
     from motionrecon.resources import resource_path
 

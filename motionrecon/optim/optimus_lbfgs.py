@@ -114,5 +114,7 @@ class OptimusLBFGS(Optimus):
                                  started=jnp.asarray(True))
 
 
-WEIGHTS = "optimus_lbfgs.npz"
+CLASSIC_WEIGHTS = "optimus_lbfgs_classic.npz"  # no step cap: the classical test functions (the benchmark's)
+DIFFPHY_WEIGHTS = "optimus_lbfgs_diffphy.npz"  # the same meta-parameters, max_step 0.3 rad for DiffPhy windows
+WEIGHTS = DIFFPHY_WEIGHTS  # `get_solver("optimus_lbfgs")`
 
