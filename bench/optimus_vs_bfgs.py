@@ -110,6 +110,24 @@ def summarize(runs: list[dict], budget: int, reference: str = "bfgs") -> dict:
     return out
 
 
+def issue19_target(runs: list[dict], solver: str, reference: str = "lbfgs") -> dict:
+    """Issue 19's first target for `solver` over all windows of `runs`: on how many it reaches `reference`'s
+    final loss within its own budget, and the median evaluations it needs there over the reference's."""
+    by = {(r["solver"], r["window"]): r for r in runs}
+    windows = sorted({r["window"] for r in runs if (solver, r["window"]) in by and (reference, r["window"]) in by})
+    reach, ratio = [], []
+    for w in windows:
+        ref = by[(reference, w)]["trace"]
+        n = evals_to_reach(by[(solver, w)]["trace"], float(best_so_far(ref, len(ref))[-1]))
+        reach.append(n)
+        if n is not None:
+            ratio.append(n / len(ref))
+    return {"reference": reference, "reached": f"{len(ratio)}/{len(windows)}", "evals_per_window": reach,
+            "median_evals_over_reference": float(np.median(ratio)) if ratio else None,
+            "mpjpe_g_mm_better_or_equal": f"{sum(by[(solver, w)]['mpjpe_g_mm'] <= by[(reference, w)]['mpjpe_g_mm'] for w in windows)}/{len(windows)}",
+            "target": ">= 75 % reached, median <= 0.6"}
+
+
 def card_section(result: dict, solver: str) -> dict:
     """The numbers of one learned solver (and BFGS, L-BFGS, Adam beside it) for its weight card."""
     section = {"source": "bench/results/optimus_vs_bfgs.json", "command": result["command"],
@@ -120,6 +138,8 @@ def card_section(result: dict, solver: str) -> dict:
     for group, per_solver in result["summary"].items():
         section["groups"][group] = {name: {k: v[k] for k in keys if k in v} for name, v in per_solver.items()
                                     if name in (solver, "bfgs", "lbfgs", "adam")}
+    if result.get("issue19_target_vs_lbfgs", {}).get(solver):
+        section["issue19_target_vs_lbfgs"] = result["issue19_target_vs_lbfgs"][solver]
     return section
 
 
@@ -319,6 +339,8 @@ def main() -> None:
         "windows": [{"index": i, "group": g, "clip": w.clip, "start_frame": w.start, "fps": round(w.fps, 3),
                      "size_factor": round(w.scale, 4)} for i, (g, w) in enumerate(windows)],
         "summary": summary,
+        "issue19_target_vs_lbfgs": {name: issue19_target(runs, name) for name in solvers if name != "lbfgs"}
+        if "lbfgs" in solvers else {},
         "runs": runs,
         "wall_s": time.perf_counter() - t0,
         "hardware": f"{platform.machine()}, {os.cpu_count()} CPU cores shared with other jobs, no accelerator",
