@@ -90,3 +90,28 @@ def test_shipped_pop_runs_as_a_solver():
     a = np.diag(np.logspace(0, 1, 10))
     res = get_solver("pop").minimize(lambda x: (0.5 * x @ a @ x, a @ x), np.ones(10), max_evals=40)
     assert res.n_evals == 40 and res.fun < 0.1 * 0.5 * np.trace(a)
+
+
+def test_prior_problems_have_their_stated_minimum():
+    from motionrecon.optim.meta.prior import PriorTask
+
+    task = PriorTask(dims=(7,))
+    problems, x0 = jax.vmap(lambda k: task.sample(k, 7))(jax.random.split(jax.random.PRNGKey(0), 24))
+    kinds = np.asarray(problems.kind)
+    assert set(kinds) == {0, 1, 2}
+    at_min = jax.vmap(task.loss)(problems, problems.c)  # the minimiser of kinds 0 and 1
+    smooth = kinds < 2
+    np.testing.assert_allclose(np.asarray(at_min)[smooth], 0.0, atol=1e-6)
+    assert np.all(np.asarray(problems.f_init)[smooth] > 0) and np.all(np.isfinite(problems.f_init))
+    np.testing.assert_allclose(problems.f_init, jax.vmap(task.loss)(problems, x0), rtol=1e-5)
+
+
+def test_pop_runs_batched():
+    from motionrecon.optim import batched, batched_solver
+
+    solver = batched_solver("pop", 20)
+    scales = jnp.linspace(0.5, 3.0, 5)
+    evaluate = jax.vmap(jax.value_and_grad(lambda x: 0.5 * jnp.sum(scales * x * x)))
+    carry = jax.jit(lambda x0: batched.minimize(solver, evaluate, x0, 20))(jnp.ones((3, 5)))
+    out = batched.results(solver, carry.record, np.ones((3, 5)))
+    assert all(r.n_evals == 20 and r.fun < 0.5 * float(jnp.sum(scales)) for r in out)
