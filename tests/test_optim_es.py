@@ -60,3 +60,10 @@ def test_episode_objective_over_a_subspace_of_a_learned_optimizer():
     objective = es.episode_log_ratio(opt, to_meta, PriorTask(dims=(6,)), 6, problems=3, steps=10)
     grad, metrics = jax.jit(lambda v, k: es.es_gradient(objective, es.ESConfig(pairs=2), v, k))(v0, jax.random.PRNGKey(2))
     assert grad.shape == (8,) and np.all(np.isfinite(grad)) and float(metrics["objective"]) < 0
+
+
+def test_es_training_descends_the_smoothed_objective():
+    v, rows = es.es_train(_objective, jnp.zeros(3), es.ESConfig(pairs=8, sigma=0.1), steps=150, learning_rate=0.05,
+                          key=jax.random.PRNGKey(3), log=lambda m: None)
+    minimiser = -np.linalg.solve(np.asarray(A), np.asarray(B))
+    assert len(rows) == 150 and np.linalg.norm(np.asarray(v) - minimiser) < 0.25 * np.linalg.norm(minimiser)

@@ -92,3 +92,30 @@ def episode_log_ratio(optimizer, to_meta: Callable, task, dim: int, problems: in
         return jnp.mean(jax.vmap(lambda k: one(meta, k))(jax.random.split(key, problems)))
 
     return objective
+
+
+def es_train(objective: Callable, v0, config: ESConfig, steps: int, learning_rate: float, key,
+             max_minutes: float = float("inf"), log: Callable = print):
+    """optax Adam on ES estimates of objective(v, key) from v0 [P], for `steps` steps or `max_minutes`.
+    Returns (v, rows: one dict per step with the pairs' mean objective and the estimate's norm)."""
+    import time
+
+    import optax
+
+    tx = optax.adam(learning_rate)
+
+    @jax.jit
+    def step(v, opt_state, k):
+        grad, metrics = es_gradient(objective, config, v, k)
+        updates, opt_state = tx.update(grad, opt_state, v)
+        return optax.apply_updates(v, updates), opt_state, {**metrics, "grad_norm": jnp.linalg.norm(grad)}
+
+    v, opt_state, rows, start = v0, tx.init(v0), [], time.time()
+    for i in range(steps):
+        if time.time() - start > 60.0 * max_minutes:
+            break
+        key, k = jax.random.split(key)
+        v, opt_state, metrics = step(v, opt_state, k)
+        rows.append({"step": i + 1, "wall_s": round(time.time() - start, 1), **{m: float(x) for m, x in metrics.items()}})
+        log(" ".join(f"{m}={x:.4g}" if isinstance(x, float) else f"{m}={x}" for m, x in rows[-1].items()))
+    return v, rows
