@@ -88,8 +88,11 @@ def test_shipped_pop_runs_as_a_solver():
     from motionrecon.optim import get_solver
 
     a = np.diag(np.logspace(0, 1, 10))
-    res = get_solver("pop").minimize(lambda x: (0.5 * x @ a @ x, a @ x), np.ones(10), max_evals=40)
-    assert res.n_evals == 40 and res.fun < 0.1 * 0.5 * np.trace(a)
+    f0 = 0.5 * np.trace(a)
+    for weights in ("pop_prior.npz", None):  # None: the default, pop_diffphy.npz
+        options = {"default_weights": weights} if weights else {}
+        res = get_solver("pop", **options).minimize(lambda x: (0.5 * x @ a @ x, a @ x), np.ones(10), max_evals=40)
+        assert res.n_evals == 40 and res.fun < 0.1 * f0, (weights, res.fun)
 
 
 def test_prior_problems_have_their_stated_minimum():

@@ -244,7 +244,7 @@ def load_learned(config: BenchmarkConfig) -> dict:
     from motionrecon.optim.adafactor_mlp import CLASSIC_WEIGHTS as ADAFAC_DEFAULT
     from motionrecon.optim.optimus import CLASSIC_WEIGHTS as OPTIMUS_DEFAULT
     from motionrecon.optim.optimus_lbfgs import CLASSIC_WEIGHTS as OPTIMUS_LBFGS_DEFAULT
-    from motionrecon.optim.pop import WEIGHTS as POP_DEFAULT
+    from motionrecon.optim.pop import CLASSIC_WEIGHTS as POP_DEFAULT
     from motionrecon.resources import resource_path
 
     defaults = {"optimus": OPTIMUS_DEFAULT, "adafactor_mlp": ADAFAC_DEFAULT, "optimus_lbfgs": OPTIMUS_LBFGS_DEFAULT,

@@ -137,5 +137,7 @@ class POP(LearnedOptimizer):
                         f_prev=f, f_best=jnp.where(first, f, jnp.minimum(f, state.f_best)))
 
 
-WEIGHTS = "pop_prior.npz"
+CLASSIC_WEIGHTS = "pop_prior.npz"  # as trained on the synthetic prior, init_step 0.1 (the classical benchmark's)
+DIFFPHY_WEIGHTS = "pop_diffphy.npz"  # the same meta-parameters, init_step 0.01 rad for DiffPhy windows
+WEIGHTS = DIFFPHY_WEIGHTS  # `get_solver("pop")`
 
