@@ -1,10 +1,11 @@
 """Add the benchmark summary measured with the shipped weights to their JSON cards.
 
     python bench/card_benchmark.py bench/results/classic bench/results/classic_large
+    python bench/card_benchmark.py bench/results/classic_hard_pop --cards pop optimus_lbfgs
 
 Reads each folder's results.json (written by `motionrecon bench-optim`) and
-writes a "benchmark" section into weights/optimus_classic.json and
-weights/adafactor_mlp_classic.json: the grids, per-solver wins and performance
+writes a "benchmark" section into the cards of `--cards` (default: weights/optimus_classic.json and
+weights/adafactor_mlp_classic.json; also pop, optimus_lbfgs): the grids, per-solver wins and performance
 profile values, Optimus's relative iterations (Figure 4 numbers), and the
 paper's hard cases (Rosenbrock, Rastrigin, Levy, Ackley at d >= 20) side by side.
 """
@@ -22,7 +23,10 @@ from motionrecon.fileio import write_json  # noqa: E402
 
 HARD = ("rosenbrock", "rastrigin", "levy", "ackley")
 CARDS = {"optimus": ROOT / "weights" / "optimus_classic.json",
-         "adafactor_mlp": ROOT / "weights" / "adafactor_mlp_classic.json"}
+         "adafactor_mlp": ROOT / "weights" / "adafactor_mlp_classic.json",
+         "pop": ROOT / "weights" / "pop_prior.json",
+         "optimus_lbfgs": ROOT / "weights" / "optimus_lbfgs_classic.json"}
+DEFAULT_CARDS = ("optimus", "adafactor_mlp")
 
 
 def hard_cases(cells, solver):
@@ -47,7 +51,8 @@ def verdict(solver, runs) -> str:
     text = [f"Lower mean final objective than both BFGS and Adam on {won}/{total} of the paper's hard cells "
             "(Rosenbrock, Rastrigin, Levy, Ackley at d >= 20)."]
     wins = [f"{r['wins_per_solver'].get(solver, 0)}/{r['cells']} cells in {r['output']}" for r in runs]
-    text.append(f"Best solver (ties included) on {', '.join(wins)}; BFGS wins most smooth cells.")
+    leaders = [max(r["wins_per_solver"], key=r["wins_per_solver"].get) for r in runs]
+    text.append(f"Best solver (ties included) on {', '.join(wins)}; most wins: {', '.join(leaders)}.")
     if solver == "optimus":
         fr = [r["relative_iterations_vs"]["adam"]["fraction_5x_fewer"] for r in runs if "adam" in r["relative_iterations_vs"]]
         text.append("Needs >= 5x fewer iterations than Adam to reach Adam's 100-iteration value on "
@@ -55,12 +60,20 @@ def verdict(solver, runs) -> str:
     return " ".join(text)
 
 
-def main(folders) -> int:
+def main(argv) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("folders", nargs="+")
+    ap.add_argument("--cards", nargs="+", default=list(DEFAULT_CARDS), choices=list(CARDS))
+    args = ap.parse_args(argv)
+    folders = args.folders
     runs = []
     for folder in folders:
         doc = json.loads((Path(folder) / "results.json").read_text())
         runs.append((Path(folder).resolve(), doc))
-    for solver, card_path in CARDS.items():
+    for solver in args.cards:
+        card_path = CARDS[solver]
         card = json.loads(card_path.read_text())
         section = {"weights_measured": card_path.with_suffix(".npz").name, "runs": []}
         for folder, doc in runs:

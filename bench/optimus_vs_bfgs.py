@@ -37,7 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-SOLVERS = ("optimus", "adafactor_mlp", "lbfgs", "bfgs", "adam")
+SOLVERS = ("optimus", "adafactor_mlp", "optimus_lbfgs", "pop", "lbfgs", "bfgs", "adam")
 DEFAULT_OOD = ("kick", "punch")  # the other 30 fps clips: same window size, one compile
 
 
@@ -110,6 +110,24 @@ def summarize(runs: list[dict], budget: int, reference: str = "bfgs") -> dict:
     return out
 
 
+def issue19_target(runs: list[dict], solver: str, reference: str = "lbfgs") -> dict:
+    """Issue 19's first target for `solver` over all windows of `runs`: on how many it reaches `reference`'s
+    final loss within its own budget, and the median evaluations it needs there over the reference's."""
+    by = {(r["solver"], r["window"]): r for r in runs}
+    windows = sorted({r["window"] for r in runs if (solver, r["window"]) in by and (reference, r["window"]) in by})
+    reach, ratio = [], []
+    for w in windows:
+        ref = by[(reference, w)]["trace"]
+        n = evals_to_reach(by[(solver, w)]["trace"], float(best_so_far(ref, len(ref))[-1]))
+        reach.append(n)
+        if n is not None:
+            ratio.append(n / len(ref))
+    return {"reference": reference, "reached": f"{len(ratio)}/{len(windows)}", "evals_per_window": reach,
+            "median_evals_over_reference": float(np.median(ratio)) if ratio else None,
+            "mpjpe_g_mm_better_or_equal": f"{sum(by[(solver, w)]['mpjpe_g_mm'] <= by[(reference, w)]['mpjpe_g_mm'] for w in windows)}/{len(windows)}",
+            "target": ">= 75 % reached, median <= 0.6"}
+
+
 def card_section(result: dict, solver: str) -> dict:
     """The numbers of one learned solver (and BFGS, L-BFGS, Adam beside it) for its weight card."""
     section = {"source": "bench/results/optimus_vs_bfgs.json", "command": result["command"],
@@ -120,6 +138,8 @@ def card_section(result: dict, solver: str) -> dict:
     for group, per_solver in result["summary"].items():
         section["groups"][group] = {name: {k: v[k] for k in keys if k in v} for name, v in per_solver.items()
                                     if name in (solver, "bfgs", "lbfgs", "adam")}
+    if result.get("issue19_target_vs_lbfgs", {}).get(solver):
+        section["issue19_target_vs_lbfgs"] = result["issue19_target_vs_lbfgs"][solver]
     return section
 
 
@@ -196,11 +216,15 @@ def by_name(name: str, **options):
     return lambda f, x0, n: solver.minimize(f, x0, max_evals=n)
 
 
-def make_solvers(optimus_weights: str, adafactor_weights: str, adam_lr: float):
+def make_solvers(weights: dict, adam_lr: float, pop_step: float):
+    """weights: learned solver -> weight file; POP runs with its first step size set to `pop_step`."""
     from motionrecon.optim.learned import load_weights
 
-    return {"optimus": plain_learned(*load_weights(optimus_weights, kind="optimus")),
-            "adafactor_mlp": plain_learned(*load_weights(adafactor_weights, kind="adafactor_mlp")),
+    learned = {name: load_weights(path, kind=name) for name, path in weights.items()}
+    if "pop" in learned:
+        pop, theta = learned["pop"]
+        learned["pop"] = (pop.with_step_scale(pop_step), theta)
+    return {**{name: plain_learned(*loaded) for name, loaded in learned.items()},
             "lbfgs": by_name("lbfgs"), "bfgs": by_name("bfgs"), "adam": by_name("adam", learning_rate=adam_lr)}
 
 
@@ -275,13 +299,19 @@ def main() -> None:
     ap.add_argument("--adafactor", default=str(root / "weights" / "adafactor_mlp_diffphy.npz"),
                     help="Adafactor MLP weights (default: the classic meta-parameters with the step multiplier "
                          "chosen on DiffPhy windows by bench/learned_step_scale.py; no PES on DiffPhy fitted the CPU)")
+    ap.add_argument("--optimus-lbfgs", default=str(root / "weights" / "optimus_lbfgs_diffphy.npz"),
+                    help="optimus_lbfgs weights (default: the teacher-initialised ones with a 0.3 rad step cap)")
+    ap.add_argument("--pop", default=str(root / "weights" / "pop_prior.npz"))
+    ap.add_argument("--pop-step", type=float, default=0.01,
+                    help="POP's initial step size in control units (radians): Adam's learning rate here")
     ap.add_argument("--adam-lr", type=float, default=0.01)
     ap.add_argument("--solvers", nargs="+", default=list(SOLVERS), choices=SOLVERS)
     ap.add_argument("--seed", type=int, default=2024)
     ap.add_argument("--quick", action="store_true", help="1 in-domain + 1 out-of-domain window, budget 10")
     ap.add_argument("--out", default=str(root / "bench" / "results" / "optimus_vs_bfgs.json"))
-    ap.add_argument("--update-cards", action="store_true",
-                    help="write the measured numbers into the JSON cards beside the learned weights")
+    ap.add_argument("--update-cards", nargs="*", default=None, metavar="SOLVER",
+                    help="write the measured numbers into the JSON cards beside these learned solvers' weights "
+                         "(no names: every learned solver measured)")
     args = ap.parse_args()
     if args.quick:
         args.in_domain, args.ood_clips, args.ood_per_clip, args.budget, args.bfgs_budget = 1, ["kick"], 1, 10, 10
@@ -292,28 +322,36 @@ def main() -> None:
     enable_compilation_cache()
     t0 = time.perf_counter()
     windows = build_windows(args.in_domain, args.ood_clips, args.ood_per_clip, args.seed)
-    solvers = {k: v for k, v in make_solvers(args.optimus, args.adafactor, args.adam_lr).items() if k in args.solvers}
+    weights = {"optimus": args.optimus, "adafactor_mlp": args.adafactor, "optimus_lbfgs": args.optimus_lbfgs,
+               "pop": args.pop}
+    weights = {k: v for k, v in weights.items() if k in args.solvers}
+    solvers = {k: v for k, v in make_solvers(weights, args.adam_lr, args.pop_step).items() if k in args.solvers}
     runs = run_all(windows, solvers, args.budget, args.bfgs_budget, log=lambda m: print(m, flush=True))
     summary = {g: summarize([r for r in runs if r["group"] == g], args.budget)
                for g in ("in_domain", "out_of_domain") if any(r["group"] == g for r in runs)}
     out = Path(args.out)
     result = {
         "command": " ".join(["python", "bench/optimus_vs_bfgs.py"] + sys.argv[1:]),
-        "weights": {"optimus": Path(args.optimus).name, "adafactor_mlp": Path(args.adafactor).name},
+        "weights": {k: Path(v).name for k, v in weights.items()},
         "budget": args.budget, "bfgs_budget": args.bfgs_budget, "adam_learning_rate": args.adam_lr,
+        "pop_step": args.pop_step,
         "learned_optimizers": "plain: no stopping rule, no fallback",
         "windows": [{"index": i, "group": g, "clip": w.clip, "start_frame": w.start, "fps": round(w.fps, 3),
                      "size_factor": round(w.scale, 4)} for i, (g, w) in enumerate(windows)],
         "summary": summary,
+        "issue19_target_vs_lbfgs": {name: issue19_target(runs, name) for name in solvers if name != "lbfgs"}
+        if "lbfgs" in solvers else {},
         "runs": runs,
         "wall_s": time.perf_counter() - t0,
         "hardware": f"{platform.machine()}, {os.cpu_count()} CPU cores shared with other jobs, no accelerator",
     }
     write_json(out, result)
     plot(summary, args.budget, out.with_suffix(".png"))
-    if args.update_cards:
-        for solver, weights in (("optimus", args.optimus), ("adafactor_mlp", args.adafactor)):
-            card_path = Path(weights).with_suffix(".json")
+    if args.update_cards is not None:
+        for solver, path in weights.items():
+            if args.update_cards and solver not in args.update_cards:
+                continue
+            card_path = Path(path).with_suffix(".json")
             if solver in solvers and card_path.is_file():
                 card = json.loads(card_path.read_text())
                 card["benchmark_diffphy"] = card_section(result, solver)

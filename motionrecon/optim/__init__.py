@@ -1,7 +1,8 @@
 """Solvers behind one interface (see `motionrecon.optim.base`).
 
 `get_solver(name, **options)` builds one by name: "lbfgs", "bfgs", "adam",
-"sgd", "sgdm", the learned "optimus" and "adafactor_mlp", and any of them with
+"sgd", "sgdm", the learned "optimus", "adafactor_mlp", "optimus_lbfgs" (Optimus as a learned correction of
+L-BFGS, `optimus_lbfgs.py`) and "pop" (a prior-fitted optimizer policy, `pop.py`), and any of them with
 "+basinhopping" appended.
 
 "optimus" is Optimus with an L-BFGS fallback inside the same evaluation budget
@@ -21,7 +22,10 @@ from motionrecon.optim.base import SolveResult, Solver  # noqa: F401
 
 HAND_DESIGNED = ("lbfgs", "bfgs", "adam", "sgd", "sgdm")
 NOT_BATCHED = ("bfgs",)  # SciPy's BFGS: the paper's reference baseline, one problem at a time
-LEARNED = ("optimus", "optimus-nofallback", "adafactor_mlp")
+LEARNED = ("optimus", "optimus-nofallback", "adafactor_mlp", "optimus_lbfgs", "pop")
+# learned solvers without a fallback: name -> the module with their default weight file (WEIGHTS); they run
+# without a test-time stop rule unless one is given (as their batched form)
+PLAIN_LEARNED = {"optimus_lbfgs": "motionrecon.optim.optimus_lbfgs", "pop": "motionrecon.optim.pop"}
 SOLVER_NAMES = HAND_DESIGNED + LEARNED
 LEARNED_OPTIONS = ("weights", "default_weights", "stop_rule")
 
@@ -71,7 +75,19 @@ def get_solver(name: str, **options) -> Solver:
         from motionrecon.optim.adafactor_mlp import AdafactorMLPSolver
 
         return AdafactorMLPSolver(**learned)
+    if name in PLAIN_LEARNED:
+        return _plain_learned(name, learned)
     raise ValueError(f"unknown solver {name!r}; choose one of: {', '.join(SOLVER_NAMES)} (optionally +basinhopping)")
+
+
+def _plain_learned(name: str, learned: dict):
+    """A `learned.LearnedSolver` for a name of PLAIN_LEARNED; learned: weights, default_weights, stop_rule."""
+    import importlib
+
+    from motionrecon.optim.learned import LearnedSolver
+
+    options = {"default_weights": importlib.import_module(PLAIN_LEARNED[name]).WEIGHTS, "stop_rule": None, **learned}
+    return LearnedSolver(name=name, **options)
 
 
 def is_batched(name: str) -> bool:
@@ -100,11 +116,8 @@ def batched_solver(name: str, budget: int, **options):
         rate = options.get("learning_rate", 0.01)
         return batched.Optax(OptaxSolver(name, rate).transform, name=name)
     learned = {k: options[k] for k in LEARNED_OPTIONS if k in options}
-    if name == "adafactor_mlp":
-        from motionrecon.optim.adafactor_mlp import AdafactorMLPSolver
-
-        solver = AdafactorMLPSolver(**learned)
-        return batched.learned_from(solver)
+    if name in PLAIN_LEARNED or name == "adafactor_mlp":
+        return batched.learned_from(get_solver(name, **learned))
     from motionrecon.optim import fallback
     from motionrecon.optim.optimus import OptimusSolver
 

@@ -14,8 +14,9 @@ Solvers and how they are run (fast where possible, same maths as `get_solver`):
   bfgs, lbfgs      SciPy (as `classic.ScipySolver`) per init, on the function compiled in
                    float64; line-search evaluations count against the budget.
   optimus,         the learned optimizers' pure update under lax.scan, vmapped over inits;
-  adafactor_mlp    the test-time stopping rule is applied to each trace afterwards when
-                   `stop_rule` is set (the driver `learned.minimize` would stop at the same point).
+  adafactor_mlp,   the test-time stopping rule is applied to each trace afterwards when
+  optimus_lbfgs,   `stop_rule` is set (the driver `learned.minimize` would stop at the same
+  pop              point).
 
 Outputs (`write_outputs`): table.md (Table 8 style, best in bold), table.csv
 (function,dim,solver,mean_final,std_final,mean_evals), results.json (everything,
@@ -44,8 +45,8 @@ from motionrecon.optim.learned import StopRule, load_weights, unroll
 
 FIRST_ORDER = ("adam", "sgd", "sgdm")
 SCIPY = ("bfgs", "lbfgs")
-LEARNED = ("optimus", "adafactor_mlp")
-ALL_SOLVERS = ("optimus", "adafactor_mlp", "bfgs", "adam", "sgdm", "sgd", "lbfgs")
+LEARNED = ("optimus", "adafactor_mlp", "optimus_lbfgs", "pop")
+ALL_SOLVERS = ("optimus", "adafactor_mlp", "optimus_lbfgs", "pop", "bfgs", "adam", "sgdm", "sgd", "lbfgs")
 DEFAULT_SOLVERS = ("optimus", "adafactor_mlp", "bfgs", "adam", "sgdm")
 PAPER_DIMS = (2, 10, 20, 50, 100, 250, 500, 1000)
 CSV_COLUMNS = ("function", "dim", "solver", "mean_final", "std_final", "mean_evals")
@@ -242,9 +243,12 @@ def run_learned(solver, config, names, index, x0s, f_star, mean_init, loaded):
 def load_learned(config: BenchmarkConfig) -> dict:
     from motionrecon.optim.adafactor_mlp import CLASSIC_WEIGHTS as ADAFAC_DEFAULT
     from motionrecon.optim.optimus import CLASSIC_WEIGHTS as OPTIMUS_DEFAULT
+    from motionrecon.optim.optimus_lbfgs import CLASSIC_WEIGHTS as OPTIMUS_LBFGS_DEFAULT
+    from motionrecon.optim.pop import CLASSIC_WEIGHTS as POP_DEFAULT
     from motionrecon.resources import resource_path
 
-    defaults = {"optimus": OPTIMUS_DEFAULT, "adafactor_mlp": ADAFAC_DEFAULT}
+    defaults = {"optimus": OPTIMUS_DEFAULT, "adafactor_mlp": ADAFAC_DEFAULT, "optimus_lbfgs": OPTIMUS_LBFGS_DEFAULT,
+                "pop": POP_DEFAULT}
     loaded = {}
     for solver in config.solvers:
         if solver in LEARNED:

@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dims", nargs="+", type=int, default=list(benchmark.PAPER_DIMS), metavar="D",
                         help="dimensions (default: the paper's 2 10 20 50 100 250 500 1000)")
     parser.add_argument("--solvers", nargs="+", default=list(benchmark.DEFAULT_SOLVERS), metavar="NAME",
-                        help="solvers (default: optimus adafactor_mlp bfgs adam sgdm); also sgd, lbfgs")
+                        help="solvers (default: optimus adafactor_mlp bfgs adam sgdm); also sgd, lbfgs, optimus_lbfgs, pop")
     parser.add_argument("--inits", type=int, default=64, help="random initialisations per cell (paper: 64)")
     parser.add_argument("--budget", type=int, default=200, help="evaluations per run (paper: 200 iterations)")
     parser.add_argument("--lr-grid", type=int, default=100,
@@ -35,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="apply the learned optimizers' test-time stopping rule (default: full budget for all)")
     parser.add_argument("--optimus-weights", default=None, help="weight file (default: the shipped one)")
     parser.add_argument("--adafactor-weights", default=None, help="weight file (default: the shipped one)")
+    parser.add_argument("--optimus-lbfgs-weights", default=None, help="weight file (default: the shipped one)")
+    parser.add_argument("--pop-weights", default=None, help="weight file (default: the shipped one)")
     parser.add_argument("--out", required=True, help="output folder")
 
 
@@ -55,11 +57,9 @@ def config_from_args(args):
             raise InputError(flag, "must be at least 1")
     if args.tune_inits is not None and not 1 <= args.tune_inits <= args.inits:
         raise InputError("--tune-inits", "must be between 1 and --inits")
-    weights = {}
-    if args.optimus_weights:
-        weights["optimus"] = args.optimus_weights
-    if args.adafactor_weights:
-        weights["adafactor_mlp"] = args.adafactor_weights
+    given = {"optimus": args.optimus_weights, "adafactor_mlp": args.adafactor_weights,
+             "optimus_lbfgs": args.optimus_lbfgs_weights, "pop": args.pop_weights}
+    weights = {solver: path for solver, path in given.items() if path}
     return benchmark.BenchmarkConfig(functions=tuple(args.functions), dims=tuple(args.dims),
                                      solvers=tuple(dict.fromkeys(args.solvers)), inits=args.inits,
                                      budget=args.budget, lr_grid=args.lr_grid, tune_inits=args.tune_inits,

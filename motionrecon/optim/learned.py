@@ -39,6 +39,8 @@ MetaParams = Any
 OPTIMIZER_CLASSES = {
     "optimus": "motionrecon.optim.optimus:Optimus",
     "adafactor_mlp": "motionrecon.optim.adafactor_mlp:AdafactorMLP",
+    "optimus_lbfgs": "motionrecon.optim.optimus_lbfgs:OptimusLBFGS",
+    "pop": "motionrecon.optim.pop:POP",
 }
 
 
@@ -142,6 +144,20 @@ def load_weights(path, kind: Optional[str] = None) -> tuple[LearnedOptimizer, Me
     if jax.tree_util.tree_structure(meta_params) != expected:
         raise InputError(str(path), "meta-parameters do not match the architecture in its config")
     return optimizer, meta_params
+
+
+def export_weights(src, dest, kind: str, card: dict) -> None:
+    """Copy the weight file `src` (of `kind`) to `dest` and merge `card` into the JSON card beside it
+    (dest with .json), adding "kind", "architecture" and "meta_parameters" from the weights."""
+    from motionrecon.fileio import write_json
+
+    optimizer, theta = load_weights(src, kind=kind)
+    save_weights(dest, optimizer, theta)
+    card_path = Path(dest).with_suffix(".json")
+    merged = json.loads(card_path.read_text()) if card_path.exists() else {}
+    merged.update({"kind": kind, "architecture": optimizer.options(),
+                   "meta_parameters": int(sum(np.size(v) for v in jax.tree_util.tree_leaves(theta))), **card})
+    write_json(card_path, merged)
 
 
 # ----------------------------------------------------------------------------------------------- stopping

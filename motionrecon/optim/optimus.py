@@ -53,7 +53,7 @@ class OptimusState(NamedTuple):
     B: jax.Array
 
 
-def _encoder_layer(h, num_heads: int, ffn_dim: int, w_scale: float):
+def encoder_layer(h, num_heads: int, ffn_dim: int, w_scale: float):
     """Pre-LayerNorm Transformer encoder layer over tokens h [N, D] (no positional encoding)."""
     dim = h.shape[-1]
     init = hk.initializers.VarianceScaling(w_scale)
@@ -93,7 +93,7 @@ class Optimus(LearnedOptimizer):
         if self.variant == "no_structure":
             h = hk.Linear(self.model_dim, name="embed")(z)
             for _ in range(self.num_encoders):
-                h = _encoder_layer(h, self.num_heads, self.ffn_dim, 1.0 / self.num_encoders)
+                h = encoder_layer(h, self.num_heads, self.ffn_dim, 1.0 / self.num_encoders)
             out = hk.Linear(2, w_init=out_init, name="step_head")(h)
             return out[:, 0], out[:, 1], jnp.zeros((0, z.shape[0]), z.dtype)
         h = z
@@ -103,7 +103,7 @@ class Optimus(LearnedOptimizer):
         e = hk.Linear(self.model_dim, name="embed")(z)
         us = []
         for layer in range(self.num_encoders):
-            e = _encoder_layer(e, self.num_heads, self.ffn_dim, 1.0 / self.num_encoders)
+            e = encoder_layer(e, self.num_heads, self.ffn_dim, 1.0 / self.num_encoders)
             us.append(hk.Linear(1, w_init=jnp.zeros, name=f"rank_one_{layer}")(e)[:, 0])
         return out[:, 0], out[:, 1], jnp.stack(us)
 

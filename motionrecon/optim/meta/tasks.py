@@ -27,6 +27,7 @@ from motionrecon.optim import functions
 TASKS: dict[str, str] = {
     "classic": "motionrecon.optim.meta.tasks:ClassicTask",
     "diffphy": "motionrecon.optim.meta.diffphy_task:DiffPhyTask",
+    "prior": "motionrecon.optim.meta.prior:PriorTask",
 }
 
 

@@ -260,7 +260,7 @@ def train(config: TrainConfig, out_dir, *, resume: bool = True, log=print) -> di
             raise ValueError(f"{out_dir}: checkpoint was made with another configuration; use a new folder")
         theta, opt_state, step, key, elapsed_before = _load_checkpoint(ckpt_path, theta, opt_state)
         log(f"resumed at step {step} ({elapsed_before / 60:.1f} min trained before)")
-    elif not config.init_weights:
+    elif not config.init_weights and not getattr(optimizer, "starts_as_teacher", False):
         theta = imitation_warm_start(optimizer, task, theta, config.imitation_steps,
                                      jax.random.PRNGKey(config.seed + 2), log)
     if not (resume and ckpt_path.exists()):
