@@ -37,7 +37,7 @@ from motionrecon import diffphy, metrics, window
 from motionrecon.body import Body, Gains, build_body
 from motionrecon.body.fit import (inverse_kinematics, lift_onto_ground, lowest_body_point, measure_shape,
                                   smooth_in_time)
-from motionrecon.body.template import CONTACT_PARTS, BodyShape, contact_spheres
+from motionrecon.body.template import CONTACT_PARTS, FEET_ONLY, BodyShape, contact_spheres
 from motionrecon.errors import InputError
 from motionrecon.jaxsetup import enable_compilation_cache
 from motionrecon.observations import Observations
@@ -68,9 +68,10 @@ class ReconstructionConfig:
     reference_2d_weight: float = 0.0  # IK of the reference also fits the 2D keypoints (body.fit.inverse_kinematics)
     reference_ground_weight: float = 0.0  # IK of the reference keeps the contact spheres out of the ground
     gain_scale: float = 1.0         # PD gains (body.template.Gains) times this
-    # Body parts with ground contact spheres (body.template.CONTACT_PARTS); ("feet",) costs less per evaluation
-    # (bench/contact_cost.py) where nothing but the feet touches the floor.
-    contact_parts: tuple[str, ...] = CONTACT_PARTS
+    # Body parts with ground contact spheres (body.template.CONTACT_PARTS). None: chosen per clip from its
+    # kinematic reference (`choose_contact_parts`): every part where any comes near the floor, else the feet
+    # alone, which cost less per evaluation (bench/contact_cost.py: x1.25 alone, x1.5 in a batch of 8).
+    contact_parts: tuple[str, ...] | None = None
     weights: diffphy.LossWeights = diffphy.LossWeights()
     contact: ContactParams = ContactParams()
 
@@ -94,8 +95,8 @@ class ReconstructionConfig:
                 if unknown:
                     raise InputError(source, f"unknown {name} field(s) {', '.join(unknown)}")
                 value = dataclasses.replace(current, **{k: float(v) for k, v in value.items()})
-            elif isinstance(current, tuple):
-                value = _parts(value, name, source)
+            elif name == "contact_parts":
+                value = None if value is None else _parts(value, name, source)
             elif isinstance(current, bool) or (current is None and isinstance(value, bool)):
                 if not isinstance(value, bool) and value is not None:
                     raise InputError(source, f"{name} takes true, false or null, got {value!r}")
@@ -194,19 +195,45 @@ class Reconstruction:
 
 def kinematic_reference(obs: Observations, cfg: ReconstructionConfig, spf: int,
                         shape: BodyShape | None = None) -> tuple[Body, np.ndarray]:
-    """The body (measured from `obs` unless `shape` is given; `spf` steps per frame) and the
-    controllers' kinematic reference qpos [T, nq]: IK on the (optionally smoothed) observations,
-    optionally fitted to their 2D keypoints too and kept out of the ground (`cfg.reference_2d_weight`,
-    `cfg.reference_ground_weight`), and optionally lifted onto the ground (`cfg.reference_smoothing`,
-    `cfg.reference_on_ground`)."""
-    body = build_body(shape or measure_shape(obs), Gains().scaled(cfg.gain_scale), timestep=1.0 / (obs.fps * spf),
-                      contact_parts=cfg.contact_parts)
+    """The body (measured from `obs` unless `shape` is given; `spf` steps per frame; contact spheres on
+    `cfg.contact_parts`, or as `choose_contact_parts` decides) and the controllers' kinematic reference qpos
+    [T, nq]: IK on the (optionally smoothed) observations, optionally fitted to their 2D keypoints too and kept
+    out of the ground (`cfg.reference_2d_weight`, `cfg.reference_ground_weight`), and optionally lifted onto
+    the ground (`cfg.reference_smoothing`, `cfg.reference_on_ground`)."""
+    shape = shape or measure_shape(obs)
+    gains, timestep = Gains().scaled(cfg.gain_scale), 1.0 / (obs.fps * spf)
+    body = build_body(shape, gains, timestep=timestep, contact_parts=cfg.contact_parts or CONTACT_PARTS)
     qkin = inverse_kinematics(body.model, smooth_in_time(obs, cfg.reference_smoothing),
                               weight_2d=cfg.reference_2d_weight, ground_weight=cfg.reference_ground_weight,
                               contact_geoms=body.layout.contact_geoms)
+    if cfg.contact_parts is None:
+        parts = choose_contact_parts(body, qkin)
+        if parts != CONTACT_PARTS:  # the same joints and qpos layout, fewer spheres
+            body = build_body(shape, gains, timestep=timestep, contact_parts=parts)
     if cfg.reference_on_ground:
         qkin, _ = lift_onto_ground(body.model, qkin, body.layout.contact_geoms)
     return body, qkin
+
+
+# A part whose contact sphere comes this close to the floor in the kinematic reference may touch it (m).
+NEAR_FLOOR = 0.15
+
+
+def choose_contact_parts(body: Body, qkin: np.ndarray) -> tuple[str, ...]:
+    """Every part of `CONTACT_PARTS` when, in the reference qkin [T, nq], a sphere of a part other than the
+    feet and insteps comes within `NEAR_FLOOR` of the floor (crawling, rolling, getting up, floor work); else
+    the feet alone. `body` has spheres on every part."""
+    import mujoco
+
+    others = ~body.spheres_of(FEET_ONLY + ("insteps",))
+    geoms = np.asarray(body.layout.contact_geoms)[others]
+    data = mujoco.MjData(body.model)
+    lowest = np.inf
+    for q in qkin:
+        data.qpos[:] = q
+        mujoco.mj_kinematics(body.model, data)
+        lowest = min(lowest, float(np.min(data.geom_xpos[geoms, 2] - body.model.geom_size[geoms, 0])))
+    return CONTACT_PARTS if lowest < NEAR_FLOOR else FEET_ONLY
 
 
 def fallback_summary(windows: list[dict]) -> dict:
@@ -264,21 +291,20 @@ def reconstruct_many(observations: list[Observations], config: ReconstructionCon
     solver = cfg.make_solver()  # unknown names and named weights that do not load fail before any work
     enable_compilation_cache()
     shapes = shapes or [None] * len(observations)
-    groups: dict = {}
+    t0 = time.perf_counter()
+    groups: dict = {}  # clips whose windows share one program: window shape, joints, body layout
     for i, (obs, shape) in enumerate(zip(observations, shapes)):
         F, ov, K, spf = window.window_frames(obs.fps, obs.num_frames, cfg.window, cfg.overlap, cfg.keyframe_spacing,
                                              cfg.sim_rate)
-        groups.setdefault((F, ov, K, spf, obs.skeleton.num_joints), []).append((i, shape))
+        body, qkin = kinematic_reference(obs, cfg, spf, shape)
+        clip = _Clip(obs, body, qkin, window.window_starts(obs.num_frames, F, ov))
+        groups.setdefault((F, ov, K, spf, obs.skeleton.num_joints, body.layout), []).append((i, clip))
     out: list = [None] * len(observations)
-    for g, ((F, ov, K, spf, J), members) in enumerate(groups.items()):
-        t0 = time.perf_counter()
-        clips = []
-        for i, shape in members:
-            body, qkin = kinematic_reference(observations[i], cfg, spf, shape)
-            clips.append(_Clip(observations[i], body, qkin, window.window_starts(observations[i].num_frames, F, ov)))
-        spec = window.WindowSpec(clips[0].body.layout, J, F, K, spf)
+    for g, ((F, ov, K, spf, J, layout), members) in enumerate(groups.items()):
+        clips = [clip for _, clip in members]
+        spec = window.WindowSpec(layout, J, F, K, spf)
         keep = None if resume is None else _Checkpoint(Path(f"{resume}.{g}" if g else resume), cfg, clips)
-        recs = _Run(cfg, solver, spec, F - ov, clips, progress, t0, keep).run()
+        recs = _Run(cfg, solver, spec, F - ov, clips, progress, t0 if g == 0 else time.perf_counter(), keep).run()
         for (i, _), rec in zip(members, recs):
             out[i] = rec
     return out

@@ -11,7 +11,7 @@ import pytest
 
 from motionrecon import reconstruct
 from motionrecon.cli import main
-from motionrecon.datasets.deepmimic import clip_path
+from motionrecon.datasets.deepmimic import clip_path, load_deepmimic
 from motionrecon.optim.fallback import FallbackRule
 from conftest import TEST_EVALS, TEST_WINDOW
 
@@ -261,9 +261,26 @@ def test_settings_file_over_the_defaults_and_options_over_both(mocap_run, tmp_pa
     assert run["config"]["weights"]["marker3d"] == 1.0  # untouched fields keep their defaults
 
 
+def test_contact_parts_by_default_where_the_motion_comes_near_the_floor(walk_1s):
+    """By default (contact_parts None) a walk gets the feet's spheres alone (cheaper), a crawl every part's;
+    a batch of both is split into one program per body layout and both come out."""
+    from motionrecon.body.template import CONTACT_PARTS, FEET_ONLY
+    from motionrecon.reconstruct import ReconstructionConfig, kinematic_reference, reconstruct_many
+
+    crawl = load_deepmimic(clip_path("crawl"), duration=0.6)
+    walk_body, _ = kinematic_reference(walk_1s, ReconstructionConfig(), 4)
+    crawl_body, _ = kinematic_reference(crawl, ReconstructionConfig(), 4)
+    assert walk_body.spheres_of(FEET_ONLY).all() and len(walk_body.layout.contact_geoms) == 8
+    assert len(crawl_body.layout.contact_geoms) == len(crawl_body.spheres_of(CONTACT_PARTS)) > 8
+    cfg = ReconstructionConfig(solver="lbfgs", max_evals=2, window=TEST_WINDOW, overlap=0.1)
+    walk_rec, crawl_rec = reconstruct_many([walk_1s.slice_frames(0, 18), crawl], cfg)
+    assert walk_rec.contact_pos.shape[1] == 8 and crawl_rec.contact_pos.shape[1] > 8
+
+
 def test_contact_parts_setting_chooses_the_body_parts_with_spheres(walk_1s):
     """`contact_parts` in a settings file: the body gets the spheres of those parts only; an unknown part or a
     value that is not a list of names is an error naming the file."""
+    from motionrecon.body.template import CONTACT_PARTS
     from motionrecon.errors import InputError
     from motionrecon.reconstruct import ReconstructionConfig, kinematic_reference
 
@@ -271,8 +288,10 @@ def test_contact_parts_setting_chooses_the_body_parts_with_spheres(walk_1s):
     assert cfg.contact_parts == ("feet", "hands")
     body, _ = kinematic_reference(walk_1s, cfg, 4)
     assert len(body.layout.contact_geoms) == 10
-    default, _ = kinematic_reference(walk_1s, ReconstructionConfig(), 4)
-    assert default.spheres_of(("knees", "back", "head")).sum() == 7
+    every = ReconstructionConfig(contact_parts=CONTACT_PARTS)
+    body, _ = kinematic_reference(walk_1s, every, 4)
+    assert body.spheres_of(("knees", "back", "head")).sum() == 7
+    assert ReconstructionConfig().with_overrides({"contact_parts": None}, "s.json").contact_parts is None
     for bad in (["tail"], "feet", []):
         with pytest.raises(InputError, match="settings.json.*contact_parts"):
             ReconstructionConfig().with_overrides({"contact_parts": bad}, "settings.json")
