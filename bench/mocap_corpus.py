@@ -2,13 +2,15 @@
 pybullet's DeepMimic clips; a table against the issue's targets.
 
     python bench/mocap_corpus.py [--clips NAME ...] [--max-seconds S] [--jobs 2] [--mocap DIR]
-                                 [--out bench/results/mocap_corpus.json]
+                                 [--config FILE] [--out bench/results/mocap_corpus.json]
 
 Clips: the BVH files of ../shared/data/mocap (named by their stem; skipped with a note when the folder is
 absent) and `deepmimic.CLIPS` (named "pybullet_<clip>", their own frames, not looped). `--clips` keeps those
 whose name contains one of the given strings; `--max-seconds` reconstructs at most the first S seconds of each.
 Each clip runs in a process of its own on one CPU core (`--jobs` at a time, each on a core of its own), through
-the library (`datasets.load_motion`, `reconstruct.reconstruct`, `metrics`), default `ReconstructionConfig`.
+the library (`datasets.load_motion`, `reconstruct.reconstruct`, `metrics`), default `ReconstructionConfig`, or
+the default with the settings of a JSON file over it (`--config`, as `motionrecon mocap --config`) to compare
+candidates.
 
 Per clip: MPJPE-G and PA-MPJPE (mm); foot skate by the old rule and the stance-aware rule (%), of the
 reconstruction and of the input itself, on the joint set's foot points (`metrics.foot_indices`, as metrics.json)
@@ -113,15 +115,19 @@ def ankle_and_toe_skate(rec, obs, path: Path) -> dict:
     return out
 
 
-def measure(name: str, path: Path, max_seconds: float | None) -> dict:
-    """Reconstructs one clip with the default settings; its row of the table."""
+def measure(name: str, path: Path, max_seconds: float | None, config: str | None = None) -> dict:
+    """Reconstructs one clip with the default settings (and those of the JSON file `config` over them); its row
+    of the table."""
     import numpy as np
 
     from motionrecon.body.fit import body_part_bottoms
     from motionrecon.reconstruct import ReconstructionConfig, reconstruct
 
     obs = load(path, max_seconds)
-    rec = reconstruct(obs, ReconstructionConfig())
+    cfg = ReconstructionConfig()
+    if config is not None:
+        cfg = cfg.with_overrides(json.loads(Path(config).read_text()), config)
+    rec = reconstruct(obs, cfg)
     m = rec.metrics
     row = {"clip": name, "file": path.name, "fps": obs.fps, "frames": obs.num_frames, "seconds": obs.duration,
            "reader": obs.metadata.get("summary")}
@@ -167,11 +173,13 @@ def targets(row: dict) -> dict:
     }
 
 
-def run_child(name: str, max_seconds: float | None, core: int, mocap: Path) -> dict:
+def run_child(name: str, max_seconds: float | None, core: int, mocap: Path, config: str | None) -> dict:
     """`measure` in a fresh process on `core` (set before JAX starts); its row, or the failure's last line."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name, "--core", str(core), "--mocap", str(mocap)]
     if max_seconds is not None:
         cmd += ["--max-seconds", str(max_seconds)]
+    if config is not None:
+        cmd += ["--config", str(config)]
     t = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - t
@@ -223,13 +231,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-seconds", type=float, default=None, help="reconstruct at most this much of each clip")
     p.add_argument("--jobs", type=int, default=2, help="clips at a time, each on a CPU core of its own")
     p.add_argument("--mocap", type=Path, default=MOCAP, help="folder of the BVH clips (default ../shared/data/mocap)")
+    p.add_argument("--config", default=None, metavar="FILE", help="JSON settings over the defaults")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "mocap_corpus.json")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--core", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child is not None:  # one clip, in this process, on one core
         os.sched_setaffinity(0, {args.core})
-        print("RESULT" + json.dumps(measure(args.child, corpus(args.mocap)[args.child], args.max_seconds)), flush=True)
+        print("RESULT" + json.dumps(measure(args.child, corpus(args.mocap)[args.child], args.max_seconds, args.config)), flush=True)
         return 0
     from motionrecon.fileio import write_json
 
@@ -242,14 +251,16 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
 
     def job(i: int, name: str) -> dict:
-        row = run_child(name, args.max_seconds, cores[i % len(cores)], args.mocap)
+        row = run_child(name, args.max_seconds, cores[i % len(cores)], args.mocap, args.config)
         row["targets"] = targets(row)
         print(json.dumps({k: v for k, v in row.items() if k != "targets"})[:300], flush=True)
         return row
 
     with ThreadPoolExecutor(max_workers=len(cores)) as pool:
         rows = list(pool.map(job, range(len(clips)), clips))
-    result = {"max_seconds": args.max_seconds, "clips": clips, "fall_m": FALL_M,
+    result = {"max_seconds": args.max_seconds, "clips": clips, "config": args.config,
+              "settings": None if args.config is None else json.loads(Path(args.config).read_text()),
+              "fall_m": FALL_M,
               "targets": {"mpjpe_g_mm": dict(MPJPE_G_TARGETS_MM), "floor_clips": list(FLOOR_CLIPS),
                           "floor_mpjpe_g_mm": FLOOR_MPJPE_G_MM, "floor_under_mm": FLOOR_UNDER_MM,
                           "stance_skate_pct": STANCE_SKATE_PCT, "penetration_mm": PENETRATION_MM},
