@@ -90,6 +90,12 @@ def sanitise_gradient(g: jax.Array) -> jax.Array:
     return jnp.clip(g, -GRAD_LIMIT, GRAD_LIMIT)
 
 
+def rms(v: jax.Array) -> jax.Array:
+    """Root mean square of v [N], computed in units of max |v| (no float32 overflow for |v| > 1e19)."""
+    big = jnp.maximum(jnp.max(jnp.abs(v)), 1e-20)
+    return big * jnp.sqrt(jnp.mean((v / big) ** 2) + 1e-12)
+
+
 def rms_normalise(z: jax.Array, axis: int = 0, eps: float = 1e-5) -> jax.Array:
     """z * rsqrt(eps + mean(z^2)) over the parameter axis (per channel)."""
     return z * jax.lax.rsqrt(eps + jnp.mean(z * z, axis=axis, keepdims=True))

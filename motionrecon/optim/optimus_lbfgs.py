@@ -45,12 +45,6 @@ class OptimusLBFGSState(NamedTuple):
     started: jax.Array
 
 
-def _rms(v):
-    """Root mean square of v [N], computed in units of max |v| (no float32 overflow for |v| > 1e19)."""
-    big = jnp.maximum(jnp.max(jnp.abs(v)), 1e-20)
-    return big * jnp.sqrt(jnp.mean((v / big) ** 2) + 1e-12)
-
-
 @dataclasses.dataclass(frozen=True)
 class OptimusLBFGS(Optimus):
     """Optimus's architecture options plus the teacher's: history (m), first_step, max_step (see module
@@ -85,10 +79,10 @@ class OptimusLBFGS(Optimus):
 
     def _outputs(self, net_params, z, d):
         """(alpha [N], c [N], u [L, N]) from features z [N, F] and the teacher's step d [N]."""
-        return self.apply_net(net_params, jnp.concatenate([z, (d / _rms(d))[:, None]], axis=1))
+        return self.apply_net(net_params, jnp.concatenate([z, (d / features.rms(d))[:, None]], axis=1))
 
     def _step(self, alpha, c, d, B):
-        correction = self.step_scale * _rms(d) * c
+        correction = self.step_scale * features.rms(d) * c
         if B.shape[0]:
             correction = B @ correction
         return jnp.exp(jnp.clip(self.step_exp * alpha, -30.0, 30.0)) * d - correction

@@ -54,10 +54,6 @@ class POPState(NamedTuple):
     f_best: jax.Array
 
 
-def _rms(v):
-    return jnp.sqrt(jnp.mean(v * v) + 1e-30)
-
-
 def _rel(a, b):
     return jnp.tanh((a - b) / (jnp.abs(b) + 1e-12))
 
@@ -103,7 +99,7 @@ class POP(LearnedOptimizer):
         f0 = jnp.where(first, f, state.f0)
         f_prev = jnp.where(first, f, state.f_prev)
         f_best = jnp.where(first, f, state.f_best)
-        agree = g * state.g_prev / (_rms(g) * _rms(state.g_prev))
+        agree = g * state.g_prev / (features.rms(g) * features.rms(state.g_prev))
         per_coord = jnp.stack([agree, state.u_prev, state.log_lr - jnp.mean(state.log_lr)], axis=1)
         ratio = jnp.abs(f / jnp.where(f0 == 0, 1.0, f0))
         shared = jnp.stack([_rel(f, f_prev), _rel(f, f_best), jnp.tanh(jnp.log10(ratio + 1e-30) / 4.0)])
