@@ -253,6 +253,20 @@ def foot_indices(joint_set: JointSet | str) -> tuple[int, ...]:
     return tuple(i for i, lm in enumerate(js.landmarks) if lm in FOOT_LANDMARKS)
 
 
+def skate_landmarks(joint_set: JointSet | str) -> tuple[str, ...]:
+    """The body landmarks on which a reconstruction's foot skate and penetration are measured (the simulated
+    body's sites there): the joint set's foot points (`foot_indices`), and where those are ankles alone
+    (H36M-17, COCO-17) the toes as well. Ankles stay 7-9 cm above the floor, above the rules' 5 cm, so on
+    ankles alone both skate rules read 0 % whatever the feet do; the toes are where a foot slides. The
+    observations of such a set have no toes, so their own skate ("raw") can only be read on the ankles.
+    E.g. DeepMimic -> ankles and toes, H36M-17 -> ankles and toes, MediaPipe-33 -> ankles, heels, toes."""
+    js = get_joint_set(joint_set) if isinstance(joint_set, str) else joint_set
+    feet = tuple(js.landmarks[i] for i in foot_indices(js))
+    if set(feet) <= {"left_ankle", "right_ankle"}:
+        feet = feet + ("left_toe", "right_toe")
+    return feet
+
+
 def _foot_points(joints, foot_joint_indices) -> np.ndarray:
     x = _points("joints", joints, 3)
     idx = np.asarray(foot_joint_indices)
@@ -421,7 +435,7 @@ def default_root(joint_set: JointSet) -> int | tuple[int, ...]:
 
 
 def summarize(pred, gt, fps: float, joint_set: JointSet | str, *, weights=None,
-              root: int | Sequence[int] | None = None) -> dict[str, float]:
+              root: int | Sequence[int] | None = None, feet=None) -> dict[str, float]:
     """All 3D metrics of a reconstruction against ground truth.
 
     Args:
@@ -431,6 +445,9 @@ def summarize(pred, gt, fps: float, joint_set: JointSet | str, *, weights=None,
       weights: optional [T, J] weights for the joint-error metrics.
       root: root joint(s) for MPJPE; default the pelvis joint, or the midpoint
         of the hips for layouts without one (COCO-17).
+      feet: optional [T, P, 3] foot points of the reconstruction for both
+        skates and penetration (a simulation passes its body's sites at
+        `skate_landmarks`); default `pred`'s foot points (`foot_indices`).
     Returns:
       {"mpjpe_g_mm", "mpjpe_mm", "pa_mpjpe_mm", "tv", "foot_skate_pct",
        "foot_skate_stance_pct", "penetration_mm"}; tv (mm/frame²), both foot
@@ -441,13 +458,14 @@ def summarize(pred, gt, fps: float, joint_set: JointSet | str, *, weights=None,
     pred, gt = _pair(pred, gt, 3)
     if pred.shape[1] != js.num_joints:
         raise ValueError(f"joint set {js.name} has {js.num_joints} joints, arrays have {pred.shape[1]}")
-    feet = foot_indices(js)
+    feet = pred[:, list(foot_indices(js))] if feet is None else np.asarray(feet, dtype=np.float64)
+    every = list(range(feet.shape[1]))
     return {
         "mpjpe_g_mm": mpjpe_g(pred, gt, weights),
         "mpjpe_mm": mpjpe(pred, gt, default_root(js) if root is None else root, weights),
         "pa_mpjpe_mm": pa_mpjpe(pred, gt, weights),
         "tv": tv(pred),
-        "foot_skate_pct": foot_skate_pct(pred, fps, feet),
-        "foot_skate_stance_pct": foot_skate_stance_pct(pred, fps, feet),
-        "penetration_mm": penetration_mm(pred[:, list(feet)]),
+        "foot_skate_pct": foot_skate_pct(feet, fps, every),
+        "foot_skate_stance_pct": foot_skate_stance_pct(feet, fps, every),
+        "penetration_mm": penetration_mm(feet),
     }

@@ -11,8 +11,16 @@
            `continuity_evals` evaluations each, the better kept; windows of several clips share a batch.
         ──► Reconstruction: one continuous simulation per clip (joints, qpos, controls, metrics, traces)
 
+Gaps: a stretch of at least `restart_after_gap` seconds in which no joint is
+observed (the person out of view, or not detected) is not simulated: the clip's
+windows cover its observed stretches (`window.observed_segments`), each stretch
+starts from the reference state at its first frame, and the frames of a gap
+hold the kinematic reference's pose (`Reconstruction.simulated` marks them).
+Unobserved, the body would only follow a reference interpolated across the gap,
+and a few seconds of that can end on the floor.
+
 The motion written out is the continuity pass, a single simulation from the
-first state: window w + 1 starts from the state window w reached at its first
+first state of each stretch: window w + 1 starts from the state window w reached at its first
 frame, so the joins are continuous by construction (`join_position_jump_m` and
 `join_velocity_jump_mps` in the metrics measure them). With `shooting=False`
 the continuity pass alone gets `max_evals` per window: the window-at-a-time
@@ -43,6 +51,7 @@ from motionrecon.jaxsetup import enable_compilation_cache
 from motionrecon.observations import Observations
 from motionrecon.optim import batched_solver, get_solver, is_batched
 from motionrecon.physics.contact import ContactParams
+from motionrecon.skeleton import BODY_LANDMARKS
 
 # progress(stage, done, total): stage "compile" (0 or 1 of 1), "shooting" or "continuity" (evaluations)
 Progress = Callable[[str, int, int], None]
@@ -63,6 +72,9 @@ class ReconstructionConfig:
     keyframe_spacing: float = 0.1   # s
     sim_rate: float = 120.0         # Hz (rounded to a whole number of steps per frame)
     largest_bucket: int = 16        # most window problems in one compiled batch
+    # s: a stretch this long with no joint observed (a person out of view or not detected) is not simulated;
+    # the body restarts from the kinematic reference after it (window.observed_segments). 0: never.
+    restart_after_gap: float = 0.5
     reference_smoothing: float = 0.0  # s, Gaussian sigma on the joints the kinematic reference is fitted to
     reference_on_ground: bool = False  # lift reference frames whose contact spheres are below the ground
     reference_2d_weight: float = 0.0  # IK of the reference also fits the 2D keypoints (body.fit.inverse_kinematics)
@@ -191,6 +203,7 @@ class Reconstruction:
     metrics: dict
     config: ReconstructionConfig
     source: str = ""
+    simulated: Optional[np.ndarray] = None  # [T] bool: frames simulated; the others (gaps) hold qpos_kinematic
 
 
 def kinematic_reference(obs: Observations, cfg: ReconstructionConfig, spf: int,
@@ -256,9 +269,15 @@ class _Clip:
     body: Body
     qkin: np.ndarray
     starts: list[int]
+    ends: list[int]  # per window: the stop frame of its simulated stretch (window.segment_window_starts)
+    segments: list[tuple[int, int]]  # the simulated stretches, (first, stop) frames
     shooting: list = dataclasses.field(default_factory=list)      # SolveResult per window
     continuity: list = dataclasses.field(default_factory=list)    # (SolveResult, candidate, candidates) per window
     controls: list = dataclasses.field(default_factory=list)      # [K, U] kept per window
+
+    def starts_segment(self, w: int) -> bool:
+        """Whether window w is the first of a simulated stretch (it starts from the reference state)."""
+        return w == 0 or self.ends[w] != self.ends[w - 1]
 
 
 def reconstruct(obs: Observations, config: ReconstructionConfig | None = None, *,
@@ -297,7 +316,9 @@ def reconstruct_many(observations: list[Observations], config: ReconstructionCon
         F, ov, K, spf = window.window_frames(obs.fps, obs.num_frames, cfg.window, cfg.overlap, cfg.keyframe_spacing,
                                              cfg.sim_rate)
         body, qkin = kinematic_reference(obs, cfg, spf, shape)
-        clip = _Clip(obs, body, qkin, window.window_starts(obs.num_frames, F, ov))
+        segments = window.observed_segments(obs.confidence, obs.fps, cfg.restart_after_gap)
+        placed = window.segment_window_starts(segments, F, ov)
+        clip = _Clip(obs, body, qkin, [a for a, _ in placed], [b for _, b in placed], segments)
         groups.setdefault((F, ov, K, spf, obs.skeleton.num_joints, body.layout), []).append((i, clip))
     out: list = [None] * len(observations)
     for g, ((F, ov, K, spf, J, layout), members) in enumerate(groups.items()):
@@ -475,7 +496,7 @@ class _Run:
         cfg, spec, K, U = self.cfg, self.spec, self.spec.keyframes, self.spec.layout.num_controls
         budget = cfg.continuity_evals if self.shooting else cfg.max_evals
         if first == 0:
-            self.states = {id(c): self._reference_state(c, 0) for c in self.clips}
+            self.states = {id(c): self._reference_state(c, c.starts[0]) for c in self.clips}
             self.frames = {id(c): _Frames(c) for c in self.clips}
         states = self.states
         most = max(len(c.starts) for c in self.clips)
@@ -510,19 +531,21 @@ class _Run:
         """Where the continuity pass starts window w: the shooting solution, and the previous window's
         controls moved `step` frames earlier (zeros past their end)."""
         K, U = self.spec.keyframes, self.spec.layout.num_controls
-        shifted = shift_keyframes(c.controls[w - 1], self.step, self.spec.frames) if w > 0 else np.zeros((K, U))
+        first = c.starts_segment(w)
+        shifted = np.zeros((K, U)) if first else shift_keyframes(c.controls[w - 1], self.step, self.spec.frames)
         if not self.shooting:
-            return [shifted, np.zeros((K, U))][:self.cfg.warm_starts] if w > 0 else [shifted]
+            return [shifted, np.zeros((K, U))][:self.cfg.warm_starts] if not first else [shifted]
         return [c.shooting[w].x.reshape(K, U), shifted]
 
     def _keep(self, c: _Clip, w: int, traj, parts: dict, controls: np.ndarray, continuity, states: dict) -> None:
-        """Keeps window w's frames up to the next window's start; its state there starts the next window."""
-        s, T = c.starts[w], c.obs.num_frames
-        last = w == len(c.starts) - 1
-        keep = min(self.spec.frames, T - 1 - s) if last else self.step
-        self.frames[id(c)].put(s, keep, traj, states[id(c)])
-        if not last:
-            states[id(c)] = _state_at(traj, self.step - 1)
+        """Keeps window w's frames up to the next window's start; its state there starts the next window, unless
+        that one starts a stretch of its own (after a gap), from the reference state."""
+        s = c.starts[w]
+        last = w == len(c.starts) - 1 or c.starts_segment(w + 1)  # the last window of its stretch
+        keep = min(self.spec.frames, c.ends[w] - 1 - s) if last else self.step
+        self.frames[id(c)].put(s, keep, traj, states[id(c)], first=c.starts_segment(w))
+        if w + 1 < len(c.starts):
+            states[id(c)] = self._reference_state(c, c.starts[w + 1]) if last else _state_at(traj, self.step - 1)
         c.controls.append(np.asarray(controls))
         c.continuity.append(continuity)
         self.frames[id(c)].window_parts.append({k: float(v) for k, v in parts.items()})
@@ -531,11 +554,13 @@ class _Run:
     def _result(self, c: _Clip, wall: float) -> Reconstruction:
         cfg, obs, js = self.cfg, c.obs, c.obs.skeleton
         fr = self.frames[id(c)]
+        fr.fill_unsimulated(c.qkin)
         windows = [self._window_record(c, w, fr.window_parts[w]) for w in range(len(c.starts))]
         landmarks = np.asarray(window.window_data(obs, c.qkin, self._reference_state(c, 0), 0, 1).landmarks)
         joints3d = fr.markers[:, landmarks]
         radius = np.asarray(c.body.arrays.contact_radius)
-        m = metrics.summarize(joints3d, obs.joints3d, obs.fps, js, weights=obs.confidence)
+        feet = fr.markers[:, [BODY_LANDMARKS.index(n) for n in metrics.skate_landmarks(js)]]
+        m = metrics.summarize(joints3d, obs.joints3d, obs.fps, js, weights=obs.confidence, feet=feet)
         n_evals = int(sum(wd["n_evals"] for wd in windows))
         m.update({
             "contact_penetration_mm": float(max(0.0, 1000 * np.max(radius - fr.contact_pos[..., 2]))),
@@ -543,6 +568,8 @@ class _Run:
             "pelvis_height_error_max_mm": float(1000 * np.max(np.abs(fr.qpos[:, 2] - c.qkin[:, 2]))),
             "join_position_jump_m": fr.join_position_jump, "join_velocity_jump_mps": fr.join_velocity_jump,
             "n_evals": n_evals, "n_windows": len(windows), "solver": cfg.solver,
+            "simulated_frames": int(fr.simulated.sum()),
+            "simulated_stretches": [[int(a), int(b) - 1] for a, b in c.segments],
             "problem_evals": int(self.problem_evals), "batch_bucket": int(self.size),
             **(fallback_summary(windows) if any("fallback" in (wd["info"] or {}) for wd in windows) else {}),
             "wall_s": wall, "compile_s": self.compile_s, "ready_s": self.ready_s or 0.0, "frames": obs.num_frames,
@@ -554,7 +581,7 @@ class _Run:
             confidence=obs.confidence, qpos=fr.qpos, qpos_kinematic=c.qkin, markers=fr.markers,
             contact_pos=fr.contact_pos, control=np.stack(c.controls),
             control_fps=(K - 1) / (self.spec.frames / obs.fps), body=c.body, windows=windows, metrics=m, config=cfg,
-            source=obs.source)
+            source=obs.source, simulated=fr.simulated.copy())
 
     def _window_record(self, c: _Clip, w: int, parts: dict) -> dict:
         """A window's facts for run.json: its solves' traces (shooting, then the kept continuity solve),
@@ -587,6 +614,7 @@ class _Frames:
         self.markers = np.zeros((T, len(body.layout.sites), 3))
         self.contact_pos = np.zeros((T, len(body.layout.contact_geoms), 3))
         self.kept, self.window_parts = [], []
+        self.simulated = np.zeros(T, bool)
         self.join_position_jump = 0.0
         self.join_velocity_jump = 0.0
         self._body = body
@@ -595,7 +623,7 @@ class _Frames:
         self._mj = d
 
     DATA = ("qpos", "markers", "contact_pos", "kept", "window_parts", "join_position_jump", "join_velocity_jump",
-            "_last_state")
+            "_last_state", "simulated")
 
     def saved(self) -> dict:
         """What a checkpoint keeps of it."""
@@ -605,18 +633,23 @@ class _Frames:
         for k in self.DATA:
             setattr(self, k, saved[k])
 
-    def put(self, start: int, keep: int, traj, state) -> None:
-        """Frames start+1 .. start+keep from a window's trajectory; `state` is the window's initial state,
-        checked against the state the previous window left at frame `start`."""
+    def _pose(self, frame: int, qpos) -> None:
+        """Frame `frame` from a pose alone (its markers and contact spheres by MuJoCo's kinematics)."""
         import mujoco
 
-        qpos0 = np.asarray(state.qpos, np.float64)
-        if start == 0:
-            self._mj.qpos[:] = qpos0
-            mujoco.mj_kinematics(self._body.model, self._mj)
-            self.qpos[0] = qpos0
-            self.markers[0] = self._mj.site_xpos[list(self._body.layout.sites)]
-            self.contact_pos[0] = self._mj.geom_xpos[list(self._body.layout.contact_geoms)]
+        self._mj.qpos[:] = qpos
+        mujoco.mj_kinematics(self._body.model, self._mj)
+        self.qpos[frame] = qpos
+        self.markers[frame] = self._mj.site_xpos[list(self._body.layout.sites)]
+        self.contact_pos[frame] = self._mj.geom_xpos[list(self._body.layout.contact_geoms)]
+
+    def put(self, start: int, keep: int, traj, state, first: bool = False) -> None:
+        """Frames start+1 .. start+keep from a window's trajectory; `state` is the window's initial state: frame
+        `start` itself for the `first` window of a simulated stretch, otherwise checked against the state the
+        previous window left at frame `start`."""
+        if first:
+            self._pose(start, np.asarray(state.qpos, np.float64))
+            self.simulated[start] = True
         elif self._last_state is not None:
             q, v = self._last_state
             self.join_position_jump = max(self.join_position_jump, float(np.max(np.abs(np.asarray(state.qpos) - q))))
@@ -625,8 +658,16 @@ class _Frames:
         self.qpos[sl] = traj.qpos[:keep]
         self.markers[sl] = traj.markers[:keep]
         self.contact_pos[sl] = traj.contact_pos[:keep]
+        self.simulated[sl] = True
         self.kept.append(keep)
         self._last_state = (np.asarray(traj.qpos[keep - 1]), np.asarray(traj.qvel[keep - 1]))
+
+
+    def fill_unsimulated(self, qkin: np.ndarray) -> None:
+        """Frames no window simulated (gaps between stretches, `window.observed_segments`) take the kinematic
+        reference's pose [T, nq]."""
+        for t in np.flatnonzero(~self.simulated):
+            self._pose(int(t), np.asarray(qkin[t], np.float64))
 
 
 def _np_state(state):

@@ -89,6 +89,49 @@ def window_starts(num_frames: int, F: int, overlap: int) -> list[int]:
     return starts
 
 
+def observed_segments(confidence: np.ndarray, fps: float, gap_s: float) -> list[tuple[int, int]]:
+    """The stretches of a clip that are simulated, [(first, stop), ...] frame ranges in order: the clip cut at
+    every run of at least `gap_s` seconds of frames without any observed joint (confidence [T, J], 0 where
+    unobserved), without those runs. Stretches of fewer than 2 frames are dropped; a clip with no such gap is
+    one stretch, [(0, T)], and so is every clip when `gap_s` <= 0 or when nothing is observed at all.
+    Frames before the first and after the last observation are left out only when they too last `gap_s`."""
+    T = confidence.shape[0]
+    seen = np.any(np.asarray(confidence) > 0, axis=1)
+    if gap_s <= 0 or not seen.any():
+        return [(0, T)]
+    shortest = max(1, int(np.ceil(gap_s * fps - 1e-9)))
+    cut = np.zeros(T, bool)
+    t = 0
+    while t < T:
+        if seen[t]:
+            t += 1
+            continue
+        end = t
+        while end < T and not seen[end]:
+            end += 1
+        if end - t >= shortest:
+            cut[t:end] = True
+        t = end
+    segments, t = [], 0
+    while t < T:
+        if cut[t]:
+            t += 1
+            continue
+        end = t
+        while end < T and not cut[end]:
+            end += 1
+        if end - t >= 2:
+            segments.append((t, end))
+        t = end
+    return segments or [(0, T)]
+
+
+def segment_window_starts(segments: list[tuple[int, int]], F: int, overlap: int) -> list[tuple[int, int]]:
+    """(first frame, stop of its segment) of every window over `segments` (`observed_segments`): each segment's
+    windows as `window_starts` lays them over it, segment after segment."""
+    return [(a + s, b) for a, b in segments for s in window_starts(b - a, F, overlap)]
+
+
 def initial_state(body: Body, qpos0: np.ndarray, qpos1: np.ndarray, dt: float) -> SimState:
     """A state at a frame of the kinematic reference: its pose lifted out of the floor, with the finite-difference
     velocity towards the next frame's pose (qpos0, qpos1 [nq]; dt seconds apart)."""

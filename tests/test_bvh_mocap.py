@@ -239,4 +239,13 @@ def test_mocap_command_reconstructs_a_bvh_file(tmp_path, capsys):
         assert str(z["joint_set"]) == "h36m17" and z["joints3d"].shape == (8, 17, 3)
     metrics = json.loads((folder / "metrics.json").read_text())
     assert 0 < metrics["mpjpe_g_mm"] < 300
+    # Foot skate and penetration are read on the simulated body's ankles and toes (H36M-17 has ankles alone).
+    from motionrecon import metrics as m
+
+    with np.load(folder / "motion.npz") as z:
+        names = [str(n) for n in z["landmark_names"]]
+        feet = z["markers"][:, [names.index(n) for n in ("left_ankle", "left_toe", "right_ankle", "right_toe")]]
+    assert metrics["penetration_mm"] == pytest.approx(m.penetration_mm(feet), abs=1e-3)
+    assert metrics["foot_skate_pct"] == pytest.approx(m.foot_skate_pct(feet, 10.0, [0, 1, 2, 3]))
+    assert float(feet[..., 2].min()) < m.CONTACT_HEIGHT_M  # the toes come low enough for the rules to see them
     assert json.loads((folder / "run.json").read_text())["reader"]["joints"]["pelvis"] == ["Hips"]

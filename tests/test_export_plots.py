@@ -82,3 +82,19 @@ def test_errors_figure_is_mean_joint_error(recon):
     fig = plots.errors_figure(recon)
     err = np.linalg.norm(recon.joints3d - recon.observed3d, axis=-1) * 1000
     np.testing.assert_allclose(fig.axes[0].get_lines()[0].get_ydata(), np.nanmean(err, axis=1))
+
+
+def test_foot_heights_are_the_sites_metrics_measure_skate_on(recon):
+    """With the body's sites in the folder, an H36M-17 reconstruction (ankles alone) plots ankles and toes."""
+    from motionrecon.skeleton import BODY_LANDMARKS
+
+    rng = np.random.default_rng(0)
+    markers = rng.uniform(0.0, 0.3, size=(recon.num_frames, len(BODY_LANDMARKS), 3))
+    h36m = dataclasses.replace(recon, joint_set="h36m17", markers=markers, landmark_names=BODY_LANDMARKS)
+    names, heights = plots.foot_heights(h36m)
+    assert set(names) == {"left_ankle", "right_ankle", "left_toe", "right_toe"}
+    fig = plots.foot_heights_figure(h36m)
+    for ax, name, h in zip(fig.axes, names, heights.T):
+        assert ax.get_title().startswith(name)
+        np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), markers[:, BODY_LANDMARKS.index(name), 2])
+    assert plots.foot_heights(recon)[0] == [recon.joint_names[j] for j in plots.foot_joints(recon)]  # no sites

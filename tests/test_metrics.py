@@ -297,6 +297,33 @@ def test_summarize_keys_and_values():
     assert metrics.summarize(g + 1.0, g, 25.0, "coco17")["mpjpe_mm"] == pytest.approx(0.0, abs=1e-9)
 
 
+
+def test_skate_landmarks_add_toes_to_sets_whose_feet_are_ankles_alone():
+    assert metrics.skate_landmarks("deepmimic") == ("right_ankle", "right_toe", "left_ankle", "left_toe")
+    h36m = metrics.skate_landmarks("h36m17")
+    assert set(h36m) == {"left_ankle", "right_ankle", "left_toe", "right_toe"}
+    assert set(metrics.skate_landmarks("coco17")) == set(h36m)
+    assert set(metrics.skate_landmarks("mediapipe33")) == set(metrics.FOOT_LANDMARKS)
+
+
+def test_summarize_measures_skate_and_penetration_on_the_given_feet():
+    """Ankles 8 cm up read no skate and no penetration; the feet given (toes sliding 1 cm into the floor)
+    read both."""
+    T = 25
+    gt = np.zeros((T, 17, 3))
+    gt[..., 2] = 0.5
+    gt[:, list(metrics.foot_indices("h36m17")), 2] = 0.08
+    toes = np.zeros((T, 2, 3))
+    toes[:, :, 0] = 0.05 * np.arange(T)[:, None]  # 5 cm per frame
+    toes[:, :, 2] = -0.01
+    ankles_only = metrics.summarize(gt, gt, 25.0, "h36m17")
+    assert ankles_only["foot_skate_pct"] == 0.0 and ankles_only["penetration_mm"] == 0.0
+    with_toes = metrics.summarize(gt, gt, 25.0, "h36m17", feet=toes)
+    assert with_toes["foot_skate_pct"] == pytest.approx(100.0)
+    assert with_toes["penetration_mm"] == pytest.approx(10.0)
+    assert with_toes["mpjpe_g_mm"] == ankles_only["mpjpe_g_mm"] == 0.0
+
+
 # --- bad input --------------------------------------------------------------
 
 

@@ -295,3 +295,33 @@ def test_contact_parts_setting_chooses_the_body_parts_with_spheres(walk_1s):
     for bad in (["tail"], "feet", []):
         with pytest.raises(InputError, match="settings.json.*contact_parts"):
             ReconstructionConfig().with_overrides({"contact_parts": bad}, "settings.json")
+
+
+def test_a_long_unobserved_gap_is_not_simulated_and_the_body_restarts_after_it(test_config, tmp_path):
+    """A person out of view for 0.6 s: the frames of the gap hold the kinematic reference, the body restarts from
+    the reference state at the gap's end, and what comes after is one continuous simulation again."""
+    from motionrecon.datasets.deepmimic import clip_path, load_deepmimic
+    from motionrecon.export.contract import write_reconstruction
+
+    obs = load_deepmimic(clip_path("walk"), duration=2.0)
+    conf = obs.confidence.copy()
+    conf[20:38] = 0.0  # 0.6 s at 30 fps
+    obs = dataclasses.replace(obs, confidence=conf)
+    rec = reconstruct(obs, test_config)
+    T = obs.num_frames
+    assert rec.metrics["simulated_stretches"] == [[0, 19], [38, T - 1]]
+    assert rec.metrics["simulated_frames"] == T - 18
+    expected = np.ones(T, bool)
+    expected[20:38] = False
+    np.testing.assert_array_equal(rec.simulated, expected)
+    np.testing.assert_allclose(rec.qpos[20:38], rec.qpos_kinematic[20:38])
+    starts = [wd["start_frame"] for wd in rec.windows]
+    assert 38 in starts and not any(20 <= s < 38 for s in starts)
+    assert all(s + wd["kept_frames"] <= 19 for s, wd in zip(starts, rec.windows) if s < 20)
+    # The restart is the reference state (pose lifted out of the floor): pelvis height within 2 cm, and the motion
+    # after it continuous (no join jump inside the stretch: the jump metric covers joins only).
+    assert abs(rec.qpos[38, 2] - rec.qpos_kinematic[38, 2]) < 0.02
+    assert rec.metrics["join_position_jump_m"] == 0.0
+    folder = write_reconstruction(rec, tmp_path / "gap")
+    with np.load(folder / "motion.npz") as z:
+        np.testing.assert_array_equal(z["simulated"], expected)

@@ -106,3 +106,20 @@ def test_not_a_video_fails_cleanly(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert "clip with spaces" in err[0]
     assert not (tmp_path / "out" / fake.stem).exists()
+
+
+def test_the_terminal_says_which_stretches_were_not_simulated(tmp_path):
+    from motionrecon.commands.video import print_video_notes
+
+    (tmp_path / "metrics.json").write_text(json.dumps({
+        "video_frames": 100, "detected_frames": 55, "fps": 10.0, "start_s": 1.0,
+        "simulated_stretches": [[5, 19], [40, 94]]}))
+    lines = []
+    print_video_notes(tmp_path, echo=lines.append)
+    assert "not detected in 45 of the 100 frames" in lines[0]
+    assert "not simulated, too long without a detection: 1.0-1.5 s, 3.0-5.0 s, 10.5-11.0 s" in lines[1]
+    (tmp_path / "metrics.json").write_text(json.dumps({"video_frames": 100, "detected_frames": 100, "fps": 10.0,
+                                                       "simulated_stretches": [[0, 99]]}))
+    lines.clear()
+    print_video_notes(tmp_path, echo=lines.append)
+    assert lines == []

@@ -92,3 +92,24 @@ def test_buckets_and_padding():
     a = {"x": jnp.arange(6).reshape(2, 3)}
     padded = window.pad(a, 4)
     np.testing.assert_array_equal(padded["x"][2:], [[3, 4, 5], [3, 4, 5]])
+
+
+def test_observed_segments_cut_long_unobserved_stretches_only():
+    from motionrecon.window import observed_segments, segment_window_starts
+
+    conf = np.ones((100, 3))
+    assert observed_segments(conf, 10.0, 0.5) == [(0, 100)]
+    conf[20:25] = 0.0  # 0.5 s: a gap
+    conf[60:64] = 0.0  # 0.4 s: bridged
+    conf[70, 0] = 0.0  # one joint unseen: observed
+    assert observed_segments(conf, 10.0, 0.5) == [(0, 20), (25, 100)]
+    assert observed_segments(conf, 10.0, 0.0) == [(0, 100)]  # never cut
+    conf[:3] = 0.0
+    conf[95:] = 0.0  # unobserved ends: cut when long enough
+    assert observed_segments(conf, 10.0, 0.5) == [(0, 20), (25, 95)]  # the first 3 frames stay
+    conf[26:] = 0.0  # a single observed frame is no stretch
+    assert observed_segments(conf, 10.0, 0.5) == [(0, 20)]
+    assert observed_segments(np.zeros((10, 3)), 10.0, 0.5) == [(0, 10)]  # nothing observed: as before
+    # Windows (F 10 frames, overlap 2) lay over each stretch on its own.
+    assert segment_window_starts([(0, 20), (25, 95)], 10, 2) == (
+        [(s, 20) for s in (0, 8, 16)] + [(25 + s, 95) for s in range(0, 65, 8)])

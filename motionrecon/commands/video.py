@@ -101,6 +101,7 @@ def reconstruct_video(video: Path, folder: Path, args, cfg, echo=print,
         "raw_foot_skate_stance_pct": metrics.foot_skate_stance_pct(raw, obs.fps,
                                                                    metrics.foot_indices(MEDIAPIPE33)),
         "detected_frames": int(vo.track.detected[first:stop].sum()), "video_frames": int(stop - first),
+        "start_s": first / obs.fps,
         "camera": {"K": cam.K.tolist(), "R": cam.R.tolist(), "t": cam.t.tolist(), "width": cam.width,
                    "height": cam.height, "intrinsics": vo.intrinsics.describe(),
                    "placement": vo.placement.describe()},
@@ -148,6 +149,17 @@ def print_video_notes(folder: Path, echo=print) -> None:
         person = m.get("person") or {}
         echo(f"  the followed person ({person.get('chosen', 'one person')}) was not detected in {missing} of the "
              f"{m['video_frames']} frames; there the motion is simulated only (overlay.mp4 marks them)")
+    stretches = m.get("simulated_stretches") or []
+    gaps = [(a[1] + 1, b[0] - 1) for a, b in zip(stretches, stretches[1:])]
+    if stretches:
+        gaps = ([(0, stretches[0][0] - 1)] if stretches[0][0] > 0 else []) + gaps
+        last = m.get("video_frames", 0) - 1
+        gaps += [(stretches[-1][1] + 1, last)] if 0 <= stretches[-1][1] < last else []
+    if gaps:
+        fps, t0 = m.get("fps") or 1.0, m.get("start_s", 0.0)
+        spans = ", ".join(f"{t0 + a / fps:.1f}-{t0 + (b + 1) / fps:.1f} s" for a, b in gaps)
+        echo(f"  not simulated, too long without a detection: {spans} (the pose there is the detections' "
+             f"interpolation; the body restarts from the next detection)")
 
 
 def run(args) -> int:

@@ -204,7 +204,8 @@ def reconstruct_video_entry(task, progress=None) -> tuple[str, ...]:
     sim_gt = rec.markers[:, [BODY_LANDMARKS.index(lm) for lm in gt.skeleton.landmarks]]
     fit = {k: rec.metrics.pop(k) for k in ("mpjpe_g_mm", "mpjpe_mm", "pa_mpjpe_mm", "tv", "foot_skate_pct",
                                             "foot_skate_stance_pct", "penetration_mm") if k in rec.metrics}
-    rec.metrics.update(metrics.summarize(sim_gt, gt.joints3d, gt.fps, gt.skeleton, weights=gt.confidence))
+    feet = rec.markers[:, [BODY_LANDMARKS.index(lm) for lm in metrics.skate_landmarks(gt.skeleton)]]
+    rec.metrics.update(metrics.summarize(sim_gt, gt.joints3d, gt.fps, gt.skeleton, weights=gt.confidence, feet=feet))
     if seen.joints2d is not None:
         rec.metrics["mpjpe_2d_px"] = cameras.projected_error_px(sim_gt, seen, dataset)
     else:

@@ -6,7 +6,9 @@ folder that exists is complete (an interrupted run leaves none).
 motion.npz: fps, joint_names [J], joints3d [T,J,3] simulated (m, world z-up),
 observed3d [T,J,3], confidence [T,J], qpos [T,nq], qpos_kinematic [T,nq],
 markers [T,L,3] with landmark_names [L], contact_pos [T,C,3], control [W,K,U],
-control_fps, body (JSON: bone lengths, masses, height), body_mjcf (MJCF XML).
+control_fps, body (JSON: bone lengths, masses, height), body_mjcf (MJCF XML),
+simulated [T] (bool: the frames the physics simulated; the others, in long gaps
+without any observation, hold the kinematic reference's pose).
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ def motion_arrays(rec) -> dict:
         markers=rec.markers.astype(np.float32), landmark_names=np.asarray(BODY_LANDMARKS),
         contact_pos=rec.contact_pos.astype(np.float32), control=rec.control.astype(np.float32),
         control_fps=np.float64(rec.control_fps), body=np.asarray(json.dumps(rec.body.summary())),
-        body_mjcf=np.asarray(rec.body.mjcf))
+        body_mjcf=np.asarray(rec.body.mjcf),
+        simulated=np.ones(len(rec.qpos), bool) if rec.simulated is None else np.asarray(rec.simulated, bool))
 
 
 def write_reconstruction(rec, folder: str | Path, run_info: dict | None = None, extra_files=None) -> Path:

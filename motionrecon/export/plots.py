@@ -4,8 +4,8 @@
                     (run.json windows[i].trace; log scale when all positive)
   trajectories.png  x/y/z over time of the root and the joints that move most,
                     reconstructed (solid) vs observed (dashed)
-  foot_heights.png  height above the ground of the foot joints, with contacts
-                    (height < 5 cm) shaded
+  foot_heights.png  height above the ground of the foot points where metrics.json
+                    measures foot skate, with contacts (height < 5 cm) shaded
   errors.png        per-frame mean joint position error vs the observation,
                     when observed3d is present
 
@@ -116,11 +116,27 @@ def contacts(heights: np.ndarray, threshold: float = CONTACT_HEIGHT_M) -> np.nda
     return np.asarray(heights) < threshold
 
 
-def foot_heights_figure(recon: Reconstruction, threshold: float = CONTACT_HEIGHT_M) -> Figure:
-    """Height above the ground (z) of each foot joint over time, contacts (below `threshold`) shaded."""
+def foot_heights(recon: Reconstruction) -> tuple[list[str], np.ndarray]:
+    """(names, [T, F] heights in metres) of the feet: the simulated body's sites where metrics.json measures
+    foot skate (`metrics.skate_landmarks`: e.g. toes too where the joints have ankles alone), when the folder
+    has them; else the joints named like feet (`foot_joints`)."""
+    from motionrecon.metrics import skate_landmarks
+    from motionrecon.skeleton import JOINT_SETS
+
+    if recon.markers is not None and recon.joint_set in JOINT_SETS:
+        names = [n for n in skate_landmarks(recon.joint_set) if n in recon.landmark_names]
+        if names:
+            return names, recon.markers[:, [recon.landmark_names.index(n) for n in names], 2]
     feet = foot_joints(recon)
+    return [recon.joint_names[j] for j in feet], recon.joints3d[:, feet, 2]
+
+
+def foot_heights_figure(recon: Reconstruction, threshold: float = CONTACT_HEIGHT_M) -> Figure:
+    """Height above the ground (z) of each foot point (`foot_heights`) over time, contacts (below `threshold`)
+    shaded."""
+    names, heights = foot_heights(recon)
+    feet = range(len(names))
     t = recon.times
-    heights = recon.joints3d[:, feet, 2]
     in_contact = contacts(heights, threshold)
     fig = Figure(figsize=(9, 1.6 * len(feet) + 0.8), dpi=_DPI)
     axes = fig.subplots(len(feet), 1, squeeze=False, sharex=True)[:, 0]
@@ -132,7 +148,7 @@ def foot_heights_figure(recon: Reconstruction, threshold: float = CONTACT_HEIGHT
         ax.fill_between(t, min(0.0, float(np.nanmin(heights[:, k]))), ymax, where=in_contact[:, k],
                         color="tab:orange", alpha=0.3, step="mid", label="contact")
         share = 100.0 * float(np.mean(in_contact[:, k]))
-        ax.set_title(f"{recon.joint_names[feet[k]]}: contact {share:.0f}% of frames", fontsize=9)
+        ax.set_title(f"{names[k]}: contact {share:.0f}% of frames", fontsize=9)
         ax.set_ylabel("height (m)")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7, loc="upper right")

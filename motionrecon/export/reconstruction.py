@@ -44,6 +44,9 @@ class Reconstruction:
       metrics: contents of metrics.json, {} when absent.
       run: contents of run.json, {} when absent.
       videos: existing videos by file name (overlay.mp4, side.mp4).
+      joint_set: the name of the joint set of `joints3d` ("" when absent).
+      markers: [T, L, 3] the simulated body's landmark sites, or None when absent.
+      landmark_names: [L] their names (`skeleton.BODY_LANDMARKS`), () when absent.
     """
 
     folder: Path
@@ -58,6 +61,9 @@ class Reconstruction:
     metrics: dict
     run: dict
     videos: dict[str, Path]
+    joint_set: str = ""
+    markers: np.ndarray | None = None
+    landmark_names: tuple[str, ...] = ()
 
     @property
     def num_frames(self) -> int:
@@ -117,6 +123,14 @@ def load_reconstruction(folder) -> Reconstruction:
         except json.JSONDecodeError as e:
             raise InputError(src, f"'body' is not valid JSON: {e}") from None
 
+    markers, landmark_names = None, ()
+    if "markers" in arrays and "landmark_names" in arrays:
+        markers = _float_array(arrays["markers"], src, "markers", ndim=3)
+        landmark_names = tuple(str(n) for n in np.asarray(arrays["landmark_names"]).reshape(-1))
+        if markers.shape != (n_frames, len(landmark_names), 3):
+            raise InputError(src, f"markers has shape {markers.shape}; expected [{n_frames}, {len(landmark_names)}, 3]")
+    joint_set = _string(arrays["joint_set"], src, "joint_set") if "joint_set" in arrays else ""
+
     return Reconstruction(
         folder=folder,
         fps=float(fps),
@@ -130,6 +144,7 @@ def load_reconstruction(folder) -> Reconstruction:
         metrics=_read_json(folder / "metrics.json"),
         run=_read_json(folder / "run.json"),
         videos={name: folder / name for name in VIDEO_NAMES if (folder / name).is_file()},
+        joint_set=joint_set, markers=markers, landmark_names=landmark_names,
     )
 
 
