@@ -100,30 +100,17 @@ def observed_segments(confidence: np.ndarray, fps: float, gap_s: float) -> list[
     if gap_s <= 0 or not seen.any():
         return [(0, T)]
     shortest = max(1, int(np.ceil(gap_s * fps - 1e-9)))
-    cut = np.zeros(T, bool)
-    t = 0
-    while t < T:
-        if seen[t]:
-            t += 1
-            continue
-        end = t
-        while end < T and not seen[end]:
-            end += 1
-        if end - t >= shortest:
-            cut[t:end] = True
-        t = end
-    segments, t = [], 0
-    while t < T:
-        if cut[t]:
-            t += 1
-            continue
-        end = t
-        while end < T and not cut[end]:
-            end += 1
-        if end - t >= 2:
-            segments.append((t, end))
-        t = end
-    return segments or [(0, T)]
+    kept = np.ones(T, bool)
+    for first, stop in _runs(~seen):
+        if stop - first >= shortest:
+            kept[first:stop] = False
+    return [(first, stop) for first, stop in _runs(kept) if stop - first >= 2] or [(0, T)]
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(first, stop) of every run of True in a [T] bool array, in order."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
 
 
 def segment_window_starts(segments: list[tuple[int, int]], F: int, overlap: int) -> list[tuple[int, int]]:
