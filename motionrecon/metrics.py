@@ -434,8 +434,30 @@ def default_root(joint_set: JointSet) -> int | tuple[int, ...]:
     return joint_set.landmarks.index("left_hip"), joint_set.landmarks.index("right_hip")
 
 
+def over_stretches(metric, stretches, *arrays, shortest: int = 4, combine: str = "mean", **kwargs) -> float:
+    """`metric(*arrays, **kwargs)` on each stretch of frames of a clip that is not one continuous motion (a
+    reconstruction restarted after a gap: `Reconstruction.simulated`), then combined: "mean" weighted by the
+    stretches' frame counts, or "max".
+
+    Args:
+      stretches: [(first, stop), ...] frame ranges; None: the whole clip (the metric itself).
+      arrays: [T, ...] arrays, sliced to each stretch.
+      shortest: stretches of fewer frames are left out (TV needs 4).
+    """
+    if stretches is None:
+        return metric(*arrays, **kwargs)
+    values, counts = [], []
+    for first, stop in stretches:
+        if stop - first >= shortest:
+            values.append(metric(*(a[first:stop] for a in arrays), **kwargs))
+            counts.append(stop - first)
+    if not values:
+        return float("nan")
+    return float(max(values)) if combine == "max" else float(np.average(values, weights=counts))
+
+
 def summarize(pred, gt, fps: float, joint_set: JointSet | str, *, weights=None,
-              root: int | Sequence[int] | None = None, feet=None) -> dict[str, float]:
+              root: int | Sequence[int] | None = None, feet=None, stretches=None) -> dict[str, float]:
     """All 3D metrics of a reconstruction against ground truth.
 
     Args:
@@ -448,6 +470,8 @@ def summarize(pred, gt, fps: float, joint_set: JointSet | str, *, weights=None,
       feet: optional [T, P, 3] foot points of the reconstruction for both
         skates and penetration (a simulation passes its body's sites at
         `skate_landmarks`); default `pred`'s foot points (`foot_indices`).
+      stretches: optional [(first, stop), ...] continuous stretches of `pred`
+        (`over_stretches`): TV, skates and penetration within them only.
     Returns:
       {"mpjpe_g_mm", "mpjpe_mm", "pa_mpjpe_mm", "tv", "foot_skate_pct",
        "foot_skate_stance_pct", "penetration_mm"}; tv (mm/frame²), both foot
@@ -464,8 +488,9 @@ def summarize(pred, gt, fps: float, joint_set: JointSet | str, *, weights=None,
         "mpjpe_g_mm": mpjpe_g(pred, gt, weights),
         "mpjpe_mm": mpjpe(pred, gt, default_root(js) if root is None else root, weights),
         "pa_mpjpe_mm": pa_mpjpe(pred, gt, weights),
-        "tv": tv(pred),
-        "foot_skate_pct": foot_skate_pct(feet, fps, every),
-        "foot_skate_stance_pct": foot_skate_stance_pct(feet, fps, every),
-        "penetration_mm": penetration_mm(feet),
+        "tv": over_stretches(tv, stretches, pred),
+        "foot_skate_pct": over_stretches(foot_skate_pct, stretches, feet, fps=fps, foot_joint_indices=every),
+        "foot_skate_stance_pct": over_stretches(foot_skate_stance_pct, stretches, feet, fps=fps,
+                                                foot_joint_indices=every),
+        "penetration_mm": over_stretches(penetration_mm, stretches, feet, shortest=1, combine="max"),
     }

@@ -560,7 +560,9 @@ class _Run:
         joints3d = fr.markers[:, landmarks]
         radius = np.asarray(c.body.arrays.contact_radius)
         feet = fr.markers[:, [BODY_LANDMARKS.index(n) for n in metrics.skate_landmarks(js)]]
-        m = metrics.summarize(joints3d, obs.joints3d, obs.fps, js, weights=obs.confidence, feet=feet)
+        stretches = None if c.segments == [(0, obs.num_frames)] else c.segments
+        m = metrics.summarize(joints3d, obs.joints3d, obs.fps, js, weights=obs.confidence, feet=feet,
+                              stretches=stretches)
         n_evals = int(sum(wd["n_evals"] for wd in windows))
         m.update({
             "contact_penetration_mm": float(max(0.0, 1000 * np.max(radius - fr.contact_pos[..., 2]))),

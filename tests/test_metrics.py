@@ -324,6 +324,25 @@ def test_summarize_measures_skate_and_penetration_on_the_given_feet():
     assert with_toes["mpjpe_g_mm"] == ankles_only["mpjpe_g_mm"] == 0.0
 
 
+
+def test_metrics_over_stretches_leave_the_joins_out():
+    """Two smooth stretches joined by a 1 m jump: per stretch TV is that of the stretches, not of the jump."""
+    t = np.arange(20, dtype=float)
+    x = np.zeros((20, 2, 3))
+    x[..., 0] = 0.01 * t[:, None] ** 2  # constant acceleration: TV 0
+    x[10:, :, 1] += 1.0
+    assert metrics.tv(x) > 100.0
+    stretches = [(0, 10), (10, 20)]
+    assert metrics.over_stretches(metrics.tv, stretches, x) == pytest.approx(0.0, abs=1e-9)
+    assert metrics.over_stretches(metrics.tv, None, x) == metrics.tv(x)
+    assert metrics.over_stretches(len, [(0, 3), (3, 20)], x) == 17.0  # the 3-frame stretch is left out
+    assert metrics.over_stretches(len, [(0, 5), (5, 20)], x, shortest=1) == pytest.approx((25 + 225) / 20)
+    assert metrics.over_stretches(len, [(0, 5), (5, 20)], x, shortest=1, combine="max") == 15
+    x17 = np.repeat(x[:, :1], 17, axis=1) + [0.0, 0.0, 0.5]
+    assert metrics.summarize(x17, x17, 25.0, "h36m17")["tv"] > 100.0
+    assert metrics.summarize(x17, x17, 25.0, "h36m17", stretches=stretches)["tv"] == pytest.approx(0.0, abs=1e-9)
+
+
 # --- bad input --------------------------------------------------------------
 
 

@@ -322,6 +322,9 @@ def test_a_long_unobserved_gap_is_not_simulated_and_the_body_restarts_after_it(t
     # after it continuous (no join jump inside the stretch: the jump metric covers joins only).
     assert abs(rec.qpos[38, 2] - rec.qpos_kinematic[38, 2]) < 0.02
     assert rec.metrics["join_position_jump_m"] == 0.0
+    from motionrecon import metrics
+
+    assert rec.metrics["tv"] == pytest.approx(metrics.over_stretches(metrics.tv, [(0, 20), (38, T)], rec.joints3d))
     folder = write_reconstruction(rec, tmp_path / "gap")
     with np.load(folder / "motion.npz") as z:
         np.testing.assert_array_equal(z["simulated"], expected)

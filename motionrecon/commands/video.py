@@ -93,13 +93,17 @@ def reconstruct_video(video: Path, folder: Path, args, cfg, echo=print,
     cam = obs.camera
     sim2d = cam.project(rec.joints3d)  # pixels of obs.camera; obs.camera_model.video_pixels maps them to the video
     raw = np.nan_to_num(obs.joints3d)
+    feet = metrics.foot_indices(MEDIAPIPE33)
+    stretches = rec.metrics["simulated_stretches"]  # the raw motion's TV and skates over the same frames
+    stretches = None if stretches == [[0, obs.num_frames - 1]] else [(a, b + 1) for a, b in stretches]
     rec.metrics.update({
         "mpjpe_2d_px": metrics.mpjpe_2d(sim2d, np.nan_to_num(obs.joints2d), obs.confidence),
         "raw_mpjpe_2d_px": metrics.mpjpe_2d(cam.project(raw), np.nan_to_num(obs.joints2d), obs.confidence),
-        "raw_tv": metrics.tv(raw),
-        "raw_foot_skate_pct": metrics.foot_skate_pct(raw, obs.fps, metrics.foot_indices(MEDIAPIPE33)),
-        "raw_foot_skate_stance_pct": metrics.foot_skate_stance_pct(raw, obs.fps,
-                                                                   metrics.foot_indices(MEDIAPIPE33)),
+        "raw_tv": metrics.over_stretches(metrics.tv, stretches, raw),
+        "raw_foot_skate_pct": metrics.over_stretches(metrics.foot_skate_pct, stretches, raw, fps=obs.fps,
+                                                     foot_joint_indices=feet),
+        "raw_foot_skate_stance_pct": metrics.over_stretches(metrics.foot_skate_stance_pct, stretches, raw,
+                                                            fps=obs.fps, foot_joint_indices=feet),
         "detected_frames": int(vo.track.detected[first:stop].sum()), "video_frames": int(stop - first),
         "start_s": first / obs.fps,
         "camera": {"K": cam.K.tolist(), "R": cam.R.tolist(), "t": cam.t.tolist(), "width": cam.width,
