@@ -30,7 +30,7 @@ LEFT = (255, 160, 40)     # BGR: blue-ish for the person's left side
 RIGHT = (40, 80, 255)     # red-ish for the right side
 CENTRE = (60, 220, 60)    # green for the midline
 BANNER = (0, 0, 200)      # background of the "not detected" banner
-UNDETECTED_TEXT = "person not detected here: simulated pose only"
+UNDETECTED_TEXT = "person not detected here: pose not seen"
 
 
 def joint_colors(joint_names: Sequence[str] | None, num_joints: int) -> list[tuple[int, int, int]]:
