@@ -44,7 +44,7 @@ import numpy as np
 from motionrecon import diffphy, metrics, window
 from motionrecon.body import Body, Gains, build_body
 from motionrecon.body.fit import (inverse_kinematics, lift_onto_ground, lowest_body_point, measure_shape,
-                                  smooth_in_time)
+                                  site_offsets, smooth_in_time)
 from motionrecon.body.template import CONTACT_PARTS, FEET_ONLY, BodyShape, contact_spheres
 from motionrecon.errors import InputError
 from motionrecon.jaxsetup import enable_compilation_cache
@@ -79,6 +79,9 @@ class ReconstructionConfig:
     reference_on_ground: bool = False  # lift reference frames whose contact spheres are below the ground
     reference_2d_weight: float = 0.0  # IK of the reference also fits the 2D keypoints (body.fit.inverse_kinematics)
     reference_ground_weight: float = 0.0  # IK of the reference keeps the contact spheres out of the ground
+    # IK passes, before the reference's, that each place the face and hand sites of a measured body where the
+    # detections put them (body.fit.site_offsets); 0: the template's sites.
+    site_passes: int = 0
     gain_scale: float = 1.0         # PD gains (body.template.Gains) times this
     # Body parts with ground contact spheres (body.template.CONTACT_PARTS). None: chosen per clip from its
     # kinematic reference (`choose_contact_parts`): every part where any comes near the floor, else the feet
@@ -160,13 +163,14 @@ def _parts(value, name: str, source: str) -> tuple[str, ...]:
 # foot-sliding penalty (5 per contact sphere: 40 on the mean over the 8 foot spheres of earlier versions),
 # twice the mocap weight on smooth control keyframes (against jitter), PD gains twice DeepMimic's, and a
 # kinematic reference fitted to the detections smoothed over ~1 frame at 12 fps, to their 3D and 2D with the
-# contact spheres kept out of the floor (the loss still compares with the raw detections). docs/video.md
+# contact spheres kept out of the floor (the loss still compares with the raw detections), and the face and hand
+# sites placed where the person's detections put them by 3 IK passes (bench/reference_fit.py). docs/video.md
 # "Physics on video" has the tables behind them. Every video reconstruction (`motionrecon VIDEO`, `eval --input
 # video`) uses `video_config`.
 VIDEO_SETTINGS = dict(
     weights=diffphy.LossWeights(marker3d=0.2, root_relative=1.0, reprojection=8.0, skate=5.0, smooth=20.0),
     gain_scale=2.0, reference_smoothing=0.08, reference_on_ground=True, reference_2d_weight=1.0,
-    reference_ground_weight=10.0, max_evals=130)
+    reference_ground_weight=10.0, site_passes=3, max_evals=130)
 
 
 def video_config(**changes) -> ReconstructionConfig:
@@ -208,17 +212,22 @@ class Reconstruction:
 
 def kinematic_reference(obs: Observations, cfg: ReconstructionConfig, spf: int,
                         shape: BodyShape | None = None) -> tuple[Body, np.ndarray]:
-    """The body (measured from `obs` unless `shape` is given; `spf` steps per frame; contact spheres on
-    `cfg.contact_parts`, or as `choose_contact_parts` decides) and the controllers' kinematic reference qpos
-    [T, nq]: IK on the (optionally smoothed) observations, optionally fitted to their 2D keypoints too and kept
-    out of the ground (`cfg.reference_2d_weight`, `cfg.reference_ground_weight`), and optionally lifted onto
-    the ground (`cfg.reference_smoothing`, `cfg.reference_on_ground`)."""
+    """The body (measured from `obs` unless `shape` is given, its face and hand sites then placed by
+    `cfg.site_passes` IK passes; `spf` steps per frame; contact spheres on `cfg.contact_parts`, or as
+    `choose_contact_parts` decides) and the controllers' kinematic reference qpos [T, nq]: IK on the
+    (optionally smoothed) observations, optionally fitted to their 2D keypoints too and kept out of the ground
+    (`cfg.reference_2d_weight`, `cfg.reference_ground_weight`), and optionally lifted onto the ground
+    (`cfg.reference_smoothing`, `cfg.reference_on_ground`)."""
+    passes = cfg.site_passes if shape is None else 0
     shape = shape or measure_shape(obs)
     gains, timestep = Gains().scaled(cfg.gain_scale), 1.0 / (obs.fps * spf)
-    body = build_body(shape, gains, timestep=timestep, contact_parts=cfg.contact_parts or CONTACT_PARTS)
-    qkin = inverse_kinematics(body.model, smooth_in_time(obs, cfg.reference_smoothing),
-                              weight_2d=cfg.reference_2d_weight, ground_weight=cfg.reference_ground_weight,
-                              contact_geoms=body.layout.contact_geoms)
+    target = smooth_in_time(obs, cfg.reference_smoothing)
+    for p in range(passes + 1):
+        body = build_body(shape, gains, timestep=timestep, contact_parts=cfg.contact_parts or CONTACT_PARTS)
+        qkin = inverse_kinematics(body.model, target, weight_2d=cfg.reference_2d_weight,
+                                  ground_weight=cfg.reference_ground_weight, contact_geoms=body.layout.contact_geoms)
+        if p < passes:
+            shape = dataclasses.replace(shape, site_offsets=site_offsets(body.model, shape, target, qkin))
     if cfg.contact_parts is None:
         parts = choose_contact_parts(body, qkin)
         if parts != CONTACT_PARTS:  # the same joints and qpos layout, fewer spheres

@@ -210,3 +210,73 @@ def test_reprojection_rows_jacobian_matches_finite_differences():
         mujoco.mj_integratePos(m, q2, step, 1.0)
         fd = (cam.project(sites(q2)) - cam.project(p)) / eps * (depth / 1400.0)[:, None]
         np.testing.assert_allclose(J[:, :, v], fd, atol=1e-5)
+
+
+def _mediapipe_walk(num_frames: int = 12, nose_up: float = 0.0):
+    """A synthetic MediaPipe-33 walk (tests/video_support.walking_body), its nose `nose_up` m higher."""
+    from motionrecon.observations import Observations
+    from video_support import walking_body
+
+    world, _ = walking_body(num_frames=num_frames)
+    world[:, MEDIAPIPE33.index("nose"), 2] += nose_up
+    return Observations(fps=20.0, joint_set="mediapipe33", joints3d=world.astype(np.float32), joints2d=None,
+                        confidence=np.ones(world.shape[:2], np.float32))
+
+
+def _nose_residual(shape, obs) -> tuple[float, np.ndarray]:
+    """Mean IK residual (m) of the nose of the body of `shape` on `obs`, and the IK qpos [T, nq]."""
+    body = build_body(shape)
+    q = inverse_kinematics(body.model, obs)
+    nose = landmark_sites(body.model, q)[:, BODY_LANDMARKS.index("nose")]
+    return float(np.linalg.norm(nose - obs.joints3d[:, MEDIAPIPE33.index("nose")], axis=-1).mean()), q
+
+
+def test_site_offsets_put_a_displaced_nose_on_its_detection():
+    import dataclasses
+
+    from motionrecon.body.fit import site_offsets
+    from motionrecon.reconstruct import video_config
+
+    offsets = {}
+    for up in (0.0, 0.03):
+        obs = _mediapipe_walk(nose_up=up)
+        shape = measure_shape(obs)
+        before, q = _nose_residual(shape, obs)
+        for _ in range(video_config().site_passes):  # as reconstruct.kinematic_reference does
+            shape = dataclasses.replace(shape, site_offsets=site_offsets(build_body(shape).model, shape, obs, q))
+            after, q = _nose_residual(shape, obs)
+        assert after < 0.006 and after < 0.25 * before, (up, before, after)
+        offsets[up] = dict(shape.site_offsets)
+    # The head is upright: 3 cm higher in the world is 3 cm higher in the head's frame.
+    np.testing.assert_allclose(np.subtract(offsets[0.03]["nose"], offsets[0.0]["nose"]), (0.0, 0.0, 0.03),
+                               atol=0.006)
+    # Sites the detections agree on move the same in both; the template's body geometry does not move.
+    np.testing.assert_allclose(offsets[0.03]["left_ear"], offsets[0.0]["left_ear"], atol=0.005)
+    assert set(offsets[0.0]) <= set(BODY_LANDMARKS) and "left_hip" not in offsets[0.0]
+
+
+def test_site_offsets_are_bounded():
+    from motionrecon.body.fit import SITE_OFFSET_LIMIT, site_offsets
+
+    obs = _mediapipe_walk(nose_up=0.5)
+    shape = measure_shape(obs)
+    _, q = _nose_residual(shape, obs)
+    nose = dict(site_offsets(build_body(shape).model, shape, obs, q))["nose"]
+    assert np.linalg.norm(nose) == pytest.approx(SITE_OFFSET_LIMIT * shape.scale, rel=1e-6)
+    with pytest.raises(ValueError, match="left_hip"):
+        BodyShape(site_offsets=(("left_hip", (0.0, 0.0, 0.01)),))
+
+
+def test_hips_drop_to_the_measured_trunk_where_no_pelvis_is_seen(walk_1s):
+    # MediaPipe sees no pelvis: the hips go as far below the shoulders as detected (the template's trunk is
+    # 0.48 m at this size); a joint set with a pelvis keeps measuring hip_drop from it (DeepMimic: 0).
+    low = _mediapipe_walk()
+    hips = [MEDIAPIPE33.index(n) for n in ("left_hip", "right_hip")]
+    base = measure_shape(low)
+    low.joints3d[:, hips, 2] -= 0.05
+    lowered = measure_shape(low)
+    trunk = lambda s: s.hip_drop + s.pelvis_to_chest + s.shoulder_rise  # hips to shoulders at rest
+    assert trunk(lowered) == pytest.approx(trunk(base) + 0.05, abs=0.005)
+    assert trunk(base) == pytest.approx(0.5, abs=0.005)  # video_support's person
+    assert 0.0 < base.hip_drop < lowered.hip_drop
+    assert measure_shape(walk_1s).hip_drop == pytest.approx(0.0, abs=0.01)

@@ -19,7 +19,7 @@ import dataclasses
 import mujoco
 import numpy as np
 
-from motionrecon.body.template import BodyShape
+from motionrecon.body.template import OFFSET_SITES, BodyShape
 from motionrecon.observations import Observations
 from motionrecon.skeleton import BODY_LANDMARKS
 
@@ -79,6 +79,38 @@ def _foot_from_heel(pos, ankle_to_toe: float, default: BodyShape) -> dict[str, f
                 heel_site_height=float(np.clip(heel, 0.0, ankle)))
 
 
+# Most the hips may sit below the pelvis root when `_hip_drop_from_trunk` measures it (m).
+HIP_DROP_MAX = 0.12
+
+
+def _trunk_length(pos) -> float | None:
+    """Median over frames where both hips and both shoulders are confident (> 0.3) of the distance from the
+    hips' midpoint to the shoulders' midpoint (m); None without them. (Scaling it by how much longer the 2D
+    trunk is in the image than the 3D's projection, 0-6 % on the dev videos, moved the reference's 2D error
+    from the hips to the shoulders and was not kept.)"""
+    names = ("left_hip", "right_hip", "left_shoulder", "right_shoulder")
+    if any(n not in pos for n in names):
+        return None
+    (lh, a), (rh, b), (ls, c), (rs, d) = (pos[n] for n in names)
+    ok = (a > 0.3) & (b > 0.3) & (c > 0.3) & (d > 0.3)
+    if ok.sum() == 0:
+        return None
+    return float(np.median(_distance(0.5 * (ls[ok] + rs[ok]), 0.5 * (lh[ok] + rh[ok]))))
+
+
+def _hip_drop_from_trunk(pos, values: dict[str, float]) -> dict[str, float]:
+    """hip_drop where the joint set has no pelvis landmark but sees hips and shoulders (MediaPipe-33,
+    COCO-17): the hips-to-shoulders distance (`_trunk_length`) less the rest of the trunk (pelvis_to_chest +
+    shoulder_rise, both the template's scaled: these joint sets cannot see the spine), within
+    [0, HIP_DROP_MAX]. With the template's trunk MediaPipe's hips sat 5-7 cm below the body's on the dev
+    videos, and the reference's hips reprojected 15-30 px above the detected ones (bench/reference_fit.py)."""
+    trunk = _trunk_length(pos)
+    if "pelvis" in pos or trunk is None:
+        return {}
+    return {"hip_drop": float(np.clip(trunk - values["pelvis_to_chest"] - values["shoulder_rise"], 0.0,
+                                      HIP_DROP_MAX))}
+
+
 def measure_shape(obs: Observations) -> BodyShape:
     """Bone lengths of the observed person (needs `joints3d`)."""
     if obs.joints3d is None:
@@ -117,7 +149,9 @@ def measure_shape(obs: Observations) -> BodyShape:
     # Fields this joint set cannot see: the template's, scaled by the leg length.
     legs = [m[k] for k in ("thigh", "shin") if k in m]
     scale = sum(legs) / (default.thigh + default.shin) if len(legs) == 2 else 1.0
-    values = {f.name: m.get(f.name, getattr(default, f.name) * scale) for f in dataclasses.fields(BodyShape)}
+    values = {f.name: m.get(f.name, getattr(default, f.name) * scale) for f in dataclasses.fields(BodyShape)
+              if isinstance(getattr(default, f.name), float)}
+    values.update(_hip_drop_from_trunk(pos, values))
     return BodyShape(**values)
 
 
@@ -342,3 +376,62 @@ def landmark_sites(model: mujoco.MjModel, qpos: np.ndarray) -> np.ndarray:
         mujoco.mj_kinematics(model, data)
         out[t] = data.site_xpos[ids]
     return out
+
+
+def on_image_rays(obs: Observations) -> np.ndarray:
+    """obs.joints3d [T, J, 3] with each point moved, at its depth from the camera, onto the ray of its 2D
+    keypoint (world metres): the image position the 2D's, the depth the 3D's. Points without a finite 2D
+    keypoint, and every point where obs has no 2D keypoints or camera, stay where they are."""
+    y = np.asarray(obs.joints3d, np.float64)
+    if obs.joints2d is None or obs.camera is None:
+        return y
+    cam = obs.camera
+    depth = (y @ cam.R.T + cam.t)[..., 2:3]
+    uv = np.asarray(obs.joints2d, np.float64)
+    rays = np.concatenate([uv, np.ones_like(uv[..., :1])], axis=-1) @ np.linalg.inv(cam.K).T
+    moved = (rays * depth - cam.t) @ cam.R
+    return np.where(np.isfinite(moved).all(axis=-1, keepdims=True), moved, y)
+
+
+# Most a landmark site may move from where the template puts it (`site_offsets`), m, at the template's size.
+SITE_OFFSET_LIMIT = 0.08
+
+
+def site_offsets(model: mujoco.MjModel, shape: BodyShape, obs: Observations, qpos: np.ndarray,
+                 sites: tuple[str, ...] = OFFSET_SITES,
+                 limit: float = SITE_OFFSET_LIMIT) -> tuple[tuple[str, tuple[float, float, float]], ...]:
+    """Where this person's detections put the landmark sites `sites`, as `BodyShape.site_offsets`.
+
+    `model` is the body of `shape`, `qpos` [T, nq] its IK on `obs` (a first pass). Per site that `obs`
+    observes: every observed joint mapped onto it (MediaPipe's three eye points onto one eye site), in the
+    frames where it is confident (> 0.3), moved onto its 2D keypoint's camera ray where obs has 2D
+    (`on_image_rays`: the detector's 2D is the more accurate; with the 3D points as they are the reference
+    reprojected 0.9-1.1x the raw detections' error on the static dev videos, with these 0.66-0.92x), and
+    expressed in the site's body frame at qpos; the per-axis median of those points is where the site goes. The offset from the template's position (m, the body's frame) is
+    shortened to at most `limit` * shape.scale. Sites without a confident observation keep their current
+    offset. Returns ((site, (dx, dy, dz)), ...), sorted by site.
+    """
+    data = mujoco.MjData(model)
+    js = obs.skeleton
+    points = on_image_rays(obs)
+    wanted = {n: [j for j, lm in enumerate(js.landmarks) if lm == n] for n in sites}
+    wanted = {n: j for n, j in wanted.items() if j}
+    local: dict[str, list[np.ndarray]] = {n: [] for n in wanted}
+    for t, q in enumerate(qpos):
+        data.qpos[:] = q
+        mujoco.mj_kinematics(model, data)
+        for n, joints in wanted.items():
+            b = model.site_bodyid[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, n)]
+            ok = [j for j in joints if obs.confidence[t, j] > 0.3]
+            if ok:  # body frame: R^T (y - p)
+                local[n].append((points[t, ok] - data.xpos[b]) @ data.xmat[b].reshape(3, 3))
+    out = dict(shape.site_offsets)
+    for n, pts in local.items():
+        if not pts:
+            continue
+        sid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, n)
+        template = model.site_pos[sid] - np.asarray(out.get(n, (0.0, 0.0, 0.0)))
+        d = np.median(np.concatenate(pts), axis=0) - template
+        d *= min(1.0, limit * shape.scale / max(float(np.linalg.norm(d)), 1e-12))
+        out[n] = tuple(float(x) for x in d)
+    return tuple(sorted(out.items()))

@@ -55,6 +55,15 @@ class BodyShape:
     heel_site_height: float = _DEFAULTS["heel_site_height"]
     upper_arm: float = _DEFAULTS["upper_arm"]
     forearm: float = _DEFAULTS["forearm"]
+    # Per-person displacement (m) of landmark sites from where the template puts them, in their body's frame:
+    # ((site, (dx, dy, dz)), ...), sites of `OFFSET_SITES` only (body.fit.site_offsets); empty: the template's.
+    # Sites only: the geometry, masses and joints stay the template's.
+    site_offsets: tuple[tuple[str, tuple[float, float, float]], ...] = ()
+
+    def __post_init__(self):
+        unknown = [n for n, _ in self.site_offsets if n not in OFFSET_SITES]
+        if unknown:
+            raise ValueError(f"site_offsets: {unknown} are not among the sites that may move ({OFFSET_SITES})")
 
     @property
     def scale(self) -> float:
@@ -116,8 +125,18 @@ def _v(*xs) -> str:
     return " ".join(f"{x:.6g}" for x in xs)
 
 
-def _sites(items: dict[str, tuple[float, float, float]]) -> str:
-    return "".join(f'<site name="{n}" pos="{_v(*p)}" size="0.01"/>' for n, p in items.items())
+# Landmark sites that are no joint centre, whose place on the body differs between people and detectors (the
+# face on the head, the hand points on the forearm): a `BodyShape.site_offsets` entry may move them.
+OFFSET_SITES: tuple[str, ...] = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "mouth_left",
+                                 "mouth_right", "left_pinky", "left_index", "left_thumb", "right_pinky",
+                                 "right_index", "right_thumb")
+
+
+def _sites(items: dict[str, tuple[float, float, float]], offsets: dict | None = None) -> str:
+    """MJCF sites at `items` (name -> position in the body's frame, m), each moved by its entry of `offsets`."""
+    offsets = offsets or {}
+    return "".join(f'<site name="{n}" pos="{_v(*np.add(p, offsets.get(n, (0.0, 0.0, 0.0))))}" size="0.01"/>'
+                   for n, p in items.items())
 
 
 # Body parts that touch the ground (contact spheres), as `contact_spheres` places them; the default of every body.
@@ -214,6 +233,7 @@ def build_mjcf(shape: BodyShape, gains: Gains = Gains(), timestep: float = 1.0 /
     `contact_parts` (see `contact_spheres`)."""
     s, r = shape, shape.radii()
     spheres = _sphere_geoms(contact_spheres(shape, contact_parts))
+    offsets = dict(s.site_offsets)
     kp = dataclasses.asdict(gains)
     ranges = {b: lim for b, _, _, lim in JOINTS}
     root_z = s.ankle_height + s.shin + s.thigh + s.hip_drop
@@ -270,7 +290,7 @@ def build_mjcf(shape: BodyShape, gains: Gains = Gains(), timestep: float = 1.0 /
             {_sites({side + "_elbow": (0, 0, 0), side + "_wrist": (0, 0, -s.forearm),
                      side + "_pinky": (0, -sign * 0.6 * h, -s.forearm - 1.8 * h),
                      side + "_index": (0, sign * 0.6 * h, -s.forearm - 1.8 * h),
-                     side + "_thumb": (0.8 * h, sign * 0.6 * h, -s.forearm - 0.8 * h)})}
+                     side + "_thumb": (0.8 * h, sign * 0.6 * h, -s.forearm - 0.8 * h)}, offsets)}
           </body>
         </body>"""
 
@@ -310,7 +330,7 @@ def build_mjcf(shape: BodyShape, gains: Gains = Gains(), timestep: float = 1.0 /
           <geom type="capsule" fromto="{_v(0, 0, 0.02)} {_v(0, 0, s.thorax_to_head - hr)}" size="{0.45 * hr:.4g}"/>
           <geom type="sphere" pos="{_v(0, 0, s.thorax_to_head)}" size="{hr:.4g}"/>
           {spheres["head"]}
-          {_sites(head_sites)}
+          {_sites(head_sites, offsets)}
         </body>
         {arm("right", -1.0)}
         {arm("left", 1.0)}
