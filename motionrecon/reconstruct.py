@@ -34,7 +34,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from motionrecon import diffphy, metrics, window
-from motionrecon.body import Body, Gains, build_body
+from motionrecon.body import Body, Gains, build_body, with_reference_damping
 from motionrecon.body.fit import (inverse_kinematics, lift_onto_ground, lowest_body_point, measure_shape,
                                   smooth_in_time)
 from motionrecon.body.template import CONTACT_PARTS, FEET_ONLY, BodyShape, contact_spheres
@@ -68,6 +68,9 @@ class ReconstructionConfig:
     reference_2d_weight: float = 0.0  # IK of the reference also fits the 2D keypoints (body.fit.inverse_kinematics)
     reference_ground_weight: float = 0.0  # IK of the reference keeps the contact spheres out of the ground
     gain_scale: float = 1.0         # PD gains (body.template.Gains) times this
+    # Fraction of the PD damping (kd = kp / 10) that pulls each joint towards the kinematic reference's joint
+    # velocity instead of rest (physics.control.reference_damping): 0 brakes fast motion, 1 damps the error only.
+    reference_velocity_damping: float = 0.0
     # Body parts with ground contact spheres (body.template.CONTACT_PARTS). None: chosen per clip from its
     # kinematic reference (`choose_contact_parts`): every part where any comes near the floor, else the feet
     # alone, which cost less per evaluation (bench/contact_cost.py: x1.25 alone, x1.5 in a batch of 8).
@@ -212,6 +215,8 @@ def kinematic_reference(obs: Observations, cfg: ReconstructionConfig, spf: int,
             body = build_body(shape, gains, timestep=timestep, contact_parts=parts)
     if cfg.reference_on_ground:
         qkin, _ = lift_onto_ground(body.model, qkin, body.layout.contact_geoms)
+    if cfg.reference_velocity_damping:
+        body = with_reference_damping(body, cfg.reference_velocity_damping)
     return body, qkin
 
 
