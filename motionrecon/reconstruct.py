@@ -42,7 +42,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from motionrecon import diffphy, metrics, window
-from motionrecon.body import Body, Gains, build_body
+from motionrecon.body import Body, Gains, build_body, with_reference_damping
 from motionrecon.body.fit import (inverse_kinematics, lift_onto_ground, lowest_body_point, measure_shape,
                                   site_offsets, smooth_in_time)
 from motionrecon.body.template import CONTACT_PARTS, FEET_ONLY, BodyShape, contact_spheres
@@ -83,6 +83,9 @@ class ReconstructionConfig:
     # detections put them (body.fit.site_offsets); 0: the template's sites.
     site_passes: int = 0
     gain_scale: float = 1.0         # PD gains (body.template.Gains) times this
+    # Fraction of the PD damping (kd = kp / 10) that pulls each joint towards the kinematic reference's joint
+    # velocity instead of rest (physics.control.reference_damping): 0 brakes fast motion, 1 damps the error only.
+    reference_velocity_damping: float = 0.0
     # Body parts with ground contact spheres (body.template.CONTACT_PARTS). None: chosen per clip from its
     # kinematic reference (`choose_contact_parts`): every part where any comes near the floor, else the feet
     # alone, which cost less per evaluation (bench/contact_cost.py: x1.25 alone, x1.5 in a batch of 8).
@@ -234,6 +237,8 @@ def kinematic_reference(obs: Observations, cfg: ReconstructionConfig, spf: int,
             body = build_body(shape, gains, timestep=timestep, contact_parts=parts)
     if cfg.reference_on_ground:
         qkin, _ = lift_onto_ground(body.model, qkin, body.layout.contact_geoms)
+    if cfg.reference_velocity_damping:
+        body = with_reference_damping(body, cfg.reference_velocity_damping)
     return body, qkin
 
 

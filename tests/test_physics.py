@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from motionrecon import window
-from motionrecon.body import build_body
+from motionrecon.body import build_body, with_reference_damping
 from motionrecon.body.fit import inverse_kinematics, lowest_body_point, measure_shape
 from motionrecon.physics import contact
 
@@ -161,6 +161,18 @@ def test_gradient_matches_central_differences_through_contact(walk_window):
     depth = np.asarray(body.arrays.contact_radius) - np.asarray(traj.contact_pos[..., 2])
     assert depth.max() > 0.002, "the window must exercise foot contact"
     _check_gradient_against_central_differences(spec, problem, evaluate, x)
+
+
+def test_gradient_matches_central_differences_with_damping_towards_the_reference_velocity(walk_window):
+    """The same check with the joint damping pulling towards the reference's joint velocity
+    (`body.with_reference_damping`: one more force in every step)."""
+    spec, body, _, problem, evaluate = walk_window
+    damped = dataclasses.replace(problem, body=with_reference_damping(body, 1.0).arrays)
+    x = 0.05 * np.random.default_rng(1).standard_normal(spec.num_params)
+    (loss_damped, _), _ = evaluate(jnp.asarray(x, jnp.float32), damped)
+    (loss_plain, _), _ = evaluate(jnp.asarray(x, jnp.float32), problem)
+    assert float(loss_damped) != float(loss_plain)  # the force is there
+    _check_gradient_against_central_differences(spec, damped, evaluate, x)
 
 
 @pytest.fixture(scope="module")

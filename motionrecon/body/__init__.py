@@ -84,6 +84,9 @@ class BodyArrays:
       jnt_axis [nb, 3] (hinge axis, body frame), hinge_ref [H] (hinge angle at qpos0, rad),
       dof_local_axis [nv, 3] (each dof's axis in its body's frame; the root's translations: world
       axes), dof_damping [nv] (N m s/rad), dof_armature [nv] (kg m^2).
+    dof_damping_ref [nv] (N m s/rad): the part of the joint damping that pulls towards the kinematic reference's
+      joint velocity rather than rest (`physics.control.reference_damping`); zeros (off) as built, the joint
+      damping of the actuated dofs where the reconstruction turns it on (`with_reference_damping`).
     site_pos [L, 3]: landmark sites in their bodies' frames (m). gravity [3] (m/s^2). timestep [] (s).
     """
 
@@ -106,6 +109,7 @@ class BodyArrays:
     dof_local_axis: jax.Array
     dof_damping: jax.Array
     dof_armature: jax.Array
+    dof_damping_ref: jax.Array
     site_pos: jax.Array
     gravity: jax.Array
     timestep: jax.Array
@@ -225,9 +229,18 @@ def arrays_of(model: mujoco.MjModel, layout: Layout) -> BodyArrays:
         jnt_pos=f32(model.jnt_pos), jnt_axis=f32(model.jnt_axis),
         hinge_ref=f32(model.qpos0[list(layout.hinge_qadr)]), dof_local_axis=f32(local_axis),
         dof_damping=f32(model.dof_damping), dof_armature=f32(model.dof_armature),
-        site_pos=f32(model.site_pos[list(layout.sites)]), gravity=f32(model.opt.gravity),
+        dof_damping_ref=f32(np.zeros(model.nv)), site_pos=f32(model.site_pos[list(layout.sites)]), gravity=f32(model.opt.gravity),
         timestep=f32(model.opt.timestep),
     )
+
+
+def with_reference_damping(body: "Body", fraction: float) -> "Body":
+    """`body` with `fraction` of each actuated dof's joint damping pulling towards the kinematic reference's joint
+    velocity (`BodyArrays.dof_damping_ref`; 0: towards rest, as built; the root's dofs never)."""
+    ref = np.asarray(body.model.dof_damping, np.float64) * float(fraction)
+    ref[:6] = 0.0
+    arrays = dataclasses.replace(body.arrays, dof_damping_ref=jnp.asarray(ref, jnp.float32))
+    return dataclasses.replace(body, arrays=arrays)
 
 
 def build_body(shape: BodyShape = BodyShape(), gains: Gains = Gains(), timestep: float = 1.0 / 480.0,

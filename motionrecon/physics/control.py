@@ -10,7 +10,12 @@ theta_kin + offset.
 
 PD torque (N m): tau = kp * log(q^-1 q_target) for ball joints (child frame, as
 MuJoCo's ball dofs), kp * (theta_target - theta) for hinges. Damping kd = kp/10
-is MuJoCo joint damping, integrated implicitly by the Euler integrator.
+is MuJoCo joint damping, integrated implicitly by the Euler integrator: it pulls
+every joint towards rest. Optionally (`BodyArrays.dof_damping_ref`, the
+reconstruction's `reference_velocity_damping`) an explicit force kd_ref * qdot_ref
+per actuated dof moves that pull to the kinematic reference's own joint velocity
+qdot_ref (`reference_velocity`): -kd qdot + kd qdot_ref = kd (qdot_ref - qdot)
+when kd_ref = kd, so a joint that follows a fast reference is not braked.
 Joint limits are soft: a stiff one-sided spring beyond the range.
 """
 
@@ -86,3 +91,22 @@ def pd_stiffness(arrays: BodyArrays, layout: Layout):
     ball_dofs = jnp.asarray([[a + i for i in range(3)] for a in layout.ball_dadr]).reshape(-1)
     k = jnp.zeros(layout.nv, arrays.ball_kp.dtype).at[ball_dofs].set(jnp.repeat(arrays.ball_kp, 3))
     return k.at[jnp.asarray(layout.hinge_dadr)].set(arrays.hinge_kp)
+
+
+def reference_velocity(base_a, base_b, frame_dt, layout: Layout):
+    """The joint velocity [nv] that takes kinematic pose base_a to base_b ([nq]) in `frame_dt` seconds, in
+    MuJoCo's dof convention: log(q_a^-1 q_b) / frame_dt per ball joint (child frame), the angle difference over
+    frame_dt per hinge; 0 for the root's six dofs."""
+    qa, qb = ball_quats(base_a, layout), ball_quats(base_b, layout)
+    w = quat.log(quat.mul(quat.conj(qa), qb)) / frame_dt  # log takes the shorter arc
+    rate = (hinge_angles(base_b, layout) - hinge_angles(base_a, layout)) / frame_dt
+    ball_dofs = jnp.asarray([[a + i for i in range(3)] for a in layout.ball_dadr]).reshape(-1)
+    out = jnp.zeros(layout.nv, base_a.dtype).at[ball_dofs].set(w.reshape(-1))
+    return out.at[jnp.asarray(layout.hinge_dadr)].set(rate)
+
+
+def reference_damping(qvel_ref, arrays: BodyArrays):
+    """The explicit generalised force [nv] kd_ref * qdot_ref (`arrays.dof_damping_ref`, 0 on the root and where
+    it is off) that, with the implicit joint damping -kd * qdot, damps each joint towards the reference's joint
+    velocity qvel_ref [nv] instead of towards rest."""
+    return arrays.dof_damping_ref * qvel_ref

@@ -65,9 +65,11 @@ def contact_forces(frames: dynamics.Frames, sp: dynamics.Spatial, velocities, an
 
 
 def step(qpos, qvel, anchor, ball_target, hinge_target, arrays: BodyArrays, layout: Layout,
-         params: contact.ContactParams):
+         params: contact.ContactParams, qvel_ref=None):
     """One linearly implicit Euler step (timestep `arrays.timestep`) under PD torques, soft joint limits
-    and ground contact, the PD springs and the contacts treated implicitly (`dynamics.acceleration`).
+    and ground contact, the PD springs and the contacts treated implicitly (`dynamics.acceleration`);
+    qvel_ref [nv]: the reference's joint velocity the damping pulls towards (`control.reference_damping`;
+    None: rest).
     Returns ((qpos', qvel', anchor'), (landmark sites [L, 3], contact sphere centres [C, 3]) at the
     state before the step)."""
     frames = dynamics.kinematics(qpos, arrays, layout)
@@ -76,6 +78,8 @@ def step(qpos, qvel, anchor, ball_target, hinge_target, arrays: BodyArrays, layo
     qfrc_contact, k_contact, c_contact, new_anchor = contact_forces(frames, sp, velocities, anchor, arrays, layout,
                                                                     params)
     qfrc = control.pd_torques(qpos, ball_target, hinge_target, arrays, layout) + qfrc_contact
+    if qvel_ref is not None:
+        qfrc = qfrc + control.reference_damping(qvel_ref, arrays)
     stiffness = jnp.diag(control.pd_stiffness(arrays, layout)) + k_contact
     qacc = dynamics.acceleration(qvel, qfrc, sp, arrays, layout, stiffness, c_contact)
     new_qpos, new_qvel = dynamics.integrate(qpos, qvel, qacc, arrays.timestep, layout)
@@ -92,7 +96,8 @@ def rollout(arrays: BodyArrays, params: contact.ContactParams, init: SimState, b
     Args:
       arrays: the body (traced: a new body shape does not recompile; its timestep is the step length).
       init: the state at the window's first frame.
-      base_qpos: [F+1, nq] kinematic poses at the window's frames (PD target base).
+      base_qpos: [F+1, nq] kinematic poses at the window's frames (PD target base; between frames f and
+        f + 1 their joint velocity is what `arrays.dof_damping_ref` damps towards).
       keyframes: [K, U] control offsets, spread evenly over the window.
       spf: simulation steps per observation frame.
     Returns: the `Trajectory` at frames 1..F.
@@ -104,6 +109,9 @@ def rollout(arrays: BodyArrays, params: contact.ContactParams, init: SimState, b
     """
     F = base_qpos.shape[0] - 1
     last = F * spf - 1
+    frame_dt = arrays.timestep * spf
+    qvel_ref = jax.vmap(lambda a, b: control.reference_velocity(a, b, frame_dt, layout))(base_qpos[:-1],
+                                                                                         base_qpos[1:])  # [F, nv]
 
     def sub(carry, i):
         i = jnp.minimum(i, last)  # the extra step past the end repeats the last step's targets
@@ -111,7 +119,7 @@ def rollout(arrays: BodyArrays, params: contact.ContactParams, init: SimState, b
         tau = (i % spf) / spf
         offset = control.keyframe_offsets(keyframes, (f + tau) / F)
         ball, hinge = control.targets(base_qpos[f], base_qpos[f + 1], tau, offset, layout)
-        new, seen = step(*carry, ball, hinge, arrays, layout, params)
+        new, seen = step(*carry, ball, hinge, arrays, layout, params, qvel_ref[f])
         return new, (carry, seen)
 
     sub = jax.checkpoint(sub, prevent_cse=False)
