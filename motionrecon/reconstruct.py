@@ -67,7 +67,9 @@ class ReconstructionConfig:
     continuity_evals: int = 60      # with shooting: per window and warm start in the continuity pass
     shooting: Optional[bool] = None  # solve all windows at once first; None: where JAX runs on an accelerator
     warm_starts: int = 1            # without shooting: 2 also solves each window from zero offsets, keeps the better
-    window: float = 1.0             # s
+    # s: 0.5 s windows keep runs, jumps and flips up where 1 s windows let 6 of the 24 corpus clips fall
+    # (bench/mocap_corpus.py, docs/mocap.md "Window length"); video keeps 1 s (VIDEO_SETTINGS).
+    window: float = 0.5
     overlap: float = 0.2            # s
     keyframe_spacing: float = 0.1   # s
     sim_rate: float = 120.0         # Hz (rounded to a whole number of steps per frame)
@@ -173,7 +175,7 @@ def _parts(value, name: str, source: str) -> tuple[str, ...]:
 VIDEO_SETTINGS = dict(
     weights=diffphy.LossWeights(marker3d=0.2, root_relative=1.0, reprojection=8.0, skate=5.0, smooth=20.0),
     gain_scale=2.0, reference_smoothing=0.08, reference_on_ground=True, reference_2d_weight=1.0,
-    reference_ground_weight=10.0, site_passes=3, max_evals=130)
+    reference_ground_weight=10.0, site_passes=3, max_evals=130, window=1.0, overlap=0.2)
 
 
 def video_config(**changes) -> ReconstructionConfig:
