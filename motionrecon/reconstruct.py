@@ -19,6 +19,12 @@ hold the kinematic reference's pose (`Reconstruction.simulated` marks them).
 Unobserved, the body would only follow a reference interpolated across the gap,
 and a few seconds of that can end on the floor.
 
+Falls: where one window hands over to the next, a body whose pelvis is lower
+than `restart_after_fall` (half) of the reference's has fallen; the next window
+restarts from the reference state instead of from the fallen one (a jump in the
+motion, listed in `metrics["fall_restarts"]` and in the terminal), so one failed
+window does not leave the body on the floor for the rest of the clip.
+
 The motion written out is the continuity pass, a single simulation from the
 first state of each stretch: window w + 1 starts from the state window w reached at its first
 frame, so the joins are continuous by construction (`join_position_jump_m` and
@@ -77,6 +83,9 @@ class ReconstructionConfig:
     # s: a stretch this long with no joint observed (a person out of view or not detected) is not simulated;
     # the body restarts from the kinematic reference after it (window.observed_segments). 0: never.
     restart_after_gap: float = 0.5
+    # A body whose pelvis, where one window hands over to the next, is lower than this fraction of the kinematic
+    # reference's has fallen: the next window restarts from the reference state (metrics "fall_restarts"). 0: never.
+    restart_after_fall: float = 0.5
     reference_smoothing: float = 0.0  # s, Gaussian sigma on the joints the kinematic reference is fitted to
     reference_on_ground: bool = False  # lift reference frames whose contact spheres are below the ground
     reference_2d_weight: float = 0.0  # IK of the reference also fits the 2D keypoints (body.fit.inverse_kinematics)
@@ -290,10 +299,15 @@ class _Clip:
     shooting: list = dataclasses.field(default_factory=list)      # SolveResult per window
     continuity: list = dataclasses.field(default_factory=list)    # (SolveResult, candidate, candidates) per window
     controls: list = dataclasses.field(default_factory=list)      # [K, U] kept per window
+    restarts: list = dataclasses.field(default_factory=list)      # windows restarted after a fall
 
     def starts_segment(self, w: int) -> bool:
         """Whether window w is the first of a simulated stretch (it starts from the reference state)."""
         return w == 0 or self.ends[w] != self.ends[w - 1]
+
+    def starts_fresh(self, w: int) -> bool:
+        """Whether window w starts from the reference state: a stretch's first, or restarted after a fall."""
+        return self.starts_segment(w) or w in self.restarts
 
 
 def reconstruct(obs: Observations, config: ReconstructionConfig | None = None, *,
@@ -467,7 +481,8 @@ class _Run:
         """Keeps everything the passes have done before window `next_window` of the continuity pass."""
         if self.checkpoint is None:
             return
-        clips = [{"shooting": c.shooting, "continuity": c.continuity, "controls": c.controls} for c in self.clips]
+        clips = [{"shooting": c.shooting, "continuity": c.continuity, "controls": c.controls, "restarts": c.restarts}
+                 for c in self.clips]
         self.checkpoint.save({"next_window": next_window, "clips": clips,
                               "shooting_traj": getattr(self, "shooting_traj_list", None),
                               "frames": [self.frames[id(c)].saved() for c in self.clips] if hasattr(self, "frames")
@@ -481,6 +496,7 @@ class _Run:
         """Carries on from a checkpoint of the same run."""
         for c, d in zip(self.clips, saved["clips"]):
             c.shooting, c.continuity, c.controls = d["shooting"], d["continuity"], d["controls"]
+            c.restarts = d["restarts"]
         if saved["shooting_traj"] is not None:
             self.shooting_traj_list = saved["shooting_traj"]
             self.shooting_traj = {(id(c), w): v for c, row in zip(self.clips, saved["shooting_traj"])
@@ -547,7 +563,7 @@ class _Run:
         """Where the continuity pass starts window w: the shooting solution, and the previous window's
         controls moved `step` frames earlier (zeros past their end)."""
         K, U = self.spec.keyframes, self.spec.layout.num_controls
-        first = c.starts_segment(w)
+        first = c.starts_fresh(w)
         shifted = np.zeros((K, U)) if first else shift_keyframes(c.controls[w - 1], self.step, self.spec.frames)
         if not self.shooting:
             return [shifted, np.zeros((K, U))][:self.cfg.warm_starts] if not first else [shifted]
@@ -559,12 +575,21 @@ class _Run:
         s = c.starts[w]
         last = w == len(c.starts) - 1 or c.starts_segment(w + 1)  # the last window of its stretch
         keep = min(self.spec.frames, c.ends[w] - 1 - s) if last else self.step
-        self.frames[id(c)].put(s, keep, traj, states[id(c)], first=c.starts_segment(w))
+        self.frames[id(c)].put(s, keep, traj, states[id(c)], first=c.starts_fresh(w))
         if w + 1 < len(c.starts):
-            states[id(c)] = self._reference_state(c, c.starts[w + 1]) if last else _state_at(traj, self.step - 1)
+            state = None if last else _state_at(traj, self.step - 1)
+            if state is not None and self._fallen(c, float(state.qpos[2]), c.starts[w + 1]):
+                c.restarts.append(w + 1)
+                state = None
+            states[id(c)] = self._reference_state(c, c.starts[w + 1]) if state is None else state
         c.controls.append(np.asarray(controls))
         c.continuity.append(continuity)
         self.frames[id(c)].window_parts.append({k: float(v) for k, v in parts.items()})
+
+    def _fallen(self, c: _Clip, pelvis_height: float, frame: int) -> bool:
+        """Whether a simulated pelvis at `pelvis_height` (m) at `frame` has fallen (`restart_after_fall`)."""
+        ratio = self.cfg.restart_after_fall
+        return ratio > 0 and pelvis_height < ratio * float(c.qkin[frame, 2])
 
     # -- the result --------------------------------------------------------------------------------------
     def _result(self, c: _Clip, wall: float) -> Reconstruction:
@@ -588,6 +613,7 @@ class _Run:
             "n_evals": n_evals, "n_windows": len(windows), "solver": cfg.solver,
             "simulated_frames": int(fr.simulated.sum()),
             "simulated_stretches": [[int(a), int(b) - 1] for a, b in c.segments],
+            "fall_restarts": [int(c.starts[w]) for w in c.restarts],
             "problem_evals": int(self.problem_evals), "batch_bucket": int(self.size),
             **(fallback_summary(windows) if any("fallback" in (wd["info"] or {}) for wd in windows) else {}),
             "wall_s": wall, "compile_s": self.compile_s, "ready_s": self.ready_s or 0.0, "frames": obs.num_frames,

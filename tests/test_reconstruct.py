@@ -328,3 +328,23 @@ def test_a_long_unobserved_gap_is_not_simulated_and_the_body_restarts_after_it(t
     folder = write_reconstruction(rec, tmp_path / "gap")
     with np.load(folder / "motion.npz") as z:
         np.testing.assert_array_equal(z["simulated"], expected)
+
+
+def test_a_fallen_body_restarts_from_the_reference_at_the_next_window(walk_1s, test_config, tmp_path, capsys):
+    """Gains too weak to stand: the body falls in the first window; the next window starts from the reference
+    state (listed in fall_restarts and said in the terminal), where with the restart off the body stays down."""
+    from motionrecon.commands.mocap import print_metrics
+    from motionrecon.export.contract import write_reconstruction
+
+    weak = dataclasses.replace(test_config, gain_scale=0.02, max_evals=2)
+    down = reconstruct(walk_1s, dataclasses.replace(weak, restart_after_fall=0.0))
+    assert down.metrics["fall_restarts"] == []
+    assert down.qpos[-1, 2] < 0.5 * down.qpos_kinematic[-1, 2]  # it fell and stayed down
+    rec = reconstruct(walk_1s, weak)
+    restarts = rec.metrics["fall_restarts"]
+    assert restarts and restarts[0] == rec.windows[1]["start_frame"]
+    for f in restarts:  # the reference state there: the pelvis at the reference's height (lifted out of the floor)
+        assert rec.qpos[f, 2] >= rec.qpos_kinematic[f, 2] - 1e-6
+    write_reconstruction(rec, tmp_path / "fell")
+    print_metrics(tmp_path / "fell")
+    assert "warning: the body fell and was restarted from the reference at" in capsys.readouterr().out

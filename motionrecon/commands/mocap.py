@@ -236,6 +236,10 @@ def print_metrics(folder: Path, echo=print) -> None:
         if key in m:
             v = m[key]
             echo(f"  {label:<12} {v:>10.1f} {unit}" if isinstance(v, float) else f"  {label:<12} {v:>10} {unit}")
+    if m.get("fall_restarts"):
+        fps = m.get("fps") or 1.0
+        times = ", ".join(f"{m.get('start_s', 0.0) + f / fps:.1f} s" for f in m["fall_restarts"])
+        echo(f"  warning: the body fell and was restarted from the reference at {times} (a jump in the motion)")
 
 
 def run(args) -> int:
