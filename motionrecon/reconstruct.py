@@ -595,7 +595,10 @@ class _Run:
     def _result(self, c: _Clip, wall: float) -> Reconstruction:
         cfg, obs, js = self.cfg, c.obs, c.obs.skeleton
         fr = self.frames[id(c)]
-        fr.fill_unsimulated(c.qkin)
+        simulated = np.zeros(obs.num_frames, bool)
+        for a, b in c.segments:
+            simulated[a:b] = True
+        fr.fill_unsimulated(c.qkin, simulated)
         windows = [self._window_record(c, w, fr.window_parts[w]) for w in range(len(c.starts))]
         landmarks = np.asarray(window.window_data(obs, c.qkin, self._reference_state(c, 0), 0, 1).landmarks)
         joints3d = fr.markers[:, landmarks]
@@ -611,7 +614,7 @@ class _Run:
             "pelvis_height_error_max_mm": float(1000 * np.max(np.abs(fr.qpos[:, 2] - c.qkin[:, 2]))),
             "join_position_jump_m": fr.join_position_jump, "join_velocity_jump_mps": fr.join_velocity_jump,
             "n_evals": n_evals, "n_windows": len(windows), "solver": cfg.solver,
-            "simulated_frames": int(fr.simulated.sum()),
+            "simulated_frames": int(simulated.sum()),
             "simulated_stretches": [[int(a), int(b) - 1] for a, b in c.segments],
             "fall_restarts": [int(c.starts[w]) for w in c.restarts],
             "problem_evals": int(self.problem_evals), "batch_bucket": int(self.size),
@@ -625,7 +628,7 @@ class _Run:
             confidence=obs.confidence, qpos=fr.qpos, qpos_kinematic=c.qkin, markers=fr.markers,
             contact_pos=fr.contact_pos, control=np.stack(c.controls),
             control_fps=(K - 1) / (self.spec.frames / obs.fps), body=c.body, windows=windows, metrics=m, config=cfg,
-            source=obs.source, simulated=fr.simulated.copy())
+            source=obs.source, simulated=simulated)
 
     def _window_record(self, c: _Clip, w: int, parts: dict) -> dict:
         """A window's facts for run.json: its solves' traces (shooting, then the kept continuity solve),
@@ -658,7 +661,6 @@ class _Frames:
         self.markers = np.zeros((T, len(body.layout.sites), 3))
         self.contact_pos = np.zeros((T, len(body.layout.contact_geoms), 3))
         self.kept, self.window_parts = [], []
-        self.simulated = np.zeros(T, bool)
         self.join_position_jump = 0.0
         self.join_velocity_jump = 0.0
         self._body = body
@@ -667,7 +669,7 @@ class _Frames:
         self._mj = d
 
     DATA = ("qpos", "markers", "contact_pos", "kept", "window_parts", "join_position_jump", "join_velocity_jump",
-            "_last_state", "simulated")
+            "_last_state")
 
     def saved(self) -> dict:
         """What a checkpoint keeps of it."""
@@ -693,7 +695,6 @@ class _Frames:
         previous window left at frame `start`."""
         if first:
             self._pose(start, np.asarray(state.qpos, np.float64))
-            self.simulated[start] = True
         elif self._last_state is not None:
             q, v = self._last_state
             self.join_position_jump = max(self.join_position_jump, float(np.max(np.abs(np.asarray(state.qpos) - q))))
@@ -702,15 +703,13 @@ class _Frames:
         self.qpos[sl] = traj.qpos[:keep]
         self.markers[sl] = traj.markers[:keep]
         self.contact_pos[sl] = traj.contact_pos[:keep]
-        self.simulated[sl] = True
         self.kept.append(keep)
         self._last_state = (np.asarray(traj.qpos[keep - 1]), np.asarray(traj.qvel[keep - 1]))
 
-
-    def fill_unsimulated(self, qkin: np.ndarray) -> None:
-        """Frames no window simulated (gaps between stretches, `window.observed_segments`) take the kinematic
-        reference's pose [T, nq]."""
-        for t in np.flatnonzero(~self.simulated):
+    def fill_unsimulated(self, qkin: np.ndarray, simulated: np.ndarray) -> None:
+        """Frames outside the simulated stretches (`simulated` [T] false: the gaps of `window.observed_segments`)
+        take the kinematic reference's pose [T, nq]."""
+        for t in np.flatnonzero(~simulated):
             self._pose(int(t), np.asarray(qkin[t], np.float64))
 
 

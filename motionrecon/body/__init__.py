@@ -229,7 +229,8 @@ def arrays_of(model: mujoco.MjModel, layout: Layout) -> BodyArrays:
         jnt_pos=f32(model.jnt_pos), jnt_axis=f32(model.jnt_axis),
         hinge_ref=f32(model.qpos0[list(layout.hinge_qadr)]), dof_local_axis=f32(local_axis),
         dof_damping=f32(model.dof_damping), dof_armature=f32(model.dof_armature),
-        dof_damping_ref=f32(np.zeros(model.nv)), site_pos=f32(model.site_pos[list(layout.sites)]), gravity=f32(model.opt.gravity),
+        dof_damping_ref=f32(np.zeros(model.nv)), site_pos=f32(model.site_pos[list(layout.sites)]),
+        gravity=f32(model.opt.gravity),
         timestep=f32(model.opt.timestep),
     )
 

@@ -407,8 +407,8 @@ def site_offsets(model: mujoco.MjModel, shape: BodyShape, obs: Observations, qpo
     frames where it is confident (> 0.3), moved onto its 2D keypoint's camera ray where obs has 2D
     (`on_image_rays`: the detector's 2D is the more accurate; with the 3D points as they are the reference
     reprojected 0.9-1.1x the raw detections' error on the static dev videos, with these 0.66-0.92x), and
-    expressed in the site's body frame at qpos; the per-axis median of those points is where the site goes. The offset from the template's position (m, the body's frame) is
-    shortened to at most `limit` * shape.scale. Sites without a confident observation keep their current
+    expressed in the site's body frame at qpos; the per-axis median of those points is where the site goes.
+    The offset from the template's position (m, the body's frame) is shortened to at most `limit` * shape.scale. Sites without a confident observation keep their current
     offset. Returns ((site, (dx, dy, dz)), ...), sorted by site.
     """
     data = mujoco.MjData(model)
@@ -416,12 +416,13 @@ def site_offsets(model: mujoco.MjModel, shape: BodyShape, obs: Observations, qpo
     points = on_image_rays(obs)
     wanted = {n: [j for j, lm in enumerate(js.landmarks) if lm == n] for n in sites}
     wanted = {n: j for n, j in wanted.items() if j}
+    site_id = {n: mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, n) for n in wanted}
     local: dict[str, list[np.ndarray]] = {n: [] for n in wanted}
     for t, q in enumerate(qpos):
         data.qpos[:] = q
         mujoco.mj_kinematics(model, data)
         for n, joints in wanted.items():
-            b = model.site_bodyid[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, n)]
+            b = model.site_bodyid[site_id[n]]
             ok = [j for j in joints if obs.confidence[t, j] > 0.3]
             if ok:  # body frame: R^T (y - p)
                 local[n].append((points[t, ok] - data.xpos[b]) @ data.xmat[b].reshape(3, 3))
@@ -429,8 +430,7 @@ def site_offsets(model: mujoco.MjModel, shape: BodyShape, obs: Observations, qpo
     for n, pts in local.items():
         if not pts:
             continue
-        sid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, n)
-        template = model.site_pos[sid] - np.asarray(out.get(n, (0.0, 0.0, 0.0)))
+        template = model.site_pos[site_id[n]] - np.asarray(out.get(n, (0.0, 0.0, 0.0)))
         d = np.median(np.concatenate(pts), axis=0) - template
         d *= min(1.0, limit * shape.scale / max(float(np.linalg.norm(d)), 1e-12))
         out[n] = tuple(float(x) for x in d)
