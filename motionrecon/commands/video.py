@@ -152,7 +152,7 @@ def print_video_notes(folder: Path, echo=print) -> None:
     if missing > 0:
         person = m.get("person") or {}
         echo(f"  the followed person ({person.get('chosen', 'one person')}) was not detected in {missing} of the "
-             f"{m['video_frames']} frames; there the motion is simulated only (overlay.mp4 marks them)")
+             f"{m['video_frames']} frames (overlay.mp4 marks them); in short gaps the motion is simulated only")
     stretches = m.get("simulated_stretches") or []
     gaps = [(a[1] + 1, b[0] - 1) for a, b in zip(stretches, stretches[1:])]
     if stretches:
