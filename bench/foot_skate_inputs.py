@@ -3,7 +3,8 @@
     python bench/foot_skate_inputs.py [out.json]
 
 `foot_skate_pct` (any foot point below 5 cm moving over 2 cm per 1/25 s) and
-`foot_skate_stance_pct` (the same, only while the point bears weight: a stance of
+`foot_skate_stance_pct` (the same, only while the point bears weight: within 1.5 cm of its floor level
+(its 5th-percentile height) in a stance of
 at least 0.2 s, landing and take-off frames left out), in percent of frame pairs
 at 25 fps, on
 - the BVH clips of ../shared/data/mocap (skipped when absent): on the foot points

@@ -203,22 +203,43 @@ def test_stance_skate_ignores_landing_toe_off_and_swing_skims_that_the_old_rule_
     old = metrics.foot_skate_pct(foot, 25.0, [0])
     assert old > 10.0  # landing, toe-off and the mid-swing skim all count under the old rule
     assert metrics.foot_skate_stance_pct(foot, 25.0, [0]) == 0.0
-    # With a 0.1 s minimum stance and no transition frames, the 0.12 s skims would be stances sliding 12 cm per
-    # frame (pairs 13-14, 14-15, 33-34, 34-35) and take-offs and landings would slide 4 cm (9-10, 18-19, 29-30).
-    assert metrics.foot_skate_stance_pct(foot, 25.0, [0], min_stance=0.1, transition=0.0) == pytest.approx(
-        100.0 * 7 / 39)
+    # With a 0.1 s minimum stance, no transition frames and no band, the 0.12 s skims would be stances sliding
+    # 12 cm per frame (pairs 13-14, 14-15, 33-34, 34-35) and take-offs and landings would slide 4 cm (9-10, 18-19,
+    # 29-30).
+    assert metrics.foot_skate_stance_pct(foot, 25.0, [0], min_stance=0.1, transition=0.0, band=None) == (
+        pytest.approx(100.0 * 7 / 39))
+    # With the band neither the skims nor the first and last swing frames (2-3 cm above where the toe stands) are
+    # down.
+    assert metrics.foot_skate_stance_pct(foot, 25.0, [0], min_stance=0.1, transition=0.0) == 0.0
+
+
+def test_stance_skate_ignores_a_long_shuffling_skim_but_not_a_slide_at_the_floor_level():
+    """A toe skimming 3 cm up for 0.32 s at 2 m/s (Bandai Namco's "old" walk) lasts longer than a stance, but it is
+    above its floor level + 1.5 cm: no stance. A toe joint that rests 2.5 cm up (a rig's toe at the ball of the
+    foot) and slides there is down: it counts."""
+    foot = np.zeros((40, 1, 3))
+    foot[:, 0, 2] = 0.005
+    foot[10:18, 0, 2] = 0.03
+    foot[10:18, 0, 0] = 0.08 * np.arange(1, 9)
+    foot[18:, 0, 0] = 0.64
+    assert metrics.foot_skate_stance_pct(foot, 25.0, [0], band=None) > 10.0  # the rule without the band counts it
+    assert metrics.foot_skate_stance_pct(foot, 25.0, [0]) == 0.0
+    raised = foot.copy()
+    raised[:, 0, 2] = 0.025  # the same foot, its point resting higher, now slides at its floor level
+    assert metrics.foot_skate_stance_pct(raised, 25.0, [0]) > 10.0
 
 
 def test_stance_skate_counts_a_planted_foot_that_slides():
     foot = _walking_foot()
-    # The second stance runs over frames 18-30 (below 5 cm), landing at 18 and taking off at 30: it bears
-    # weight in 19-29. Frames 23-29 slide 3 cm each: pairs 22-23 ... 28-29 count.
+    # The second stance runs over frames 20-29 (at 1 cm; frames 19 and 30, 3 cm up, are not within 1.5 cm of that
+    # floor level), landing at 20 and taking off at 29: it bears weight in 21-28. Frames 23-29 slide 3 cm each:
+    # pairs 22-23 ... 27-28 count.
     foot[23:30, 0, 0] += 0.03 * np.arange(1, 8)
     foot[30:, 0, 0] += 0.03 * 7
     moving = np.linalg.norm(np.diff(foot[:, 0, :2], axis=0), axis=-1) > 0.02
-    bearing = metrics.weight_bearing(foot[:, :, 2], 0.05, 5, 1)[:, 0]
+    bearing = metrics.weight_bearing(foot[:, :, 2], 0.05, 5, 1, metrics.STANCE_BAND_M)[:, 0]
     expected = 100.0 * np.sum(moving & bearing[1:] & bearing[:-1]) / 39
-    assert np.sum(moving & bearing[1:] & bearing[:-1]) == 7
+    assert np.sum(moving & bearing[1:] & bearing[:-1]) == 6
     assert metrics.foot_skate_stance_pct(foot, 25.0, [0]) == pytest.approx(expected)
     # The same slide at 100 fps (resampled to 25 fps first) counts the same.
     t = np.arange(157) / 100.0
