@@ -8,6 +8,7 @@ compare its markers with the observations.
          + w_reg   * mean_k |x_k|^2                                     (deviation from the kinematic init)
          + w_ground* mean_f sum_c max(0, r_c - z_fc)^2                  (cm^2, contact spheres below the floor)
          + w_skate * mean_f sum_c g_fc |v_fc|^2                          (cm^2: sliding on the floor, see below)
+         + w_stance* mean_f sum_c s_fc |v_fc|^2                          (cm^2: sliding where the reference stands)
 
 x are the control keyframes [K, U] (offsets from the kinematic initialisation,
 see `physics.control`), m the simulated landmark sites of the observed joints,
@@ -21,7 +22,11 @@ eight foot spheres divided by 8. The skate term penalises the horizontal motion
 v_fc of each contact sphere between consecutive frames, expressed as the displacement per 1/25 s (the foot
 skate metric's rate), gated by g = sigmoid((SKATE_HEIGHT - h) / SKATE_WIDTH) of
 the sphere's clearance h above the ground: a foot (hand, knee) on or just above
-the floor should not move sideways; a lifted one is free.
+the floor should not move sideways; a lifted one is free. The stance term
+penalises the same motion where the kinematic reference's sphere bears weight
+and stands still (s = 1 in both frames of the pair, `WindowData.stance`): a foot
+planted in the observations stays planted, while a landing, a take-off or a toe
+skimming the floor, which the skate term also slows, are left free.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from motionrecon.body import BodyArrays, Layout
 from motionrecon.physics import contact, rollout
 
 
-PARTS = ("marker3d", "root_relative", "reprojection", "smooth", "reg", "ground", "skate")  # the loss's terms
+PARTS = ("marker3d", "root_relative", "reprojection", "smooth", "reg", "ground", "skate", "stance")  # the loss's terms
 SKATE_HEIGHT = 0.03  # m of clearance below which a contact sphere counts as (nearly) on the ground
 SKATE_WIDTH = 0.005  # m, softness of that gate
 SKATE_RATE = 25.0  # Hz, the foot skate metric's frame rate
@@ -52,6 +57,8 @@ class LossWeights:
     reg: float = 0.1
     ground: float = 0.125  # per sphere: 1.0 on the mean over the 8 foot spheres of earlier versions
     skate: float = 0.0
+    stance: float = 0.0
+
 
 
 @jax.tree_util.register_dataclass
@@ -64,6 +71,11 @@ class WindowData:
     landmarks: [J] int, index into BODY_LANDMARKS of each observed joint.
     observed2d: [F, J, 2] pixels; confidence2d: [F, J] (all 0 without 2D observations).
     camera_K: [3, 3]; camera_R: [3, 3], camera_t: [3] world-to-camera; image_scale: longer image side, pixels.
+    first_keyframe: [U] the control offsets keyframe 0 is held at where `pin_first` is 1 (a window continuing
+    the previous one: that window's offsets at this frame, so the PD targets do not jump at the hand-over), or
+    [0] where no window pins it. pin_first: scalar, 1 or 0 (`pinned_keyframes`).
+    stance: [F, C] 1 where the kinematic reference's contact sphere c bears weight and stands still at frames
+    1..F, else 0 (`reconstruct.reference_stance`), or [F, 0] without the stance term.
     """
 
     init: rollout.SimState
@@ -77,6 +89,18 @@ class WindowData:
     camera_R: jax.Array
     camera_t: jax.Array
     image_scale: jax.Array
+    first_keyframe: jax.Array
+    pin_first: jax.Array
+    stance: jax.Array
+
+
+def pinned_keyframes(keyframes, data: WindowData):
+    """The keyframes [K, U] the window runs: keyframe 0 replaced by `data.first_keyframe` where `data.pin_first`
+    is 1 (its gradient is then zero, so a solver leaves it where it starts)."""
+    if data.first_keyframe.shape[-1] != keyframes.shape[-1]:
+        return keyframes
+    first = data.pin_first * data.first_keyframe + (1.0 - data.pin_first) * keyframes[0]
+    return keyframes.at[0].set(first)
 
 
 def no_2d(num_frames: int, num_joints: int) -> dict:
@@ -110,16 +134,33 @@ def foot_sliding(contact_pos, radius, frame_dt):
     """
     if contact_pos.shape[0] < 2:
         return jnp.zeros((), contact_pos.dtype)
+    return jnp.mean(jnp.sum(_sliding(contact_pos, radius, frame_dt), axis=-1))
+
+
+def _sliding(contact_pos, radius, frame_dt):
+    """[F-1, C] squared horizontal displacement (m^2 per 1/25 s) of each contact sphere between consecutive
+    frames, gated by its clearance (sigmoid((SKATE_HEIGHT - h) / SKATE_WIDTH))."""
     clearance = 0.5 * (contact_pos[1:, :, 2] + contact_pos[:-1, :, 2]) - radius
     gate = jax.nn.sigmoid((SKATE_HEIGHT - clearance) / SKATE_WIDTH)
     step = (contact_pos[1:, :, :2] - contact_pos[:-1, :, :2]) / (frame_dt * SKATE_RATE)
-    return jnp.mean(jnp.sum(gate * jnp.sum(step ** 2, axis=-1), axis=-1))
+    return gate * jnp.sum(step ** 2, axis=-1)
+
+
+def stance_sliding(contact_pos, radius, stance, frame_dt):
+    """As `foot_sliding`, only between consecutive frames in which the reference has the sphere standing
+    (`stance` 1 in both).
+
+    contact_pos: [F, C, 3]; radius: [C]; stance: [F, C] (or [F, 0]: zero); frame_dt: seconds per frame.
+    """
+    if contact_pos.shape[0] < 2 or stance.shape[-1] != contact_pos.shape[1]:
+        return jnp.zeros((), contact_pos.dtype)
+    return jnp.mean(jnp.sum(stance[1:] * stance[:-1] * _sliding(contact_pos, radius, frame_dt), axis=-1))
 
 
 def window_loss(x, data: WindowData, arrays: BodyArrays, params: contact.ContactParams, weights: LossWeights,
                 *, layout: Layout, spf: int, num_keyframes: int):
     """Loss of flat controls x [K*U]. Returns (loss, (trajectory, parts dict))."""
-    keyframes = x.reshape(num_keyframes, layout.num_controls)
+    keyframes = pinned_keyframes(x.reshape(num_keyframes, layout.num_controls), data)
     traj = rollout.rollout(arrays, params, data.init, data.base_qpos, keyframes, layout=layout, spf=spf)
     e3d, sim = marker_error(traj.markers, data)
     root_sim = sim - sim[:, :1]
@@ -131,15 +172,17 @@ def window_loss(x, data: WindowData, arrays: BodyArrays, params: contact.Contact
     below = jax.nn.relu(arrays.contact_radius - traj.contact_pos[..., 2])
     ground = jnp.mean(jnp.sum(below ** 2, axis=-1))
     skate = foot_sliding(traj.contact_pos, arrays.contact_radius, arrays.timestep * spf)
+    stance = stance_sliding(traj.contact_pos, arrays.contact_radius, data.stance, arrays.timestep * spf)
     uv = project(sim, data.camera_K, data.camera_R, data.camera_t)
     sq2d = jnp.sum(((uv - data.observed2d) / data.image_scale) ** 2, axis=-1)
     e2d = jnp.sum(data.confidence2d * sq2d) / jnp.maximum(jnp.sum(data.confidence2d), 1e-6)
     parts = {"marker3d": 1e4 * e3d, "root_relative": 1e4 * e_root, "reprojection": 1e4 * e2d, "smooth": smooth,
              "reg": reg, "ground": 1e4 * ground,
-             "skate": 1e4 * skate}
+             "skate": 1e4 * skate, "stance": 1e4 * stance}
     loss = (weights.marker3d * parts["marker3d"] + weights.root_relative * parts["root_relative"]
             + weights.reprojection * parts["reprojection"] + weights.smooth * parts["smooth"]
-            + weights.reg * parts["reg"] + weights.ground * parts["ground"] + weights.skate * parts["skate"])
+            + weights.reg * parts["reg"] + weights.ground * parts["ground"] + weights.skate * parts["skate"]
+            + weights.stance * parts["stance"])
     return loss, (traj, parts)
 
 

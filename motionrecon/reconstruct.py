@@ -78,6 +78,9 @@ class ReconstructionConfig:
     window: float = 0.5
     overlap: float = 0.2            # s
     keyframe_spacing: float = 0.1   # s
+    # A window that continues the previous one starts its controls where that one's were at the hand-over (its
+    # keyframe 0 is held there, `diffphy.pinned_keyframes`), so the PD targets do not jump between windows.
+    continuous_controls: bool = False
     sim_rate: float = 120.0         # Hz (rounded to a whole number of steps per frame)
     largest_bucket: int = 16        # most window problems in one compiled batch
     # s: a stretch this long with no joint observed (a person out of view or not detected) is not simulated;
@@ -90,9 +93,12 @@ class ReconstructionConfig:
     reference_on_ground: bool = False  # lift reference frames whose contact spheres are below the ground
     reference_2d_weight: float = 0.0  # IK of the reference also fits the 2D keypoints (body.fit.inverse_kinematics)
     reference_ground_weight: float = 0.0  # IK of the reference keeps the contact spheres out of the ground
-    # IK passes, before the reference's, that each place the face and hand sites of a measured body where the
-    # detections put them (body.fit.site_offsets); 0: the template's sites.
-    site_passes: int = 0
+    # IK passes, before the reference's, that each place the landmark sites that are no joint centre (face,
+    # hands, spine, thorax, head top: body.template.OFFSET_SITES) where this person's observations put them
+    # (body.fit.site_offsets); 0: the template's sites. With 3 the Bandai walk's reference comes within 5.1 mm of
+    # its joints instead of 19.9 (the rig's spine joint sits 56 mm from the template's spine site), and on the
+    # static dev videos the reference reprojects 0.66-0.92x the raw detections' error instead of 0.9-1.1x.
+    site_passes: int = 3
     gain_scale: float = 1.0         # PD gains (body.template.Gains) times this
     # Fraction of the PD damping (kd = kp / 10) that pulls each joint towards the kinematic reference's joint
     # velocity instead of rest (physics.control.reference_damping): 0 brakes fast motion, 1 damps the error only.
@@ -101,7 +107,9 @@ class ReconstructionConfig:
     # kinematic reference (`choose_contact_parts`): every part where any comes near the floor, else the feet
     # alone, which cost less per evaluation (bench/contact_cost.py: x1.25 alone, x1.5 in a batch of 8).
     contact_parts: tuple[str, ...] | None = None
-    weights: diffphy.LossWeights = diffphy.LossWeights()
+    # The stance term (diffphy.stance_sliding) at 1 on mocap: feet planted in the observations stay planted
+    # (docs/mocap.md "Session 11"). VIDEO_SETTINGS has weights of its own, without it.
+    weights: diffphy.LossWeights = diffphy.LossWeights(stance=1.0)
     contact: ContactParams = ContactParams()
 
     def to_dict(self) -> dict:
@@ -177,14 +185,14 @@ def _parts(value, name: str, source: str) -> tuple[str, ...]:
 # foot-sliding penalty (5 per contact sphere: 40 on the mean over the 8 foot spheres of earlier versions),
 # twice the mocap weight on smooth control keyframes (against jitter), PD gains twice DeepMimic's, and a
 # kinematic reference fitted to the detections smoothed over ~1 frame at 12 fps, to their 3D and 2D with the
-# contact spheres kept out of the floor (the loss still compares with the raw detections), and the face and hand
-# sites placed where the person's detections put them by 3 IK passes (bench/reference_fit.py). docs/video.md
+# contact spheres kept out of the floor (the loss still compares with the raw detections); its face and hand
+# sites are placed by the default 3 site passes, as a mocap body's are (bench/reference_fit.py). docs/video.md
 # "Physics on video" has the tables behind them. Every video reconstruction (`motionrecon VIDEO`, `eval --input
 # video`) uses `video_config`.
 VIDEO_SETTINGS = dict(
     weights=diffphy.LossWeights(marker3d=0.2, root_relative=1.0, reprojection=8.0, skate=5.0, smooth=20.0),
     gain_scale=2.0, reference_smoothing=0.08, reference_on_ground=True, reference_2d_weight=1.0,
-    reference_ground_weight=10.0, site_passes=3, max_evals=130, window=1.0, overlap=0.2)
+    reference_ground_weight=10.0, max_evals=130, window=1.0, overlap=0.2)
 
 
 def video_config(**changes) -> ReconstructionConfig:
@@ -226,8 +234,8 @@ class Reconstruction:
 
 def kinematic_reference(obs: Observations, cfg: ReconstructionConfig, spf: int,
                         shape: BodyShape | None = None) -> tuple[Body, np.ndarray]:
-    """The body (measured from `obs` unless `shape` is given, its face and hand sites then placed by
-    `cfg.site_passes` IK passes; `spf` steps per frame; contact spheres on `cfg.contact_parts`, or as
+    """The body (measured from `obs` unless `shape` is given, its landmark sites that are no joint centre then
+    placed by `cfg.site_passes` IK passes; `spf` steps per frame; contact spheres on `cfg.contact_parts`, or as
     `choose_contact_parts` decides) and the controllers' kinematic reference qpos [T, nq]: IK on the
     (optionally smoothed) observations, optionally fitted to their 2D keypoints too and kept out of the ground
     (`cfg.reference_2d_weight`, `cfg.reference_ground_weight`), and optionally lifted onto the ground
@@ -274,6 +282,33 @@ def choose_contact_parts(body: Body, qkin: np.ndarray) -> tuple[str, ...]:
     return CONTACT_PARTS if lowest < NEAR_FLOOR else FEET_ONLY
 
 
+# A contact sphere of the kinematic reference stands where it bears weight by the stance foot skate rule
+# (`metrics.weight_bearing`: its bottom below metrics.CONTACT_HEIGHT_M and within metrics.STANCE_BAND_M of its
+# floor level for metrics.MIN_STANCE_S or longer, without the first and last metrics.TRANSITION_S) and moves
+# slower than this (m/s: 1 cm per 1/25 s).
+STANCE_STILL = 0.25
+
+
+def reference_stance(body: Body, qkin: np.ndarray, fps: float) -> np.ndarray:
+    """[T, C] float32: 1 where contact sphere c of the kinematic reference qkin [T, nq] stands at frame t (see
+    STANCE_STILL), else 0; the loss's stance term holds those spheres still (`diffphy.stance_sliding`)."""
+    import mujoco
+
+    geoms = list(body.layout.contact_geoms)
+    data = mujoco.MjData(body.model)
+    pos = np.zeros((len(qkin), len(geoms), 3))
+    for t, q in enumerate(qkin):
+        data.qpos[:] = q
+        mujoco.mj_kinematics(body.model, data)
+        pos[t] = data.geom_xpos[geoms]
+    bottom = pos[..., 2] - body.model.geom_size[geoms, 0]
+    min_frames, transition = int(np.ceil(metrics.MIN_STANCE_S * fps - 1e-9)), int(round(metrics.TRANSITION_S * fps))
+    bearing = metrics.weight_bearing(bottom, metrics.CONTACT_HEIGHT_M, min_frames, transition, metrics.STANCE_BAND_M)
+    speed = np.linalg.norm(np.gradient(pos[..., :2], axis=0), axis=-1) * fps if len(qkin) > 1 else np.zeros(
+        bottom.shape)
+    return (bearing & (speed < STANCE_STILL)).astype(np.float32)
+
+
 def fallback_summary(windows: list[dict]) -> dict:
     """How many windows' solves fell back from Optimus to L-BFGS, and why (grouped by the reason's kind)."""
     infos = [w.get("info") or {} for w in windows]
@@ -296,6 +331,7 @@ class _Clip:
     starts: list[int]
     ends: list[int]  # per window: the stop frame of its simulated stretch (window.segment_window_starts)
     segments: list[tuple[int, int]]  # the simulated stretches, (first, stop) frames
+    stance: np.ndarray  # [T, C] where the reference's contact spheres stand (`reference_stance`)
     shooting: list = dataclasses.field(default_factory=list)      # SolveResult per window
     continuity: list = dataclasses.field(default_factory=list)    # (SolveResult, candidate, candidates) per window
     controls: list = dataclasses.field(default_factory=list)      # [K, U] kept per window
@@ -348,7 +384,8 @@ def reconstruct_many(observations: list[Observations], config: ReconstructionCon
         body, qkin = kinematic_reference(obs, cfg, spf, shape)
         segments = window.observed_segments(obs.confidence, obs.fps, cfg.restart_after_gap)
         placed = window.segment_window_starts(segments, F, ov)
-        clip = _Clip(obs, body, qkin, [a for a, _ in placed], [b for _, b in placed], segments)
+        clip = _Clip(obs, body, qkin, [a for a, _ in placed], [b for _, b in placed], segments,
+                     reference_stance(body, qkin, obs.fps))
         groups.setdefault((F, ov, K, spf, obs.skeleton.num_joints, body.layout), []).append((i, clip))
     out: list = [None] * len(observations)
     for g, ((F, ov, K, spf, J, layout), members) in enumerate(groups.items()):
@@ -454,9 +491,15 @@ class _Run:
         if self.progress is not None:
             self.progress("compile", 1, 1)
 
-    def _problem(self, clip: _Clip, start: int, state) -> window.WindowProblem:
-        return window.WindowProblem(window.window_data(clip.obs, clip.qkin, state, start, self.spec.frames),
-                                    clip.body.arrays)
+    def _problem(self, clip: _Clip, start: int, state, first_keyframe: np.ndarray | None = None
+                 ) -> window.WindowProblem:
+        """Window problem at `start` from `state`; keyframe 0 held at `first_keyframe` [U] unless None. Every
+        window carries a [U] first keyframe, so that all of a run share one compiled shape."""
+        U = self.spec.layout.num_controls
+        data = window.window_data(clip.obs, clip.qkin, state, start, self.spec.frames,
+                                  np.zeros(U) if first_keyframe is None else first_keyframe,
+                                  first_keyframe is not None, clip.stance)
+        return window.WindowProblem(data, clip.body.arrays)
 
     def _reference_state(self, clip: _Clip, frame: int):
         nxt = min(frame + 1, clip.obs.num_frames - 1)
@@ -542,11 +585,12 @@ class _Run:
                     self._keep(c, 0, traj, parts, res.x.reshape(K, U), (None, 0, 0), states)
                 self._save(1)
                 continue
-            problems, x0, owners = [], [], []
+            problems, x0, owners, first = [], [], [], {}
             for c in active:
                 warm = self._warm_starts(c, w)
+                first[id(c)] = self._first_keyframe(c, w)
                 for k, x in enumerate(warm):
-                    problems.append(self._problem(c, c.starts[w], states[id(c)]))
+                    problems.append(self._problem(c, c.starts[w], states[id(c)], first[id(c)]))
                     x0.append(x.reshape(-1))
                     owners.append((c, k, len(warm)))
             out = self._solve(problems, np.asarray(x0, np.float32), max(budget, 1), "continuity", w * max(budget, 1),
@@ -555,9 +599,19 @@ class _Run:
                 idx = [i for i, (o, _, _) in enumerate(owners) if o is c]
                 best = min(idx, key=lambda i: out.results[i].fun if np.isfinite(out.results[i].fun) else np.inf)
                 res = out.results[best]
+                controls = np.array(res.x, np.float64).reshape(K, U)
+                if first[id(c)] is not None:
+                    controls[0] = first[id(c)]
                 self._keep(c, w, _index(out.trajectory, best), {p: v[best] for p, v in out.parts.items()},
-                           res.x.reshape(K, U), (res, owners[best][1], owners[best][2]), states)
+                           controls, (res, owners[best][1], owners[best][2]), states)
             self._save(w + 1)
+
+    def _first_keyframe(self, c: _Clip, w: int) -> np.ndarray | None:
+        """[U] where window w's keyframe 0 is held (`continuous_controls`): the previous window's control offsets
+        at this window's first frame; None where it starts from the reference state or the setting is off."""
+        if not self.cfg.continuous_controls or c.starts_fresh(w):
+            return None
+        return shift_keyframes(c.controls[w - 1], self.step, self.spec.frames)[0]
 
     def _warm_starts(self, c: _Clip, w: int) -> list[np.ndarray]:
         """Where the continuity pass starts window w: the shooting solution, and the previous window's

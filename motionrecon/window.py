@@ -150,9 +150,13 @@ def _window_2d(obs: Observations, frames: np.ndarray, valid: np.ndarray) -> dict
                 camera_R=f32(cam.R), camera_t=f32(cam.t), image_scale=f32(max(cam.width, cam.height)))
 
 
-def window_data(obs: Observations, qkin: np.ndarray, state: SimState, start: int, F: int) -> diffphy.WindowData:
+def window_data(obs: Observations, qkin: np.ndarray, state: SimState, start: int, F: int,
+                first_keyframe: np.ndarray | None = None, pin_first: bool = False,
+                stance: np.ndarray | None = None) -> diffphy.WindowData:
     """The loss data of the window of F frames after frame `start` (frames past the end are padded with the
-    last one at zero confidence)."""
+    last one at zero confidence); keyframe 0 held at `first_keyframe` [U] where `pin_first`
+    (`diffphy.pinned_keyframes`; None: free in every window of the batch); `stance` [T, C] of the whole clip
+    (`reconstruct.reference_stance`; None: no stance term)."""
     T = obs.num_frames
     frames = np.arange(start, start + F + 1)
     valid = frames <= T - 1
@@ -163,7 +167,11 @@ def window_data(obs: Observations, qkin: np.ndarray, state: SimState, start: int
         init=state, base_qpos=jnp.asarray(qkin[clipped], jnp.float32),
         observed=jnp.asarray(obs.joints3d[clipped[1:]], jnp.float32),
         confidence=jnp.asarray(conf, jnp.float32), landmarks=landmarks,
-        **_window_2d(obs, clipped[1:], valid[1:]))
+        **_window_2d(obs, clipped[1:], valid[1:]),
+        first_keyframe=jnp.asarray(np.zeros(0) if first_keyframe is None else first_keyframe, jnp.float32),
+        pin_first=jnp.asarray(float(pin_first), jnp.float32),
+        stance=jnp.asarray(np.zeros((F, 0)) if stance is None else stance[clipped[1:]] * valid[1:, None],
+                           jnp.float32))
 
 
 @jax.tree_util.register_dataclass
@@ -301,16 +309,16 @@ def _chunk(spec: WindowSpec, solver, trace_len: int, iterations: int, treedef, l
 _COMPILED: dict = {}  # programs of this process, by (spec, bucket, solver, trace length)
 
 
-def _program_key(spec: WindowSpec, solver, size: int, trace_len: int) -> str:
+def _program_key(spec: WindowSpec, solver, size: int, trace_len: int, shapes: tuple) -> str:
     """A name for a compiled solver loop that changes with everything that could change its code: the spec,
-    bucket, solver (and its weights), trace length, chunk, backend, XLA flags, package versions and the
-    source of motionrecon itself."""
+    bucket, solver (and its weights), trace length, the shapes of its data, chunk, backend, XLA flags, package
+    versions and the source of motionrecon itself."""
     import hashlib
     import os
 
     from motionrecon.jaxsetup import source_fingerprint
 
-    text = repr((spec, size, solver, trace_len, CHUNK, jax.default_backend(), jax.__version__,
+    text = repr((spec, size, solver, trace_len, shapes, CHUNK, jax.default_backend(), jax.__version__,
                  os.environ.get("XLA_FLAGS", ""), source_fingerprint()))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -331,21 +339,22 @@ def _compiled_loop(spec: WindowSpec, solver, size: int, trace_len: int, batch, x
     physics, its gradient or the solvers (seconds of Python at every start), and XLA's persistent cache
     gives its compiled code. Arguments cross the program's boundary as flat lists of arrays, so no pytree
     type needs registering for serialisation."""
-    key = (spec, size, solver, trace_len)
+    budget = jnp.full((size,), trace_len, jnp.int32)
+    rest = (batch, x0, budget, params, weights)
+    rest_leaves = [jnp.asarray(a) for a in jax.tree_util.tree_leaves(rest)]
+    shapes = tuple((a.shape, str(a.dtype)) for a in rest_leaves)
+    key = (spec, size, solver, trace_len, shapes)
     if key in _COMPILED:
         return _COMPILED[key]
     from motionrecon.jaxsetup import exported_program_path
 
-    path = exported_program_path(_program_key(spec, solver, size, trace_len))
+    path = exported_program_path(_program_key(spec, solver, size, trace_len, shapes))
     exported = None
     if path is not None and path.is_file():
         try:
             exported = jax.export.deserialize(bytearray(path.read_bytes()))
         except Exception:  # unreadable (a killed write, another version): export again
             exported = None
-    budget = jnp.full((size,), trace_len, jnp.int32)
-    rest = (batch, x0, budget, params, weights)
-    rest_leaves = [jnp.asarray(a) for a in jax.tree_util.tree_leaves(rest)]
     if exported is None:
         treedef, solver_avals = _solver_structure(spec, solver, size, trace_len)
         loop = _loop_zeros(spec, solver, size, trace_len, solver_avals)

@@ -48,3 +48,35 @@ def test_sliding_sums_over_the_spheres():
     many, r = _spheres([0.0] + [0.3] * 20, 0.02)
     np.testing.assert_allclose(float(diffphy.foot_sliding(many, r, 1.0 / 25.0)),
                                float(diffphy.foot_sliding(one, r1, 1.0 / 25.0)), rtol=1e-5)
+
+
+def test_stance_sliding_counts_only_where_the_reference_stands_in_both_frames():
+    pos, r = _spheres([0.0, 0.0], 0.02)
+    every = jnp.ones((5, 2))
+    np.testing.assert_allclose(float(diffphy.stance_sliding(pos, r, every, 1.0 / 25.0)),
+                               float(diffphy.foot_sliding(pos, r, 1.0 / 25.0)), rtol=1e-6)
+    one = jnp.asarray(np.array([[1, 0]] * 5, np.float32))  # the second sphere never stands in the reference
+    np.testing.assert_allclose(float(diffphy.stance_sliding(pos, r, one, 1.0 / 25.0)),
+                               0.5 * float(diffphy.foot_sliding(pos, r, 1.0 / 25.0)), rtol=1e-5)
+    landing = jnp.asarray(np.array([[0, 0], [1, 1], [1, 1], [1, 1], [1, 1]], np.float32))  # pairs 1-2 ... 3-4
+    np.testing.assert_allclose(float(diffphy.stance_sliding(pos, r, landing, 1.0 / 25.0)),
+                               0.75 * float(diffphy.foot_sliding(pos, r, 1.0 / 25.0)), rtol=1e-5)
+    assert float(diffphy.stance_sliding(pos, r, jnp.zeros((5, 0)), 1.0 / 25.0)) == 0.0  # no stance data: no term
+    lifted, r = _spheres([0.15, 0.15], 0.05)  # standing in the reference but lifted in the simulation: free
+    assert float(diffphy.stance_sliding(lifted, r, every, 1.0 / 25.0)) < 1e-8
+
+
+def test_pinned_keyframes_hold_the_first_keyframe_and_give_it_no_gradient():
+    from types import SimpleNamespace
+
+    keyframes = jnp.arange(12.0).reshape(4, 3)
+    first = jnp.asarray([-1.0, -2.0, -3.0])
+    pinned = SimpleNamespace(first_keyframe=first, pin_first=jnp.asarray(1.0))
+    free = SimpleNamespace(first_keyframe=first, pin_first=jnp.asarray(0.0))
+    np.testing.assert_array_equal(diffphy.pinned_keyframes(keyframes, pinned)[0], first)
+    np.testing.assert_array_equal(diffphy.pinned_keyframes(keyframes, pinned)[1:], keyframes[1:])
+    np.testing.assert_array_equal(diffphy.pinned_keyframes(keyframes, free), keyframes)
+    empty = SimpleNamespace(first_keyframe=jnp.zeros(0), pin_first=jnp.asarray(1.0))
+    np.testing.assert_array_equal(diffphy.pinned_keyframes(keyframes, empty), keyframes)
+    g = jax.grad(lambda k: jnp.sum(diffphy.pinned_keyframes(k, pinned) ** 2))(keyframes)
+    assert float(jnp.abs(g[0]).max()) == 0.0 and float(jnp.abs(g[1:]).min()) > 0.0

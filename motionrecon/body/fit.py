@@ -400,7 +400,8 @@ SITE_OFFSET_LIMIT = 0.08
 def site_offsets(model: mujoco.MjModel, shape: BodyShape, obs: Observations, qpos: np.ndarray,
                  sites: tuple[str, ...] = OFFSET_SITES,
                  limit: float = SITE_OFFSET_LIMIT) -> tuple[tuple[str, tuple[float, float, float]], ...]:
-    """Where this person's detections put the landmark sites `sites`, as `BodyShape.site_offsets`.
+    """Where this person's observations (detections, a mocap rig's joints) put the landmark sites `sites`, as
+    `BodyShape.site_offsets`.
 
     `model` is the body of `shape`, `qpos` [T, nq] its IK on `obs` (a first pass). Per site that `obs`
     observes: every observed joint mapped onto it (MediaPipe's three eye points onto one eye site), in the

@@ -125,11 +125,12 @@ def _v(*xs) -> str:
     return " ".join(f"{x:.6g}" for x in xs)
 
 
-# Landmark sites that are no joint centre, whose place on the body differs between people and detectors (the
-# face on the head, the hand points on the forearm): a `BodyShape.site_offsets` entry may move them.
-OFFSET_SITES: tuple[str, ...] = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "mouth_left",
-                                 "mouth_right", "left_pinky", "left_index", "left_thumb", "right_pinky",
-                                 "right_index", "right_thumb")
+# Landmark sites that are no joint centre, whose place on the body differs between people, rigs and detectors
+# (the spine and thorax points on the trunk, the head top and the face on the head, the hand points on the
+# forearm): a `BodyShape.site_offsets` entry may move them.
+OFFSET_SITES: tuple[str, ...] = ("spine", "thorax", "head_top", "nose", "left_eye", "right_eye", "left_ear",
+                                 "right_ear", "mouth_left", "mouth_right", "left_pinky", "left_index", "left_thumb",
+                                 "right_pinky", "right_index", "right_thumb")
 
 
 def _sites(items: dict[str, tuple[float, float, float]], offsets: dict | None = None) -> str:
@@ -319,12 +320,12 @@ def build_mjcf(shape: BodyShape, gains: Gains = Gains(), timestep: float = 1.0 /
       <freejoint name="root"/>
       <geom type="capsule" fromto="{_v(0, s.hip_half_width, -s.hip_drop * 0.5)} {_v(0, -s.hip_half_width, -s.hip_drop * 0.5)}" size="{r['pelvis']:.4g}"/>
       {spheres["pelvis"]}
-      {_sites({"pelvis": (0, 0, 0), "spine": (0, 0, 0.5 * s.pelvis_to_chest)})}
+      {_sites({"pelvis": (0, 0, 0), "spine": (0, 0, 0.5 * s.pelvis_to_chest)}, offsets)}
       <body name="torso" pos="{_v(0, 0, s.pelvis_to_chest)}">
         {joint("torso", "ball", "chest")}
         <geom type="capsule" fromto="{_v(0, 0, 0.05 * s.chest_to_thorax)} {_v(0, 0, s.chest_to_thorax - r['torso'] * 0.6)}" size="{r['torso']:.4g}"/>
         {spheres["torso"]}
-        {_sites({"chest": (0, 0, 0), "thorax": (0, 0, s.chest_to_thorax)})}
+        {_sites({"chest": (0, 0, 0), "thorax": (0, 0, s.chest_to_thorax)}, offsets)}
         <body name="head" pos="{_v(0, 0, s.chest_to_thorax)}">
           {joint("head", "ball", "neck")}
           <geom type="capsule" fromto="{_v(0, 0, 0.02)} {_v(0, 0, s.thorax_to_head - hr)}" size="{0.45 * hr:.4g}"/>
