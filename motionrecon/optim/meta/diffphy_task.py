@@ -105,7 +105,7 @@ def build_window(clip: str, joints: np.ndarray, fps: float, start: int, scale: f
                  rng: np.random.Generator, config=None) -> Window:
     """The reconstruction's first window for observations joints[start : start + F + 1] (scaled, noisy)."""
     from motionrecon.observations import Observations
-    from motionrecon.reconstruct import ReconstructionConfig, kinematic_reference
+    from motionrecon.reconstruct import ReconstructionConfig, kinematic_reference, reference_stance
     from motionrecon.skeleton import DEEPMIMIC
     from motionrecon.window import initial_state, window_data
 
@@ -117,7 +117,8 @@ def build_window(clip: str, joints: np.ndarray, fps: float, start: int, scale: f
     obs = Observations(fps=fps, joint_set=DEEPMIMIC.name, joints3d=seg, joints2d=None,
                        confidence=np.ones(seg.shape[:2]), source=f"{clip}@{start}")
     body, qkin = kinematic_reference(obs, config or ReconstructionConfig(), spf)
-    data = window_data(obs, qkin, initial_state(body, qkin[0], qkin[1], 1.0 / fps), 0, F)
+    data = window_data(obs, qkin, initial_state(body, qkin[0], qkin[1], 1.0 / fps), 0, F,
+                       stance=reference_stance(body, qkin, fps))
     return Window(clip=clip, start=int(start), scale=float(scale), body=body, data=data, observed=seg, fps=fps)
 
 
