@@ -60,7 +60,6 @@ class LossWeights:
     stance: float = 0.0
 
 
-
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class WindowData:

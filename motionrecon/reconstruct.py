@@ -49,8 +49,8 @@ import numpy as np
 
 from motionrecon import diffphy, metrics, window
 from motionrecon.body import Body, Gains, build_body, with_reference_damping
-from motionrecon.body.fit import (inverse_kinematics, lift_onto_ground, lowest_body_point, measure_shape,
-                                  site_offsets, smooth_in_time)
+from motionrecon.body.fit import (geom_positions, inverse_kinematics, lift_onto_ground, lowest_body_point,
+                                  measure_shape, site_offsets, smooth_in_time)
 from motionrecon.body.template import CONTACT_PARTS, FEET_ONLY, BodyShape, contact_spheres
 from motionrecon.errors import InputError
 from motionrecon.jaxsetup import enable_compilation_cache
@@ -269,16 +269,8 @@ def choose_contact_parts(body: Body, qkin: np.ndarray) -> tuple[str, ...]:
     """Every part of `CONTACT_PARTS` when, in the reference qkin [T, nq], a sphere of a part other than the
     feet and insteps comes within `NEAR_FLOOR` of the floor (crawling, rolling, getting up, floor work); else
     the feet alone. `body` has spheres on every part."""
-    import mujoco
-
-    others = ~body.spheres_of(FEET_ONLY + ("insteps",))
-    geoms = np.asarray(body.layout.contact_geoms)[others]
-    data = mujoco.MjData(body.model)
-    lowest = np.inf
-    for q in qkin:
-        data.qpos[:] = q
-        mujoco.mj_kinematics(body.model, data)
-        lowest = min(lowest, float(np.min(data.geom_xpos[geoms, 2] - body.model.geom_size[geoms, 0])))
+    geoms = np.asarray(body.layout.contact_geoms)[~body.spheres_of(FEET_ONLY + ("insteps",))]
+    lowest = float(np.min(geom_positions(body.model, qkin, geoms)[..., 2] - body.model.geom_size[geoms, 0]))
     return CONTACT_PARTS if lowest < NEAR_FLOOR else FEET_ONLY
 
 
@@ -292,15 +284,8 @@ STANCE_STILL = 0.25
 def reference_stance(body: Body, qkin: np.ndarray, fps: float) -> np.ndarray:
     """[T, C] float32: 1 where contact sphere c of the kinematic reference qkin [T, nq] stands at frame t (see
     STANCE_STILL), else 0; the loss's stance term holds those spheres still (`diffphy.stance_sliding`)."""
-    import mujoco
-
     geoms = list(body.layout.contact_geoms)
-    data = mujoco.MjData(body.model)
-    pos = np.zeros((len(qkin), len(geoms), 3))
-    for t, q in enumerate(qkin):
-        data.qpos[:] = q
-        mujoco.mj_kinematics(body.model, data)
-        pos[t] = data.geom_xpos[geoms]
+    pos = geom_positions(body.model, qkin, geoms)
     bottom = pos[..., 2] - body.model.geom_size[geoms, 0]
     min_frames, transition = int(np.ceil(metrics.MIN_STANCE_S * fps - 1e-9)), int(round(metrics.TRANSITION_S * fps))
     bearing = metrics.weight_bearing(bottom, metrics.CONTACT_HEIGHT_M, min_frames, transition, metrics.STANCE_BAND_M)
@@ -331,7 +316,7 @@ class _Clip:
     starts: list[int]
     ends: list[int]  # per window: the stop frame of its simulated stretch (window.segment_window_starts)
     segments: list[tuple[int, int]]  # the simulated stretches, (first, stop) frames
-    stance: np.ndarray  # [T, C] where the reference's contact spheres stand (`reference_stance`)
+    stance: np.ndarray | None  # [T, C] where the reference's spheres stand (`reference_stance`); None: no stance term
     shooting: list = dataclasses.field(default_factory=list)      # SolveResult per window
     continuity: list = dataclasses.field(default_factory=list)    # (SolveResult, candidate, candidates) per window
     controls: list = dataclasses.field(default_factory=list)      # [K, U] kept per window
@@ -384,8 +369,8 @@ def reconstruct_many(observations: list[Observations], config: ReconstructionCon
         body, qkin = kinematic_reference(obs, cfg, spf, shape)
         segments = window.observed_segments(obs.confidence, obs.fps, cfg.restart_after_gap)
         placed = window.segment_window_starts(segments, F, ov)
-        clip = _Clip(obs, body, qkin, [a for a, _ in placed], [b for _, b in placed], segments,
-                     reference_stance(body, qkin, obs.fps))
+        stance = reference_stance(body, qkin, obs.fps) if cfg.weights.stance else None
+        clip = _Clip(obs, body, qkin, [a for a, _ in placed], [b for _, b in placed], segments, stance)
         groups.setdefault((F, ov, K, spf, obs.skeleton.num_joints, body.layout), []).append((i, clip))
     out: list = [None] * len(observations)
     for g, ((F, ov, K, spf, J, layout), members) in enumerate(groups.items()):
@@ -493,12 +478,13 @@ class _Run:
 
     def _problem(self, clip: _Clip, start: int, state, first_keyframe: np.ndarray | None = None
                  ) -> window.WindowProblem:
-        """Window problem at `start` from `state`; keyframe 0 held at `first_keyframe` [U] unless None. Every
-        window carries a [U] first keyframe, so that all of a run share one compiled shape."""
-        U = self.spec.layout.num_controls
+        """Window problem at `start` from `state`; keyframe 0 held at `first_keyframe` [U] unless None. With
+        `continuous_controls` every window carries a [U] first keyframe (zeros where free), so that all of a run
+        share one compiled shape; without, none does."""
+        free = np.zeros(self.spec.layout.num_controls) if self.cfg.continuous_controls else None
         data = window.window_data(clip.obs, clip.qkin, state, start, self.spec.frames,
-                                  np.zeros(U) if first_keyframe is None else first_keyframe,
-                                  first_keyframe is not None, clip.stance)
+                                  free if first_keyframe is None else first_keyframe, first_keyframe is not None,
+                                  clip.stance)
         return window.WindowProblem(data, clip.body.arrays)
 
     def _reference_state(self, clip: _Clip, frame: int):

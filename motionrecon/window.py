@@ -306,7 +306,7 @@ def _chunk(spec: WindowSpec, solver, trace_len: int, iterations: int, treedef, l
     return loop
 
 
-_COMPILED: dict = {}  # programs of this process, by (spec, bucket, solver, trace length)
+_COMPILED: dict = {}  # programs of this process, by (spec, bucket, solver, trace length, data shapes)
 
 
 def _program_key(spec: WindowSpec, solver, size: int, trace_len: int, shapes: tuple) -> str:

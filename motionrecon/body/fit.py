@@ -311,13 +311,9 @@ def lift_onto_ground(model: mujoco.MjModel, qpos: np.ndarray, contact_geoms, sig
     """
     from scipy.ndimage import gaussian_filter1d
 
-    data = mujoco.MjData(model)
     geoms = list(contact_geoms)
-    need = np.zeros(len(qpos))
-    for t, q in enumerate(qpos):
-        data.qpos[:] = q
-        mujoco.mj_kinematics(model, data)
-        need[t] = max(0.0, -float(np.min(data.geom_xpos[geoms, 2] - model.geom_size[geoms, 0])))
+    bottoms = geom_positions(model, qpos, geoms)[..., 2] - model.geom_size[geoms, 0]
+    need = np.maximum(0.0, -bottoms.min(axis=1))
     lift = np.maximum(gaussian_filter1d(need, sigma_frames, mode="nearest") if sigma_frames > 0 else need, need)
     out = np.array(qpos, copy=True)
     out[:, 2] += lift
@@ -378,6 +374,18 @@ def landmark_sites(model: mujoco.MjModel, qpos: np.ndarray) -> np.ndarray:
     return out
 
 
+def geom_positions(model: mujoco.MjModel, qpos: np.ndarray, geoms) -> np.ndarray:
+    """Forward kinematics: [T, nq] -> [T, G, 3] centres of the geoms `geoms` (ids, e.g. the contact spheres)."""
+    data = mujoco.MjData(model)
+    geoms = list(geoms)
+    out = np.zeros((len(qpos), len(geoms), 3))
+    for t, q in enumerate(qpos):
+        data.qpos[:] = q
+        mujoco.mj_kinematics(model, data)
+        out[t] = data.geom_xpos[geoms]
+    return out
+
+
 def on_image_rays(obs: Observations) -> np.ndarray:
     """obs.joints3d [T, J, 3] with each point moved, at its depth from the camera, onto the ray of its 2D
     keypoint (world metres): the image position the 2D's, the depth the 3D's. Points without a finite 2D
@@ -409,8 +417,9 @@ def site_offsets(model: mujoco.MjModel, shape: BodyShape, obs: Observations, qpo
     (`on_image_rays`: the detector's 2D is the more accurate; with the 3D points as they are the reference
     reprojected 0.9-1.1x the raw detections' error on the static dev videos, with these 0.66-0.92x), and
     expressed in the site's body frame at qpos; the per-axis median of those points is where the site goes.
-    The offset from the template's position (m, the body's frame) is shortened to at most `limit` * shape.scale. Sites without a confident observation keep their current
-    offset. Returns ((site, (dx, dy, dz)), ...), sorted by site.
+    The offset from the template's position (m, the body's frame) is shortened to at most
+    `limit` * shape.scale. Sites without a confident observation keep their current offset. Returns
+    ((site, (dx, dy, dz)), ...), sorted by site.
     """
     data = mujoco.MjData(model)
     js = obs.skeleton
