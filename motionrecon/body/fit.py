@@ -362,28 +362,27 @@ def finite_difference_velocity(model: mujoco.MjModel, qpos_a: np.ndarray, qpos_b
     return v
 
 
-def landmark_sites(model: mujoco.MjModel, qpos: np.ndarray) -> np.ndarray:
-    """Forward kinematics: [T, nq] -> [T, L, 3] landmark site positions (BODY_LANDMARKS order)."""
+def _over_frames(model: mujoco.MjModel, qpos: np.ndarray, field: str, ids) -> np.ndarray:
+    """Forward kinematics of every pose of qpos [T, nq]: [T, len(ids), 3] rows `ids` of MjData's `field`."""
     data = mujoco.MjData(model)
-    ids = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, n) for n in BODY_LANDMARKS]
+    ids = list(ids)
     out = np.zeros((len(qpos), len(ids), 3))
     for t, q in enumerate(qpos):
         data.qpos[:] = q
         mujoco.mj_kinematics(model, data)
-        out[t] = data.site_xpos[ids]
+        out[t] = getattr(data, field)[ids]
     return out
+
+
+def landmark_sites(model: mujoco.MjModel, qpos: np.ndarray) -> np.ndarray:
+    """Forward kinematics: [T, nq] -> [T, L, 3] landmark site positions (BODY_LANDMARKS order)."""
+    ids = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, n) for n in BODY_LANDMARKS]
+    return _over_frames(model, qpos, "site_xpos", ids)
 
 
 def geom_positions(model: mujoco.MjModel, qpos: np.ndarray, geoms) -> np.ndarray:
     """Forward kinematics: [T, nq] -> [T, G, 3] centres of the geoms `geoms` (ids, e.g. the contact spheres)."""
-    data = mujoco.MjData(model)
-    geoms = list(geoms)
-    out = np.zeros((len(qpos), len(geoms), 3))
-    for t, q in enumerate(qpos):
-        data.qpos[:] = q
-        mujoco.mj_kinematics(model, data)
-        out[t] = data.geom_xpos[geoms]
-    return out
+    return _over_frames(model, qpos, "geom_xpos", geoms)
 
 
 def on_image_rays(obs: Observations) -> np.ndarray:
