@@ -369,6 +369,28 @@ def weight_bearing(z: np.ndarray, contact_height: float, min_frames: int, transi
     return out
 
 
+def weight_bearing_at(z: np.ndarray, fps: float, *, contact_height: float = CONTACT_HEIGHT_M,
+                      min_stance: float = MIN_STANCE_S, transition: float = TRANSITION_S,
+                      band: float | None = STANCE_BAND_M) -> np.ndarray:
+    """[T, F] bool: `weight_bearing` of heights z [T, F] sampled at `fps`, its durations given in seconds (the
+    stance rule frame by frame at the points' own rate, as plots and the loss's stance term use it)."""
+    return weight_bearing(np.asarray(z), contact_height, int(np.ceil(min_stance * fps - 1e-9)),
+                          int(round(transition * fps)), band)
+
+
+def horizontal_speed(points: np.ndarray, fps: float) -> np.ndarray:
+    """[T, F] m/s: horizontal (x, y) speed of points [T, F, 3] sampled at `fps` (central differences; zeros for a
+    single frame)."""
+    p = np.asarray(points, dtype=float)
+    if p.shape[0] < 2:
+        return np.zeros(p.shape[:2])
+    return np.linalg.norm(np.gradient(p[..., :2], axis=0), axis=-1) * fps
+
+
+# The speed the stance rule calls sliding: SLIDE_THRESHOLD_M per 1 / SKATE_RATE_FPS s (0.5 m/s).
+SLIDE_SPEED = SLIDE_THRESHOLD_M * SKATE_RATE_FPS
+
+
 def foot_skate_stance_pct(joints, fps: float, foot_joint_indices, *, contact_height: float = CONTACT_HEIGHT_M,
                           slide_threshold: float = SLIDE_THRESHOLD_M, rate: float = SKATE_RATE_FPS,
                           min_stance: float = MIN_STANCE_S, transition: float = TRANSITION_S,

@@ -287,10 +287,8 @@ def reference_stance(body: Body, qkin: np.ndarray, fps: float) -> np.ndarray:
     geoms = list(body.layout.contact_geoms)
     pos = geom_positions(body.model, qkin, geoms)
     bottom = pos[..., 2] - body.model.geom_size[geoms, 0]
-    min_frames, transition = int(np.ceil(metrics.MIN_STANCE_S * fps - 1e-9)), int(round(metrics.TRANSITION_S * fps))
-    bearing = metrics.weight_bearing(bottom, metrics.CONTACT_HEIGHT_M, min_frames, transition, metrics.STANCE_BAND_M)
-    speed = np.linalg.norm(np.gradient(pos[..., :2], axis=0), axis=-1) * fps if len(qkin) > 1 else np.zeros(
-        bottom.shape)
+    bearing = metrics.weight_bearing_at(bottom, fps)
+    speed = metrics.horizontal_speed(pos, fps)
     return (bearing & (speed < STANCE_STILL)).astype(np.float32)
 
 

@@ -8,6 +8,7 @@ import pytest
 from matplotlib.image import imread
 from synthetic_reconstruction import write_reconstruction
 
+from motionrecon import metrics
 from motionrecon.export import plots
 from motionrecon.export.reconstruction import load_reconstruction
 
@@ -43,25 +44,38 @@ def test_trajectories_plot_reconstructed_and_observed(recon):
     assert len(plots.trajectories_figure(no_obs, joints).axes[0].get_lines()) == 3
 
 
-def test_foot_joints_and_contacts(recon):
+def test_foot_joints(recon):
     feet = plots.foot_joints(recon)
     assert [recon.joint_names[j] for j in feet] == ["right_ankle", "right_toe", "left_ankle", "left_toe"]
-    heights = np.array([[0.01, 0.2], [0.049, 0.05], [0.3, -0.01]])
-    np.testing.assert_array_equal(plots.contacts(heights), [[True, False], [True, False], [False, True]])
     unnamed = dataclasses.replace(recon, joint_names=tuple(f"j{i}" for i in range(len(recon.joint_names))))
     lowest = np.argsort(np.nanmean(recon.joints3d[..., 2], axis=0))[:2]
     assert plots.foot_joints(unnamed) == sorted(lowest.tolist())
 
 
-def test_foot_heights_figure_shades_contacts(recon):
+def test_foot_heights_figure_shades_the_stance_rule(recon):
     fig = plots.foot_heights_figure(recon)
     feet = plots.foot_joints(recon)
     assert len(fig.axes) == len(feet)
-    for ax, j in zip(fig.axes, feet):
+    bearing = metrics.weight_bearing_at(recon.joints3d[:, feet, 2], recon.fps)
+    for k, (ax, j) in enumerate(zip(fig.axes, feet)):
         np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), recon.joints3d[:, j, 2])
-        share = 100 * np.mean(recon.joints3d[:, j, 2] < plots.CONTACT_HEIGHT_M)
-        assert f"contact {share:.0f}%" in ax.get_title()
-    assert any(np.mean(recon.joints3d[:, j, 2] < 0.05) > 0 for j in feet)  # the fixture does touch the ground
+        assert f"bears weight {100 * np.mean(bearing[:, k]):.0f}% of frames" in ax.get_title()
+
+
+def test_foot_heights_figure_marks_a_planted_foot_that_slides(recon):
+    """A foot standing 0.4 s, then sliding on the floor at 1 m/s for 0.4 s, then lifting: the plot's title reads
+    the sliding frames of the stance rule, not the frames below 5 cm."""
+    fps, T = recon.fps, int(round(1.2 * recon.fps))
+    t = np.arange(T) / fps
+    x = np.where(t < 0.4, 0.0, np.minimum(t - 0.4, 0.4))
+    z = np.where(t < 0.8, 0.02, 0.02 + 0.5 * (t - 0.8))
+    joints = np.zeros((T, len(recon.joint_names), 3)) + [0.0, 0.0, 1.0]
+    left = recon.joint_names.index("left_toe")
+    joints[:, left] = np.stack([x, np.zeros(T), z], axis=1)
+    sliding = dataclasses.replace(recon, joints3d=joints, markers=None, observed3d=None, qpos=recon.qpos[:T])
+    ax = plots.foot_heights_figure(sliding).axes[plots.foot_joints(sliding).index(left)]
+    share = float(ax.get_title().split("slides in ")[1].rstrip("%"))
+    assert 25 < share < 40  # 0.4 s of 1.2 s slides, less the stance's last transition frame
 
 
 def test_render_and_write_plots(recon, tmp_path):
@@ -91,10 +105,10 @@ def test_foot_heights_are_the_sites_metrics_measure_skate_on(recon):
     rng = np.random.default_rng(0)
     markers = rng.uniform(0.0, 0.3, size=(recon.num_frames, len(BODY_LANDMARKS), 3))
     h36m = dataclasses.replace(recon, joint_set="h36m17", markers=markers, landmark_names=BODY_LANDMARKS)
-    names, heights = plots.foot_heights(h36m)
+    names, points = plots.foot_points(h36m)
     assert set(names) == {"left_ankle", "right_ankle", "left_toe", "right_toe"}
     fig = plots.foot_heights_figure(h36m)
-    for ax, name, h in zip(fig.axes, names, heights.T):
+    for ax, name, h in zip(fig.axes, names, points[..., 2].T):
         assert ax.get_title().startswith(name)
         np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), markers[:, BODY_LANDMARKS.index(name), 2])
-    assert plots.foot_heights(recon)[0] == [recon.joint_names[j] for j in plots.foot_joints(recon)]  # no sites
+    assert plots.foot_points(recon)[0] == [recon.joint_names[j] for j in plots.foot_joints(recon)]  # no sites

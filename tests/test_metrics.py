@@ -263,6 +263,17 @@ def test_weight_bearing_frames():
     np.testing.assert_array_equal(metrics.weight_bearing(z, 0.05, 2, 0)[:, 0], (z[:, 0] < 0.05).astype(int))
 
 
+def test_weight_bearing_at_a_frame_rate_and_horizontal_speed():
+    z = np.array([0.1] + [0.01] * 8 + [0.1])[:, None]  # 8 frames down: 0.2 s at 40 fps, 0.08 s at 100 fps
+    np.testing.assert_array_equal(metrics.weight_bearing_at(z, 40.0, band=None)[:, 0],
+                                  metrics.weight_bearing(z, 0.05, 8, 2, None)[:, 0])
+    assert metrics.weight_bearing_at(z, 40.0).sum() == 4 and not metrics.weight_bearing_at(z, 100.0).any()
+    t = np.arange(5) / 50.0
+    points = np.stack([t, 2 * t, np.ones(5)], axis=1)[:, None]  # [5, 1, 3] at 50 fps: sqrt(5) m/s horizontally
+    np.testing.assert_allclose(metrics.horizontal_speed(points, 50.0), np.sqrt(5.0))
+    np.testing.assert_array_equal(metrics.horizontal_speed(points[:1], 50.0), np.zeros((1, 1)))
+
+
 def test_resample_keeps_endpoints_and_interpolates_linearly():
     x = np.arange(7, dtype=float)[:, None] * 2.0  # 7 frames at 30 fps = 0.2 s
     out = metrics.resample(x, 30.0, 25.0)

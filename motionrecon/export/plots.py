@@ -5,7 +5,8 @@
   trajectories.png  x/y/z over time of the root and the joints that move most,
                     reconstructed (solid) vs observed (dashed)
   foot_heights.png  height above the ground of the foot points where metrics.json
-                    measures foot skate, with contacts (height < 5 cm) shaded
+                    measures foot skate, shaded where they bear weight by the
+                    stance rule and red where they slide then
   errors.png        per-frame mean joint position error vs the observation,
                     when observed3d is present
 
@@ -25,7 +26,6 @@ from matplotlib.figure import Figure
 from motionrecon.export.reconstruction import Reconstruction
 from motionrecon.fileio import atomic_dir
 
-CONTACT_HEIGHT_M = 0.05
 FOOT_NAME_PARTS = ("ankle", "foot", "toe", "heel")
 _DPI = 100
 
@@ -111,13 +111,8 @@ def foot_joints(recon: Reconstruction) -> list[int]:
     return sorted(np.argsort(mean_height)[:2].tolist())
 
 
-def contacts(heights: np.ndarray, threshold: float = CONTACT_HEIGHT_M) -> np.ndarray:
-    """[T, F] bool: a foot joint is in contact when its height is below `threshold` metres."""
-    return np.asarray(heights) < threshold
-
-
-def foot_heights(recon: Reconstruction) -> tuple[list[str], np.ndarray]:
-    """(names, [T, F] heights in metres) of the feet: the simulated body's sites where metrics.json measures
+def foot_points(recon: Reconstruction) -> tuple[list[str], np.ndarray]:
+    """(names, [T, F, 3] positions in metres) of the feet: the simulated body's sites where metrics.json measures
     foot skate (`metrics.skate_landmarks`: e.g. toes too where the joints have ankles alone), when the folder
     has them; else the joints named like feet (`foot_joints`)."""
     from motionrecon.metrics import skate_landmarks
@@ -126,29 +121,37 @@ def foot_heights(recon: Reconstruction) -> tuple[list[str], np.ndarray]:
     if recon.markers is not None and recon.joint_set in JOINT_SETS:
         names = [n for n in skate_landmarks(recon.joint_set) if n in recon.landmark_names]
         if names:
-            return names, recon.markers[:, [recon.landmark_names.index(n) for n in names], 2]
+            return names, recon.markers[:, [recon.landmark_names.index(n) for n in names]]
     feet = foot_joints(recon)
-    return [recon.joint_names[j] for j in feet], recon.joints3d[:, feet, 2]
+    return [recon.joint_names[j] for j in feet], recon.joints3d[:, feet]
 
 
-def foot_heights_figure(recon: Reconstruction, threshold: float = CONTACT_HEIGHT_M) -> Figure:
-    """Height above the ground (z) of each foot point (`foot_heights`) over time, contacts (below `threshold`)
-    shaded."""
-    names, heights = foot_heights(recon)
-    feet = range(len(names))
+def foot_heights_figure(recon: Reconstruction) -> Figure:
+    """Height above the ground (z) of each foot point (`foot_points`) over time. Shaded: the frames in which the
+    point bears weight by the stance rule of metrics.json's `foot_skate_stance_pct` (below 5 cm and within
+    1.5 cm of its own floor level for at least 0.2 s; `metrics.weight_bearing_at`); red: those in which it
+    also slides (faster than `metrics.SLIDE_SPEED`, 0.5 m/s), the frames that rule counts as skating."""
+    from motionrecon.metrics import CONTACT_HEIGHT_M as threshold
+    from motionrecon.metrics import SLIDE_SPEED, horizontal_speed, weight_bearing_at
+
+    names, points = foot_points(recon)
+    heights = points[..., 2]
     t = recon.times
-    in_contact = contacts(heights, threshold)
-    fig = Figure(figsize=(9, 1.6 * len(feet) + 0.8), dpi=_DPI)
-    axes = fig.subplots(len(feet), 1, squeeze=False, sharex=True)[:, 0]
-    for ax, k in zip(axes, range(len(feet))):
+    bearing = weight_bearing_at(heights, recon.fps)
+    sliding = bearing & (horizontal_speed(points, recon.fps) > SLIDE_SPEED)
+    fig = Figure(figsize=(9, 1.6 * len(names) + 0.8), dpi=_DPI)
+    axes = fig.subplots(len(names), 1, squeeze=False, sharex=True)[:, 0]
+    for k, ax in enumerate(axes):
         ax.plot(t, heights[:, k], color="tab:blue", lw=1.3, label="height")
-        ax.axhline(threshold, color="tab:gray", ls=":", lw=1, label=f"contact threshold {threshold * 100:g} cm")
+        ax.axhline(threshold, color="tab:gray", ls=":", lw=1, label=f"{threshold * 100:g} cm")
         ax.axhline(0.0, color="black", lw=0.8)
-        ymax = max(float(np.nanmax(heights[:, k])), threshold) * 1.1
-        ax.fill_between(t, min(0.0, float(np.nanmin(heights[:, k]))), ymax, where=in_contact[:, k],
-                        color="tab:orange", alpha=0.3, step="mid", label="contact")
-        share = 100.0 * float(np.mean(in_contact[:, k]))
-        ax.set_title(f"{names[k]}: contact {share:.0f}% of frames", fontsize=9)
+        low, high = min(0.0, float(np.nanmin(heights[:, k]))), max(float(np.nanmax(heights[:, k])), threshold) * 1.1
+        ax.fill_between(t, low, high, where=bearing[:, k], color="tab:orange", alpha=0.3, step="mid",
+                        label="bears weight")
+        ax.fill_between(t, low, high, where=sliding[:, k], color="tab:red", alpha=0.5, step="mid",
+                        label="slides while bearing weight")
+        ax.set_title(f"{names[k]}: bears weight {100.0 * float(np.mean(bearing[:, k])):.0f}% of frames, "
+                     f"slides in {100.0 * float(np.mean(sliding[:, k])):.1f}%", fontsize=9)
         ax.set_ylabel("height (m)")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7, loc="upper right")

@@ -250,7 +250,8 @@ def _metrics_table(metrics: dict) -> str:
 _PLOT_CAPTIONS = {
     "loss.png": "Loss vs evaluations for each optimisation window.",
     "trajectories.png": "Joint trajectories: reconstructed (solid) vs observed (dashed).",
-    "foot_heights.png": "Foot point heights above the ground; shaded: contact (below 5 cm).",
+    "foot_heights.png": "Foot point heights above the ground; shaded: bearing weight by the stance rule; "
+                        "red: sliding then.",
     "errors.png": "Mean joint position error per frame against the 3D observation.",
 }
 _FILE_NOTES = {
