@@ -2,7 +2,8 @@
 pybullet's DeepMimic clips; a table against the issue's targets.
 
     python bench/mocap_corpus.py [--clips NAME ...] [--max-seconds S] [--jobs 2] [--mocap DIR]
-                                 [--config FILE] [--out bench/results/mocap_corpus.json]
+                                 [--config FILE] [--budgets 0 [-10% +10% ...]]
+                                 [--out bench/results/mocap_corpus.json]
 
 Clips: the BVH files of ../shared/data/mocap (named by their stem; skipped with a note when the folder is
 absent) and `deepmimic.CLIPS` (named "pybullet_<clip>", their own frames, not looped). `--clips` keeps those
@@ -22,6 +23,13 @@ difference of the two (mm); fell (the pelvis height more than 10 cm from the ref
 compute seconds per second of motion.
 The issue's targets are checked per clip (`targets`) and the missed ones listed. Writes JSON and a Markdown
 table beside it (.md).
+
+These solves are chaotic: a small change anywhere (a setting, a budget, float rounding in another compiled
+program) moves single clips by several millimetres and one foot slide more or less. `--budgets` runs every clip
+again at other evaluation budgets per window (`-10%`, `+10%` or a number; `0` is the settings' own): the rows
+of the first budget are the table's, the others go to `other_budgets` in the JSON, and the table gives the
+range of MPJPE-G and the toes' stance skate over all budgets, and how many clips meet each target at every
+budget. Compare candidates on those, not on one draw.
 """
 
 from __future__ import annotations
@@ -115,9 +123,10 @@ def ankle_and_toe_skate(rec, obs, path: Path) -> dict:
     return out
 
 
-def measure(name: str, path: Path, max_seconds: float | None, config: str | None = None) -> dict:
-    """Reconstructs one clip with the default settings (and those of the JSON file `config` over them); its row
-    of the table."""
+def measure(name: str, path: Path, max_seconds: float | None, config: str | None = None,
+            max_evals: int | None = None) -> dict:
+    """Reconstructs one clip with the default settings (and those of the JSON file `config` over them, and
+    `max_evals` evaluations per window unless None); its row of the table."""
     import numpy as np
 
     from motionrecon.body.fit import body_part_bottoms
@@ -127,6 +136,8 @@ def measure(name: str, path: Path, max_seconds: float | None, config: str | None
     cfg = ReconstructionConfig()
     if config is not None:
         cfg = cfg.with_overrides(json.loads(Path(config).read_text()), config)
+    if max_evals is not None:
+        cfg = cfg.with_overrides({"max_evals": max_evals})
     rec = reconstruct(obs, cfg)
     m = rec.metrics
     row = {"clip": name, "file": path.name, "fps": obs.fps, "frames": obs.num_frames, "seconds": obs.duration,
@@ -173,9 +184,11 @@ def targets(row: dict) -> dict:
     }
 
 
-def run_child(name: str, max_seconds: float | None, core: int, mocap: Path, config: str | None) -> dict:
+def run_child(name: str, max_seconds: float | None, core: int, mocap: Path, config: str | None,
+              max_evals: int) -> dict:
     """`measure` in a fresh process on `core` (set before JAX starts); its row, or the failure's last line."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name, "--core", str(core), "--mocap", str(mocap)]
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name, "--core", str(core), "--mocap", str(mocap),
+           "--max-evals", str(max_evals)]
     if max_seconds is not None:
         cmd += ["--max-seconds", str(max_seconds)]
     if config is not None:
@@ -205,9 +218,15 @@ COLUMNS = (("seconds", "s", "{:.1f}"), ("mpjpe_g_mm", "MPJPE-G mm", "{:.1f}"), (
            ("compute_s_per_motion_s", "s per s", "{:.1f}"))
 
 
-def markdown(rows: list[dict], max_seconds: float | None) -> str:
+SPREAD_COLUMNS = ("mpjpe_g_mm", "toe_skate_stance_pct")  # given with their range over the budgets
+
+
+def markdown(rows: list[dict], max_seconds: float | None, others: list[dict] = (), budgets: list[str] = ("0",)
+             ) -> str:
     cap = f"the first {max_seconds:g} s of each clip" if max_seconds else "whole clips"
-    lines = [f"# Mocap corpus: default settings, {cap}", "",
+    every = {r["clip"]: [x for x in [r, *others] if x["clip"] == r["clip"] and "failed" not in x] for r in rows}
+    lines = [f"# Mocap corpus: default settings, {cap}" + (f"; budgets {', '.join(budgets)}" if others else ""),
+             "",
              "| clip | " + " | ".join(c[1] for c in COLUMNS) + " | targets missed |",
              "|---|" + "---:|" * len(COLUMNS) + "---|"]
     for row in rows:
@@ -215,6 +234,10 @@ def markdown(rows: list[dict], max_seconds: float | None) -> str:
             lines.append(f"| {row['clip']} | failed: {row['failed']} |")
             continue
         cells = ["—" if row.get(k) is None else fmt.format(row[k]) for k, _, fmt in COLUMNS]
+        for i, (key, _, fmt) in enumerate(COLUMNS):
+            values = [x[key] for x in every[row["clip"]]]
+            if key in SPREAD_COLUMNS and others and min(values) != max(values):
+                cells[i] += f" ({fmt.format(min(values))}–{fmt.format(max(values))})"
         missed = [k for k, v in row["targets"].items() if v is False]
         lines.append(f"| {row['clip']} | " + " | ".join(cells) + f" | {', '.join(missed) or 'none'} |")
     done = [r for r in rows if "failed" not in r]
@@ -222,6 +245,11 @@ def markdown(rows: list[dict], max_seconds: float | None) -> str:
     applies = {k: sum(r["targets"].get(k) is not None for r in done) for k in met}
     lines += ["", "Targets met (clips where the target applies): "
               + ", ".join(f"{k} {met[k]}/{applies[k]}" for k in met) + "."]
+    if others:
+        always = {k: sum(all(x["targets"].get(k) is True for x in every[r["clip"]])
+                         and len(every[r["clip"]]) == len(budgets) for r in done) for k in met}
+        lines += ["", f"In brackets: the range over the budgets {', '.join(budgets)}. Targets met at every budget: "
+                  + ", ".join(f"{k} {always[k]}/{applies[k]}" for k in met) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -232,13 +260,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=2, help="clips at a time, each on a CPU core of its own")
     p.add_argument("--mocap", type=Path, default=MOCAP, help="folder of the BVH clips (default ../shared/data/mocap)")
     p.add_argument("--config", default=None, metavar="FILE", help="JSON settings over the defaults")
+    p.add_argument("--budgets", nargs="+", default=["0"],
+                   help="evaluation budgets per window: 0 (the settings'), -10%%, +10%% or a number; the first's rows "
+                        "make the table")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "mocap_corpus.json")
+    p.add_argument("--max-evals", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--core", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child is not None:  # one clip, in this process, on one core
         os.sched_setaffinity(0, {args.core})
-        print("RESULT" + json.dumps(measure(args.child, corpus(args.mocap)[args.child], args.max_seconds, args.config)), flush=True)
+        row = measure(args.child, corpus(args.mocap)[args.child], args.max_seconds, args.config, args.max_evals)
+        print("RESULT" + json.dumps(row), flush=True)
         return 0
     from motionrecon.fileio import write_json
 
@@ -250,24 +283,34 @@ def main(argv: list[str] | None = None) -> int:
     cores = sorted(os.sched_getaffinity(0))[: max(1, args.jobs)]
     t0 = time.perf_counter()
 
-    def job(i: int, name: str) -> dict:
-        row = run_child(name, args.max_seconds, cores[i % len(cores)], args.mocap, args.config)
+    from motionrecon.reconstruct import ReconstructionConfig
+    from video_corpus import budget_value
+
+    cfg = ReconstructionConfig()
+    if args.config is not None:
+        cfg = cfg.with_overrides(json.loads(Path(args.config).read_text()), args.config)
+    plan = [(name, b, budget_value(b, cfg.max_evals)) for b in args.budgets for name in clips]
+
+    def job(i: int, name: str, label: str, evals: int) -> dict:
+        row = run_child(name, args.max_seconds, cores[i % len(cores)], args.mocap, args.config, evals)
+        row.update({"budget_label": label, "max_evals": evals})
         row["targets"] = targets(row)
         print(json.dumps({k: v for k, v in row.items() if k != "targets"})[:300], flush=True)
         return row
 
     with ThreadPoolExecutor(max_workers=len(cores)) as pool:
-        rows = list(pool.map(job, range(len(clips)), clips))
-    result = {"max_seconds": args.max_seconds, "clips": clips, "config": args.config,
+        runs = list(pool.map(job, range(len(plan)), *zip(*plan)))
+    rows, others = runs[:len(clips)], runs[len(clips):]
+    result = {"max_seconds": args.max_seconds, "clips": clips, "config": args.config, "budgets": args.budgets,
               "settings": None if args.config is None else json.loads(Path(args.config).read_text()),
               "fall_m": FALL_M,
               "targets": {"mpjpe_g_mm": dict(MPJPE_G_TARGETS_MM), "floor_clips": list(FLOOR_CLIPS),
                           "floor_mpjpe_g_mm": FLOOR_MPJPE_G_MM, "floor_under_mm": FLOOR_UNDER_MM,
                           "stance_skate_pct": STANCE_SKATE_PCT, "penetration_mm": PENETRATION_MM},
               "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_average": os.getloadavg()},
-              "total_s": time.perf_counter() - t0, "rows": rows}
+              "total_s": time.perf_counter() - t0, "rows": rows, "other_budgets": others}
     write_json(args.out, result)
-    md = markdown(rows, args.max_seconds)
+    md = markdown(rows, args.max_seconds, others, args.budgets)
     args.out.with_suffix(".md").write_text(md)
     print(md)
     return 0
