@@ -2,7 +2,7 @@
 pybullet's DeepMimic clips; a table against the issue's targets.
 
     python bench/mocap_corpus.py [--clips NAME ...] [--max-seconds S] [--jobs 2] [--mocap DIR]
-                                 [--config FILE] [--budgets 0 [-10% +10% ...]]
+                                 [--config FILE] [--budgets=0,-10%,+10%]
                                  [--out bench/results/mocap_corpus.json]
 
 Clips: the BVH files of ../shared/data/mocap (named by their stem; skipped with a note when the folder is
@@ -254,20 +254,23 @@ def markdown(rows: list[dict], max_seconds: float | None, others: list[dict] = (
 
 
 def main(argv: list[str] | None = None) -> int:
+    from video_corpus import budget_list, budget_value
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--clips", nargs="*", default=None, help="keep clips whose name contains one of these")
     p.add_argument("--max-seconds", type=float, default=None, help="reconstruct at most this much of each clip")
     p.add_argument("--jobs", type=int, default=2, help="clips at a time, each on a CPU core of its own")
     p.add_argument("--mocap", type=Path, default=MOCAP, help="folder of the BVH clips (default ../shared/data/mocap)")
     p.add_argument("--config", default=None, metavar="FILE", help="JSON settings over the defaults")
-    p.add_argument("--budgets", nargs="+", default=["0"],
-                   help="evaluation budgets per window: 0 (the settings'), -10%%, +10%% or a number; the first's rows "
-                        "make the table")
+    p.add_argument("--budgets", type=budget_list, nargs="+", default=[["0"]],
+                   help="evaluation budgets per window, comma-separated: 0 (the settings'), -10%%, +10%% or a number "
+                        "(--budgets=0,-10%%,+10%%); the first's rows make the table")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "mocap_corpus.json")
     p.add_argument("--max-evals", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--core", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    args.budgets = [b for group in args.budgets for b in group]  # --budgets=-10%,0,+10% or 0 117 143
     if args.child is not None:  # one clip, in this process, on one core
         os.sched_setaffinity(0, {args.core})
         row = measure(args.child, corpus(args.mocap)[args.child], args.max_seconds, args.config, args.max_evals)
@@ -284,7 +287,6 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
 
     from motionrecon.reconstruct import ReconstructionConfig
-    from video_corpus import budget_value
 
     cfg = ReconstructionConfig()
     if args.config is not None:

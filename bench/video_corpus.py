@@ -1,7 +1,7 @@
 """Issue-18 benchmark: `motionrecon VIDEO` on every dev video, default settings, at three budgets; a table and
 contact sheets.
 
-    python bench/video_corpus.py [--videos ../shared/data/video] [--seconds 10] [--budgets -10% 0 +10%]
+    python bench/video_corpus.py [--videos ../shared/data/video] [--seconds 10] [--budgets=-10%,0,+10%]
                                  [--config FILE] [--label NAME] [--jobs 2]
                                  [--out bench/results/video_corpus.json]
 
@@ -48,6 +48,12 @@ STATIC = ("static",)  # camera verdicts under which the 2D target applies
 
 def video_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".mp4", ".avi", ".mov", ".mkv"))
+
+
+def budget_list(text: str) -> list[str]:
+    """The budgets of one `--budgets` value, comma-separated: `--budgets=-10%,0,+10%` (a value that starts with a
+    minus sign must follow an equals sign, or argparse reads it as an option)."""
+    return [b.strip() for b in text.split(",") if b.strip()]
 
 
 def budget_value(spec: str, default: int) -> int:
@@ -200,12 +206,14 @@ def main() -> int:
     p.add_argument("--videos", type=Path, default=VIDEOS)
     p.add_argument("--only", nargs="*", default=None, help="video stems to run (default: all)")
     p.add_argument("--seconds", type=float, default=10.0)
-    p.add_argument("--budgets", nargs="+", default=["-10%", "0", "+10%"])
+    p.add_argument("--budgets", type=budget_list, nargs="+", default=[["-10%", "0", "+10%"]],
+                   help="evaluation budgets per window, comma-separated: --budgets=-10%%,0,+10%%")
     p.add_argument("--config", default=None, help="--config FILE for every run (candidate settings)")
     p.add_argument("--label", default="default")
     p.add_argument("--jobs", type=int, default=2, help="runs at a time, each on a core of its own")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
+    args.budgets = [b for group in args.budgets for b in group]  # --budgets=-10%,0,+10% or 0 117 143
     from motionrecon.reconstruct import video_config
 
     cfg = video_config()
