@@ -49,8 +49,8 @@ import numpy as np
 
 from motionrecon import diffphy, metrics, window
 from motionrecon.body import Body, Gains, build_body, with_reference_damping
-from motionrecon.body.fit import (geom_positions, inverse_kinematics, lift_onto_ground, lowest_body_point,
-                                  measure_shape, site_offsets, smooth_in_time)
+from motionrecon.body.fit import (geom_positions, inverse_kinematics, landmark_sites, lift_onto_ground,
+                                  lowest_body_point, measure_shape, site_offsets, smooth_in_time)
 from motionrecon.body.template import CONTACT_PARTS, FEET_ONLY, BodyShape, contact_spheres
 from motionrecon.errors import InputError
 from motionrecon.jaxsetup import enable_compilation_cache
@@ -279,17 +279,31 @@ def choose_contact_parts(body: Body, qkin: np.ndarray) -> tuple[str, ...]:
 # floor level for metrics.MIN_STANCE_S or longer, without the first and last metrics.TRANSITION_S) and moves
 # slower than this (m/s: 1 cm per 1/25 s).
 STANCE_STILL = 0.25
+# A foot of the reference stands, all its spheres, where one of them does or where its ankle does: within this
+# of the ankle's floor level (its metrics.FLOOR_LEVEL_PERCENTILE-th percentile height) for metrics.MIN_STANCE_S,
+# moving slower than STANCE_STILL. Rigs read with ankles alone (BVH onto "h36m17") leave the foot's pitch to the
+# IK: the Bandai and CMU references' heel spheres stand 2.5-4.8 cm up and their toe spheres 0.4-4.1 cm under
+# the floor, so the spheres' own rule misses most stances (CMU hops: one sphere of a foot, a third of the time).
+ANKLE_BAND_M = 0.02
 
 
 def reference_stance(body: Body, qkin: np.ndarray, fps: float) -> np.ndarray:
     """[T, C] float32: 1 where contact sphere c of the kinematic reference qkin [T, nq] stands at frame t (see
-    STANCE_STILL), else 0; the loss's stance term holds those spheres still (`diffphy.stance_sliding`)."""
+    STANCE_STILL, ANKLE_BAND_M), else 0; the loss's stance term holds those spheres still
+    (`diffphy.stance_sliding`)."""
     geoms = list(body.layout.contact_geoms)
     pos = geom_positions(body.model, qkin, geoms)
     bottom = pos[..., 2] - body.model.geom_size[geoms, 0]
-    bearing = metrics.weight_bearing_at(bottom, fps)
-    speed = metrics.horizontal_speed(pos, fps)
-    return (bearing & (speed < STANCE_STILL)).astype(np.float32)
+    stance = metrics.weight_bearing_at(bottom, fps) & (metrics.horizontal_speed(pos, fps) < STANCE_STILL)
+    sites = landmark_sites(body.model, qkin)
+    for side in ("left", "right"):
+        ankle = sites[:, [BODY_LANDMARKS.index(f"{side}_ankle")]]  # [T, 1, 3]
+        height = ankle[..., 2] - np.percentile(ankle[..., 2], metrics.FLOOR_LEVEL_PERCENTILE)
+        down = metrics.weight_bearing_at(height, fps, contact_height=ANKLE_BAND_M, band=None)
+        foot = body.foot_spheres(side)
+        standing = (down & (metrics.horizontal_speed(ankle, fps) < STANCE_STILL))[:, 0] | stance[:, foot].any(axis=1)
+        stance[:, foot] = standing[:, None]
+    return stance.astype(np.float32)
 
 
 def fallback_summary(windows: list[dict]) -> dict:

@@ -193,6 +193,32 @@ def test_reference_stance_marks_feet_that_stand_still_on_the_floor(walk_window):
     assert not reference_stance(body, gliding, 30.0).any()
 
 
+def test_reference_stance_stands_a_whole_foot_whose_ankle_stands(walk_window):
+    """A reference read from ankles alone leaves the foot's pitch to the IK: here both feet point 0.5 rad
+    toe-down in every frame (heel spheres centimetres up, toe spheres under the floor). Still on the floor
+    (ankles low and still): every foot sphere stands but the first and last frames; gliding at 1 m/s: none."""
+    from motionrecon.body.fit import geom_positions
+    from motionrecon.reconstruct import reference_stance
+
+    _, body, _, _, _ = walk_window
+    q = standing_pose(body)
+    for name in ("left_foot", "right_foot"):
+        adr = body.model.jnt_qposadr[mujoco.mj_name2id(body.model, mujoco.mjtObj.mjOBJ_JOINT, name)]
+        q[adr:adr + 4] = [np.cos(0.25), 0.0, np.sin(0.25), 0.0]  # toes down about +y
+    feet = body.spheres_of(("feet",))
+    geoms = np.asarray(body.layout.contact_geoms)[feet]
+    bottoms = geom_positions(body.model, q[None], geoms)[0, :, 2] - body.model.geom_size[geoms, 0]
+    q[2] -= bottoms.min() - 0.005  # the lowest sphere 5 mm above the floor
+    bottoms -= bottoms.min() - 0.005
+    assert bottoms.max() > 0.05  # the heels stand higher than any foot-skate rule's 5 cm
+    still = np.repeat(q[None], 20, axis=0)
+    stance = reference_stance(body, still, 30.0)
+    assert stance[1:-1, feet].all() and not stance[[0, -1]].any()
+    gliding = still.copy()
+    gliding[:, 0] += np.arange(20) / 30.0
+    assert not reference_stance(body, gliding, 30.0).any()
+
+
 def test_gradient_matches_central_differences_with_the_stance_term_and_a_pinned_first_keyframe(walk_window,
                                                                                                test_config):
     """The loss with the stance term on where the walk's reference stands (`reconstruct.reference_stance`) and

@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 
-from motionrecon.body.template import (CONTACT_PARTS, BodyShape, Gains, body_summary, build_mjcf, contact_spheres,
-                                      site_order)
+from motionrecon.body.template import (CONTACT_PARTS, FEET_ONLY, BodyShape, Gains, body_summary, build_mjcf,
+                                      contact_spheres, site_order)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,6 +136,13 @@ class Body:
         return np.array([any(mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_BODY, m.geom_bodyid[g]) == w.body
                              and np.allclose(m.geom_pos[g], w.pos, atol=1e-6) for w in wanted)
                          for g in self.layout.contact_geoms])
+
+    def foot_spheres(self, side: str) -> np.ndarray:
+        """[C] bool: the contact spheres of the `side` ("left" or "right") foot (`template.FEET_ONLY`)."""
+        m = self.model
+        on_side = np.array([(mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_BODY, m.geom_bodyid[g]) or "").startswith(side)
+                            for g in self.layout.contact_geoms])
+        return self.spheres_of(FEET_ONLY) & on_side
 
 
 def _body_of_joint_checks(model: mujoco.MjModel) -> None:
