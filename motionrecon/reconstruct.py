@@ -93,6 +93,10 @@ class ReconstructionConfig:
     reference_on_ground: bool = False  # lift reference frames whose contact spheres are below the ground
     reference_2d_weight: float = 0.0  # IK of the reference also fits the 2D keypoints (body.fit.inverse_kinematics)
     reference_ground_weight: float = 0.0  # IK of the reference keeps the contact spheres out of the ground
+    # Observations without toes (BVH read onto "h36m17", H36M, AIST++) leave the feet's orientation to the IK,
+    # where it follows the shin: the Bandai and CMU references stood toes-down, heels 2.5-4.8 cm up. With this
+    # weight the IK lays each foot level while its observed ankle is low (`level_feet_weights`); 0: never.
+    reference_level_feet: float = 1.0
     # IK passes, before the reference's, that each place the landmark sites that are no joint centre (face,
     # hands, spine, thorax, head top: body.template.OFFSET_SITES) where this person's observations put them
     # (body.fit.site_offsets); 0: the template's sites. With 3 the Bandai walk's reference comes within 5.1 mm of
@@ -246,8 +250,10 @@ def kinematic_reference(obs: Observations, cfg: ReconstructionConfig, spf: int,
     target = smooth_in_time(obs, cfg.reference_smoothing)
     for p in range(passes + 1):
         body = build_body(shape, gains, timestep=timestep, contact_parts=cfg.contact_parts or CONTACT_PARTS)
+        feet = [np.asarray(body.layout.contact_geoms)[body.foot_spheres(side)] for side in SIDES]
         qkin = inverse_kinematics(body.model, target, weight_2d=cfg.reference_2d_weight,
-                                  ground_weight=cfg.reference_ground_weight, contact_geoms=body.layout.contact_geoms)
+                                  ground_weight=cfg.reference_ground_weight, contact_geoms=body.layout.contact_geoms,
+                                  level_geoms=feet, level_weights=level_feet_weights(target, cfg.reference_level_feet))
         if p < passes:
             shape = dataclasses.replace(shape, site_offsets=site_offsets(body.model, shape, target, qkin))
     if cfg.contact_parts is None:
@@ -259,6 +265,26 @@ def kinematic_reference(obs: Observations, cfg: ReconstructionConfig, spf: int,
     if cfg.reference_velocity_damping:
         body = with_reference_damping(body, cfg.reference_velocity_damping)
     return body, qkin
+
+
+SIDES = ("left", "right")
+# m: a foot is laid level with the full weight where its observed ankle is at its floor level (its
+# metrics.FLOOR_LEVEL_PERCENTILE-th percentile height), with none from this much above it, linearly between.
+LEVEL_FEET_RANGE = 0.05
+
+
+def level_feet_weights(obs: Observations, weight: float) -> np.ndarray | None:
+    """[T, 2] (left, right) weights of the IK's level-foot residuals (`inverse_kinematics` level_weights):
+    `weight` times 1 at the observed ankle's floor level down to 0 at LEVEL_FEET_RANGE above it; None where
+    the weight is 0 or the observations have toes (then they orient the feet) or no ankles."""
+    marks = obs.skeleton.landmarks
+    if weight <= 0 or any("toe" in m for m in marks) or not all(f"{s}_ankle" in marks for s in SIDES):
+        return None
+    z = np.stack([obs.joints3d[:, marks.index(f"{s}_ankle"), 2] for s in SIDES], axis=1)  # [T, 2]
+    ok = np.stack([obs.confidence[:, marks.index(f"{s}_ankle")] > 0 for s in SIDES], axis=1)
+    floor = np.array([np.percentile(z[ok[:, k], k], metrics.FLOOR_LEVEL_PERCENTILE) if ok[:, k].any() else 0.0
+                      for k in range(2)])
+    return weight * np.clip(1.0 - (z - floor) / LEVEL_FEET_RANGE, 0.0, 1.0) * ok
 
 
 # A part whose contact sphere comes this close to the floor in the kinematic reference may touch it (m).
@@ -282,8 +308,9 @@ STANCE_STILL = 0.25
 # A foot of the reference stands, all its spheres, where one of them does or where its ankle does: within this
 # of the ankle's floor level (its metrics.FLOOR_LEVEL_PERCENTILE-th percentile height) for metrics.MIN_STANCE_S,
 # moving slower than STANCE_STILL. Rigs read with ankles alone (BVH onto "h36m17") leave the foot's pitch to the
-# IK: the Bandai and CMU references' heel spheres stand 2.5-4.8 cm up and their toe spheres 0.4-4.1 cm under
-# the floor, so the spheres' own rule misses most stances (CMU hops: one sphere of a foot, a third of the time).
+# IK: before `reference_level_feet` the Bandai and CMU references' heel spheres stood 2.5-4.8 cm up and their toe
+# spheres 0.4-4.1 cm under the floor, and the spheres' own rule missed most stances (CMU hops: one sphere of a
+# foot, a third of the time); a foot's spheres also part from the floor at different times.
 ANKLE_BAND_M = 0.02
 
 
@@ -296,7 +323,7 @@ def reference_stance(body: Body, qkin: np.ndarray, fps: float) -> np.ndarray:
     bottom = pos[..., 2] - body.model.geom_size[geoms, 0]
     stance = metrics.weight_bearing_at(bottom, fps) & (metrics.horizontal_speed(pos, fps) < STANCE_STILL)
     sites = landmark_sites(body.model, qkin)
-    for side in ("left", "right"):
+    for side in SIDES:
         ankle = sites[:, [BODY_LANDMARKS.index(f"{side}_ankle")]]  # [T, 1, 3]
         height = ankle[..., 2] - np.percentile(ankle[..., 2], metrics.FLOOR_LEVEL_PERCENTILE)
         down = metrics.weight_bearing_at(height, fps, contact_height=ANKLE_BAND_M, band=None)

@@ -1,3 +1,5 @@
+import dataclasses
+
 import mujoco
 import numpy as np
 import pytest
@@ -315,3 +317,53 @@ def test_hips_drop_to_the_measured_trunk_where_no_pelvis_is_seen(walk_1s):
     assert trunk(base) == pytest.approx(0.5, abs=0.005)  # video_support's person
     assert 0.0 < base.hip_drop < lowered.hip_drop
     assert measure_shape(walk_1s).hip_drop == pytest.approx(0.0, abs=0.01)
+
+
+def _sphere_bottoms(model, qpos: np.ndarray, geoms: list) -> np.ndarray:
+    """[T, G] heights of the bottoms of the spheres `geoms` over the poses qpos [T, nq]."""
+    from motionrecon.body.fit import geom_positions
+
+    return geom_positions(model, qpos, geoms)[..., 2] - model.geom_size[geoms, 0]
+
+
+def _crouch(model, angle: float) -> np.ndarray:
+    """Rest pose with the hips flexed by `angle` rad, the knees by twice that and the ankles back by `angle`:
+    shins leaning forward, feet level."""
+    q = model.qpos0.copy()
+    adr = lambda name: model.jnt_qposadr[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, name)]
+    pitch = [np.cos(-angle / 2), 0.0, np.sin(-angle / 2), 0.0]
+    for side in ("left", "right"):
+        q[adr(f"{side}_thigh"):adr(f"{side}_thigh") + 4] = pitch
+        q[adr(f"{side}_shin")] = 2 * angle
+        q[adr(f"{side}_foot"):adr(f"{side}_foot") + 4] = pitch
+    return q
+
+
+def test_observations_without_toes_get_their_ankle_height_and_level_feet():
+    """A crouching person observed on H36M-17 (ankles, no toes), standing with the ankles 8 cm above the floor:
+    the measured body has the 8 cm ankles (the template's 5 cm put rigs' ankles 3 cm too low), and the IK lays
+    the feet level where the ankles are low (`level_geoms`), where without it the feet follow the shins."""
+    from motionrecon.observations import Observations
+    from motionrecon.reconstruct import SIDES, level_feet_weights
+    from motionrecon.skeleton import JOINT_SETS
+
+    truth = build_body(BodyShape(ankle_height=0.08))
+    q = _crouch(truth.model, 0.3)
+    geoms = list(truth.layout.contact_geoms)
+    q[2] -= float(np.min(_sphere_bottoms(truth.model, q[None], geoms)))  # soles on the floor
+    marks = JOINT_SETS["h36m17"].landmarks
+    sites = landmark_sites(truth.model, q[None])[0][[BODY_LANDMARKS.index(lm) for lm in marks]]
+    obs = Observations(fps=30.0, joint_set="h36m17", joints3d=np.repeat(sites[None], 6, 0).astype(np.float32),
+                       joints2d=None, confidence=np.ones((6, len(marks)), np.float32))
+    shape = measure_shape(obs)
+    assert shape.ankle_height == pytest.approx(0.08, abs=0.002)
+    weights = level_feet_weights(obs, 1.0)
+    np.testing.assert_allclose(weights, 1.0)  # the ankles stand at their floor level throughout
+    body = build_body(shape)
+    feet = [np.asarray(body.layout.contact_geoms)[body.foot_spheres(side)] for side in SIDES]
+    spread = lambda qpos: max(float(np.ptp(_sphere_bottoms(body.model, qpos[-1:], list(f))[0])) for f in feet)
+    assert spread(inverse_kinematics(body.model, obs, level_geoms=feet, level_weights=weights)) < 0.005
+    assert spread(inverse_kinematics(body.model, obs)) > 0.03  # the foot at rest against the leaning shin
+    assert level_feet_weights(obs, 0.0) is None
+    lifted = dataclasses.replace(obs, joints3d=obs.joints3d + np.float32([0.0, 0.0, 0.5]))
+    assert measure_shape(lifted).ankle_height == pytest.approx(BodyShape().ankle_height, rel=0.2)  # no floor there

@@ -79,6 +79,31 @@ def _foot_from_heel(pos, ankle_to_toe: float, default: BodyShape) -> dict[str, f
                 heel_site_height=float(np.clip(heel, 0.0, ankle)))
 
 
+# m: the range of ankle heights `_ankle_height_over_floor` accepts (people stand with the ankle joint centre
+# 6-9 cm above the sole; outside it the observations' floor is not where the feet stand).
+ANKLE_HEIGHT_RANGE = (0.04, 0.11)
+
+
+def _ankle_height_over_floor(pos) -> dict[str, float]:
+    """ankle_height where the joint set has ankles but no toes (BVH read onto "h36m17", Human3.6M, AIST++):
+    the ankles' height over the observations' floor (z = 0) where they stand, the
+    metrics.FLOOR_LEVEL_PERCENTILE-th percentile of their confident heights, mean of both sides, when within
+    ANKLE_HEIGHT_RANGE; else nothing (the template's, scaled). The template's 5 cm put the Bandai and CMU
+    rigs' ankles (7.7-8.5 cm up) 3 cm too low: the IK then pointed the feet toes-down to reach the floor, and
+    the simulated body, standing flat, carried its pelvis 2-5 cm below the observed one."""
+    from motionrecon.metrics import FLOOR_LEVEL_PERCENTILE
+
+    levels = []
+    for side in ("left", "right"):
+        if f"{side}_ankle" in pos:
+            p, c = pos[f"{side}_ankle"]
+            if (c > 0.3).any():
+                levels.append(float(np.percentile(p[c > 0.3, 2], FLOOR_LEVEL_PERCENTILE)))
+    if not levels or not ANKLE_HEIGHT_RANGE[0] <= np.mean(levels) <= ANKLE_HEIGHT_RANGE[1]:
+        return {}
+    return {"ankle_height": float(np.mean(levels))}
+
+
 # Most the hips may sit below the pelvis root when `_hip_drop_from_trunk` measures it (m).
 HIP_DROP_MAX = 0.12
 
@@ -146,6 +171,8 @@ def measure_shape(obs: Observations) -> BodyShape:
         m.update(foot_forward=default.foot_forward * toe / ref, ankle_height=default.ankle_height * toe / ref,
                  heel_back=default.heel_back * toe / ref)
         m.update(_foot_from_heel(pos, toe, default))
+    else:
+        m.update(_ankle_height_over_floor(pos))
     # Fields this joint set cannot see: the template's, scaled by the leg length.
     legs = [m[k] for k in ("thigh", "shin") if k in m]
     scale = sum(legs) / (default.thigh + default.shin) if len(legs) == 2 else 1.0
@@ -198,7 +225,8 @@ def _reprojection_rows(points: np.ndarray, jac: np.ndarray, observed2d: np.ndarr
 
 def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first: int = 60, iters: int = 15,
                        rest_weight: float = 1e-3, temporal_weight: float = 1e-2,
-                       weight_2d: float = 0.0, ground_weight: float = 0.0, contact_geoms=()) -> np.ndarray:
+                       weight_2d: float = 0.0, ground_weight: float = 0.0, contact_geoms=(),
+                       level_geoms=(), level_weights: np.ndarray | None = None) -> np.ndarray:
     """qpos [T, nq] that best places the body's landmark sites on the observed joints.
 
     weight_2d > 0 (and `obs` has 2D keypoints and a camera): the sites' reprojections are also
@@ -211,6 +239,11 @@ def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first:
     residuals too, times sqrt(ground_weight), so the pose keeps its feet out of the floor where
     the detections would put them in it (typically by moving along the camera ray, which the
     2D does not see, rather than straight up, which it does).
+
+    level_geoms: sphere ids of each foot (a sequence of id sequences); level_weights [T, len(level_geoms)]:
+    the bottoms of each foot's spheres away from their mean are residuals too, times the square root of the
+    foot's weight at that frame, so the foot lies level (its sole parallel to the floor). For observations
+    without toes the foot's orientation moves no observed site; without this it follows the shin.
 
     Frames with no confident joint keep the previous solution.
     """
@@ -260,6 +293,11 @@ def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first:
                     sw = np.sqrt(ground_weight)
                     r = np.concatenate([r, sw * np.array([b for _, b in below])])
                     J = np.concatenate([J, sw * Jg])
+            for foot, lw in zip(level_geoms, level_weights[t] if level_weights is not None else ()):
+                if lw > 0:
+                    rl, Jl = _level_rows(model, data, list(foot), jacp)
+                    r = np.concatenate([r, np.sqrt(lw) * rl])
+                    J = np.concatenate([J, np.sqrt(lw) * Jl])
             d_rest = np.zeros(nv)
             mujoco.mj_differentiatePos(model, d_rest, 1.0, model.qpos0, qpos)
             d_prev = np.zeros(nv)
@@ -275,6 +313,18 @@ def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first:
                 break
         out[t] = qpos
     return out
+
+
+def _level_rows(model: mujoco.MjModel, data: mujoco.MjData, geoms: list, jacp: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Residuals [G] and their Jacobian [G, nv]: each sphere's bottom height minus the mean of the `geoms`'
+    (zero where they lie level)."""
+    bottom = data.geom_xpos[geoms, 2] - model.geom_size[geoms, 0]
+    Jz = np.zeros((len(geoms), model.nv))
+    for k, g in enumerate(geoms):
+        mujoco.mj_jacGeom(model, data, jacp, None, g)
+        Jz[k] = jacp[2]
+    return bottom - bottom.mean(), Jz - Jz.mean(axis=0)
 
 
 def smooth_in_time(obs: Observations, sigma_s: float) -> Observations:
