@@ -248,12 +248,13 @@ def kinematic_reference(obs: Observations, cfg: ReconstructionConfig, spf: int,
     shape = shape or measure_shape(obs)
     gains, timestep = Gains().scaled(cfg.gain_scale), 1.0 / (obs.fps * spf)
     target = smooth_in_time(obs, cfg.reference_smoothing)
+    level = level_feet_weights(target, cfg.reference_level_feet)  # the same observations in every pass
     for p in range(passes + 1):
         body = build_body(shape, gains, timestep=timestep, contact_parts=cfg.contact_parts or CONTACT_PARTS)
         feet = [np.asarray(body.layout.contact_geoms)[body.foot_spheres(side)] for side in SIDES]
         qkin = inverse_kinematics(body.model, target, weight_2d=cfg.reference_2d_weight,
                                   ground_weight=cfg.reference_ground_weight, contact_geoms=body.layout.contact_geoms,
-                                  level_geoms=feet, level_weights=level_feet_weights(target, cfg.reference_level_feet))
+                                  level_geoms=feet, level_weights=level)
         if p < passes:
             shape = dataclasses.replace(shape, site_offsets=site_offsets(body.model, shape, target, qkin))
     if cfg.contact_parts is None:
