@@ -221,11 +221,14 @@ COLUMNS = (("seconds", "s", "{:.1f}"), ("mpjpe_g_mm", "MPJPE-G mm", "{:.1f}"), (
 SPREAD_COLUMNS = ("mpjpe_g_mm", "toe_skate_stance_pct")  # given with their range over the budgets
 
 
-def markdown(rows: list[dict], max_seconds: float | None, others: list[dict] = (), budgets: list[str] = ("0",)
-             ) -> str:
+def markdown(rows: list[dict], max_seconds: float | None, others: list[dict] = (), budgets: list[str] = ("0",),
+             settings: dict | None = None) -> str:
+    """The table of `rows` (and their `others` at the other budgets), headed by the settings that differ from the
+    defaults (`--config`'s, `settings`)."""
     cap = f"the first {max_seconds:g} s of each clip" if max_seconds else "whole clips"
+    named = f"settings {json.dumps(settings, sort_keys=True)} over the defaults" if settings else "default settings"
     every = {r["clip"]: [x for x in [r, *others] if x["clip"] == r["clip"] and "failed" not in x] for r in rows}
-    lines = [f"# Mocap corpus: default settings, {cap}" + (f"; budgets {', '.join(budgets)}" if others else ""),
+    lines = [f"# Mocap corpus: {named}, {cap}" + (f"; budgets {', '.join(budgets)}" if others else ""),
              "",
              "| clip | " + " | ".join(c[1] for c in COLUMNS) + " | targets missed |",
              "|---|" + "---:|" * len(COLUMNS) + "---|"]
@@ -312,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
               "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_average": os.getloadavg()},
               "total_s": time.perf_counter() - t0, "rows": rows, "other_budgets": others}
     write_json(args.out, result)
-    md = markdown(rows, args.max_seconds, others, args.budgets)
+    md = markdown(rows, args.max_seconds, others, args.budgets, result["settings"])
     args.out.with_suffix(".md").write_text(md)
     print(md)
     return 0
