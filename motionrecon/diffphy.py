@@ -26,7 +26,10 @@ the floor should not move sideways; a lifted one is free. The stance term
 penalises the same motion where the kinematic reference's sphere bears weight
 and stands still (s = 1 in both frames of the pair, `WindowData.stance`): a foot
 planted in the observations stays planted, while a landing, a take-off or a toe
-skimming the floor, which the skate term also slows, are left free.
+skimming the floor, which the skate term also slows, are left free. Both read
+the pairs of frames 1..F; the step out of the initial state (frame 0 -> 1) is
+added with the weight `WindowData.handover` (`handover_sliding`): 0 in a
+window's solve, 1 where a slide retry solves it again.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import jax
 import jax.numpy as jnp
 
 from motionrecon.body import BodyArrays, Layout
-from motionrecon.physics import contact, rollout
+from motionrecon.physics import contact, dynamics, rollout
 
 
 PARTS = ("marker3d", "root_relative", "reprojection", "smooth", "reg", "ground", "skate", "stance")  # the loss's terms
@@ -74,7 +77,11 @@ class WindowData:
     the previous one: that window's offsets at this frame, so the PD targets do not jump at the hand-over), or
     [0] where no window pins it. pin_first: scalar, 1 or 0 (`pinned_keyframes`).
     stance: [F, C] 1 where the kinematic reference's contact sphere c bears weight and stands still at frames
-    1..F, else 0 (`reconstruct.reference_stance`), or [F, 0] without the stance term.
+    1..F, else 0 (`reconstruct.reference_stance`), or [F, 0] without the stance term; stance0: [C] the same at
+    frame 0 (or [0]).
+    handover: scalar, the weight of the step out of the initial state (frame 0 -> 1) in the skate and stance
+    terms (`handover_sliding`): 0 where a window's solve leaves that step unseen (every first solve), 1 in a
+    slide retry (`reconstruct._Run._retry_slides`).
     """
 
     init: rollout.SimState
@@ -91,6 +98,8 @@ class WindowData:
     first_keyframe: jax.Array
     pin_first: jax.Array
     stance: jax.Array
+    stance0: jax.Array
+    handover: jax.Array
 
 
 def pinned_keyframes(keyframes, data: WindowData):
@@ -156,6 +165,20 @@ def stance_sliding(contact_pos, radius, stance, frame_dt):
     return jnp.mean(jnp.sum(stance[1:] * stance[:-1] * _sliding(contact_pos, radius, frame_dt), axis=-1))
 
 
+def handover_sliding(init_contact, contact_pos, radius, stance0, stance, frame_dt):
+    """The skate and stance terms' pair (frame 0, frame 1), out of the initial state, in their units: each
+    term's sum over the spheres divided by the F - 1 pairs the term averages over (`foot_sliding`,
+    `stance_sliding`), so that a window with this pair weighted 1 counts it like any other.
+
+    init_contact: [C, 3] sphere centres at frame 0; contact_pos: [F, C, 3] at frames 1..F; radius: [C];
+    stance0: [C] and stance: [F, C] (or [0] and [F, 0]); frame_dt: seconds per frame. Returns (skate, stance).
+    """
+    pairs = max(contact_pos.shape[0] - 1, 1)
+    first = _sliding(jnp.stack([init_contact, contact_pos[0]]), radius, frame_dt)[0]  # [C]
+    held = stance0 * stance[0] if stance.shape[-1] == contact_pos.shape[1] else jnp.zeros_like(first)
+    return jnp.sum(first) / pairs, jnp.sum(held * first) / pairs
+
+
 def window_loss(x, data: WindowData, arrays: BodyArrays, params: contact.ContactParams, weights: LossWeights,
                 *, layout: Layout, spf: int, num_keyframes: int):
     """Loss of flat controls x [K*U]. Returns (loss, (trajectory, parts dict))."""
@@ -172,6 +195,11 @@ def window_loss(x, data: WindowData, arrays: BodyArrays, params: contact.Contact
     ground = jnp.mean(jnp.sum(below ** 2, axis=-1))
     skate = foot_sliding(traj.contact_pos, arrays.contact_radius, arrays.timestep * spf)
     stance = stance_sliding(traj.contact_pos, arrays.contact_radius, data.stance, arrays.timestep * spf)
+    init_contact = dynamics.body_points(dynamics.kinematics(data.init.qpos, arrays, layout), layout.contact_bodies,
+                                        arrays.contact_local)
+    skate0, stance0 = handover_sliding(init_contact, traj.contact_pos, arrays.contact_radius, data.stance0,
+                                       data.stance, arrays.timestep * spf)
+    skate, stance = skate + data.handover * skate0, stance + data.handover * stance0
     uv = project(sim, data.camera_K, data.camera_R, data.camera_t)
     sq2d = jnp.sum(((uv - data.observed2d) / data.image_scale) ** 2, axis=-1)
     e2d = jnp.sum(data.confidence2d * sq2d) / jnp.maximum(jnp.sum(data.confidence2d), 1e-6)

@@ -347,19 +347,24 @@ def foot_skate_pct(joints, fps: float, foot_joint_indices, *, contact_height: fl
     return 100.0 * float(skating.mean())
 
 
+def floor_levels(z: np.ndarray) -> np.ndarray:
+    """[F] m: each foot point's floor level, the `FLOOR_LEVEL_PERCENTILE`-th percentile of its heights z [K, F]."""
+    return np.percentile(z, FLOOR_LEVEL_PERCENTILE, axis=0)
+
+
 def weight_bearing(z: np.ndarray, contact_height: float, min_frames: int, transition_frames: int,
-                   band: float | None = None) -> np.ndarray:
+                   band: float | None = None, levels: np.ndarray | None = None) -> np.ndarray:
     """[K, F] bool: the frames in which each foot point bears weight, from its heights z [K, F].
 
     A point is down where z < `contact_height` and, with a `band` (m), also within `band` of its floor level:
-    its `FLOOR_LEVEL_PERCENTILE`-th percentile height over the K frames (where it stands, whatever the rig puts
-    at the point and however deep a simulated foot sinks). A stance is a maximal run of consecutive down frames
-    lasting at least `min_frames`; its frames bear weight except the first and last `transition_frames`
-    (landing and toe-off).
+    `levels` [F] (m) where given, otherwise its `floor_levels` over the K frames (where it stands, whatever the
+    rig puts at the point and however deep a simulated foot sinks). A stance is a maximal run of consecutive
+    down frames lasting at least `min_frames`; its frames bear weight except the first and last
+    `transition_frames` (landing and toe-off).
     """
     low = z < contact_height
     if band is not None and len(z):
-        low &= z < np.percentile(z, FLOOR_LEVEL_PERCENTILE, axis=0) + band
+        low &= z < (floor_levels(z) if levels is None else np.asarray(levels)) + band
     out = np.zeros_like(low)
     for f in range(low.shape[1]):
         edges = np.flatnonzero(np.diff(np.concatenate([[0], low[:, f].astype(np.int8), [0]])))
@@ -371,11 +376,11 @@ def weight_bearing(z: np.ndarray, contact_height: float, min_frames: int, transi
 
 def weight_bearing_at(z: np.ndarray, fps: float, *, contact_height: float = CONTACT_HEIGHT_M,
                       min_stance: float = MIN_STANCE_S, transition: float = TRANSITION_S,
-                      band: float | None = STANCE_BAND_M) -> np.ndarray:
+                      band: float | None = STANCE_BAND_M, levels: np.ndarray | None = None) -> np.ndarray:
     """[T, F] bool: `weight_bearing` of heights z [T, F] sampled at `fps`, its durations given in seconds (the
     stance rule frame by frame at the points' own rate, as plots and the loss's stance term use it)."""
     return weight_bearing(np.asarray(z), contact_height, int(np.ceil(min_stance * fps - 1e-9)),
-                          int(round(transition * fps)), band)
+                          int(round(transition * fps)), band, levels)
 
 
 def horizontal_speed(points: np.ndarray, fps: float) -> np.ndarray:
@@ -435,11 +440,22 @@ def foot_skate_stance_pct(joints, fps: float, foot_joint_indices, *, contact_hei
     feet = _feet_at_rate(joints, fps, foot_joint_indices, rate, "foot_skate_stance_pct")
     if not (min_stance >= 0 and transition >= 0):
         raise ValueError(f"min_stance and transition must be >= 0 s, got {min_stance}, {transition}")
+    return 100.0 * float(stance_slides(feet, rate, contact_height=contact_height, slide_threshold=slide_threshold,
+                                       min_stance=min_stance, transition=transition, band=band).mean())
+
+
+def stance_slides(feet: np.ndarray, rate: float, *, contact_height: float = CONTACT_HEIGHT_M,
+                  slide_threshold: float = SLIDE_THRESHOLD_M, min_stance: float = MIN_STANCE_S,
+                  transition: float = TRANSITION_S, band: float | None = STANCE_BAND_M,
+                  levels: np.ndarray | None = None) -> np.ndarray:
+    """[K-1] bool: the pairs of frames (k, k+1) that `foot_skate_stance_pct` counts, for foot points feet
+    [K, F, 3] (m) already at `rate` frames per second; `levels` [F] (m) the floor levels where known beforehand
+    (otherwise `floor_levels` of these frames)."""
     bearing = weight_bearing(feet[..., 2], contact_height, int(np.ceil(min_stance * rate - 1e-9)),
-                             int(round(transition * rate)), band)
+                             int(round(transition * rate)), band, levels)
     both = bearing[1:] & bearing[:-1]  # [K-1, F]
     slide = np.linalg.norm(feet[1:, :, :2] - feet[:-1, :, :2], axis=-1) > slide_threshold
-    return 100.0 * float(np.any(both & slide, axis=1).mean())
+    return np.any(both & slide, axis=1)
 
 
 def penetration_mm(points, *, ground_height: float = 0.0) -> float:

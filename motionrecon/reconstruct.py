@@ -8,7 +8,8 @@
         2. continuity: the clip is simulated window after window from its first state, each window
            starting from where the previous one ended, its controls polished from two warm starts (the
            shooting solution and the previous window's controls moved forward in time) with
-           `continuity_evals` evaluations each, the better kept; windows of several clips share a batch.
+           `continuity_evals` evaluations each, the better kept; windows of several clips share a batch;
+           on mocap a window whose feet slide is solved once more (`slide_retry`).
         ──► Reconstruction: one continuous simulation per clip (joints, qpos, controls, metrics, traces)
 
 Gaps: a stretch of at least `restart_after_gap` seconds in which no joint is
@@ -114,6 +115,12 @@ class ReconstructionConfig:
     # The stance term (diffphy.stance_sliding) at 1 on mocap: feet planted in the observations stay planted
     # (docs/mocap.md "Session 11"). VIDEO_SETTINGS has weights of its own, without it.
     weights: diffphy.LossWeights = diffphy.LossWeights(stance=1.0)
+    # Mocap (where the stance term is on): a window of the continuity pass whose feet slide while bearing weight,
+    # as the stance foot-skate metric reads them from the handed-over frame on (`slides`), is solved again from
+    # its solution with the same budget, the step out of the handed-over state now in the skate and stance terms
+    # (`diffphy.handover_sliding`); the retry is kept where fewer slide and the markers fit within
+    # RETRY_MARKER_TOLERANCE (docs/mocap.md "Session 15").
+    slide_retry: bool = True
     contact: ContactParams = ContactParams()
 
     def to_dict(self) -> dict:
@@ -334,6 +341,30 @@ def reference_stance(body: Body, qkin: np.ndarray, fps: float) -> np.ndarray:
     return stance.astype(np.float32)
 
 
+# The foot points a slide retry watches: the stance foot-skate rule's points on every rig (metrics.json and
+# bench/mocap_corpus.py read the toes as well as the ankles).
+SLIDE_POINTS = ("left_ankle", "left_toe", "right_ankle", "right_toe")
+# A slide retry is kept only where its marker term is at most this times the first solve's.
+RETRY_MARKER_TOLERANCE = 1.25
+
+
+def slides(points: np.ndarray, fps: float, first: int, last: int, levels: np.ndarray) -> int:
+    """How many frame pairs the stance foot-skate rule counts where they touch frames (first, last] of points.
+
+    points: [T, P, 3] foot points over consecutive frames of a simulated stretch, from its first frame (m);
+    fps: their frame rate; levels: [P] their floor levels (m). As the metric reads them
+    (`metrics.foot_skate_stance_pct`): resampled to metrics.SKATE_RATE_FPS from points[0], a pair (k, k + 1)
+    slides where a point bears weight in both and moves more than metrics.SLIDE_THRESHOLD_M between them
+    (`metrics.stance_slides`). Frames after `last` only tell whether a stance goes on (a look-ahead).
+    """
+    rate = metrics.SKATE_RATE_FPS
+    at = metrics.resample(points, fps, rate) if fps != rate else points
+    sliding = metrics.stance_slides(at, rate, levels=levels)
+    k = np.arange(len(sliding))
+    touches = ((k + 1) / rate > first / fps + 1e-9) & (k / rate < last / fps - 1e-9)
+    return int((sliding & touches).sum())
+
+
 def fallback_summary(windows: list[dict]) -> dict:
     """How many windows' solves fell back from Optimus to L-BFGS, and why (grouped by the reason's kind)."""
     infos = [w.get("info") or {} for w in windows]
@@ -361,6 +392,7 @@ class _Clip:
     continuity: list = dataclasses.field(default_factory=list)    # (SolveResult, candidate, candidates) per window
     controls: list = dataclasses.field(default_factory=list)      # [K, U] kept per window
     restarts: list = dataclasses.field(default_factory=list)      # windows restarted after a fall
+    slide_retries: dict = dataclasses.field(default_factory=dict)  # window -> what its slide retry did
 
     def starts_segment(self, w: int) -> bool:
         """Whether window w is the first of a simulated stretch (it starts from the reference state)."""
@@ -476,16 +508,18 @@ class _Run:
         self.size = window.bucket(sum(len(c.starts) for c in clips) if shooting else cfg.warm_starts * len(clips),
                                   cfg.largest_bucket)
         self.compile_s, self.ready_s, self.problem_evals = 0.0, None, 0
+        self.foot_levels: dict = {}  # per clip: the reference's SLIDE_POINTS floor levels [P] (`_foot_levels`)
 
     # -- solving -----------------------------------------------------------------------------------------
-    def _solve(self, problems: list[window.WindowProblem], x0: np.ndarray, budget: int, stage: str,
+    def _solve(self, problems: list[window.WindowProblem], x0: np.ndarray, budget: int, stage: str | None,
                done: int, total: int) -> window.Solved:
-        """Solves problems in batches of the run's bucket; progress counts evaluations of the stage."""
+        """Solves problems in batches of the run's bucket; progress counts evaluations of the stage (None: not
+        reported)."""
         results, trajs, parts = [], [], []
         for first in range(0, len(problems), self.size):
             chunk = problems[first:first + self.size]
             report = None
-            if self.progress is not None:
+            if self.progress is not None and stage is not None:
                 base = done + (first // self.size) * budget
                 report = lambda d, t, base=base: self.progress(stage, min(total, base + d), total)
             if self.ready_s is None:
@@ -516,15 +550,16 @@ class _Run:
         if self.progress is not None:
             self.progress("compile", 1, 1)
 
-    def _problem(self, clip: _Clip, start: int, state, first_keyframe: np.ndarray | None = None
-                 ) -> window.WindowProblem:
-        """Window problem at `start` from `state`; keyframe 0 held at `first_keyframe` [U] unless None. With
-        `continuous_controls` every window carries a [U] first keyframe (zeros where free), so that all of a run
-        share one compiled shape; without, none does."""
+    def _problem(self, clip: _Clip, start: int, state, first_keyframe: np.ndarray | None = None,
+                 handover: float = 0.0, stance: np.ndarray | None = None) -> window.WindowProblem:
+        """Window problem at `start` from `state`; keyframe 0 held at `first_keyframe` [U] unless None; the step
+        out of `state` weighted `handover` in the skate and stance terms. With `continuous_controls` every window
+        carries a [U] first keyframe (zeros where free), so that all of a run share one compiled shape; without,
+        none does."""
         free = np.zeros(self.spec.layout.num_controls) if self.cfg.continuous_controls else None
         data = window.window_data(clip.obs, clip.qkin, state, start, self.spec.frames,
                                   free if first_keyframe is None else first_keyframe, first_keyframe is not None,
-                                  clip.stance)
+                                  clip.stance if stance is None else stance, handover)
         return window.WindowProblem(data, clip.body.arrays)
 
     def _reference_state(self, clip: _Clip, frame: int):
@@ -550,8 +585,8 @@ class _Run:
         """Keeps everything the passes have done before window `next_window` of the continuity pass."""
         if self.checkpoint is None:
             return
-        clips = [{"shooting": c.shooting, "continuity": c.continuity, "controls": c.controls, "restarts": c.restarts}
-                 for c in self.clips]
+        clips = [{"shooting": c.shooting, "continuity": c.continuity, "controls": c.controls, "restarts": c.restarts,
+                  "slide_retries": c.slide_retries} for c in self.clips]
         self.checkpoint.save({"next_window": next_window, "clips": clips,
                               "shooting_traj": getattr(self, "shooting_traj_list", None),
                               "frames": [self.frames[id(c)].saved() for c in self.clips] if hasattr(self, "frames")
@@ -565,7 +600,7 @@ class _Run:
         """Carries on from a checkpoint of the same run."""
         for c, d in zip(self.clips, saved["clips"]):
             c.shooting, c.continuity, c.controls = d["shooting"], d["continuity"], d["controls"]
-            c.restarts = d["restarts"]
+            c.restarts, c.slide_retries = d["restarts"], d["slide_retries"]
         if saved["shooting_traj"] is not None:
             self.shooting_traj_list = saved["shooting_traj"]
             self.shooting_traj = {(id(c), w): v for c, row in zip(self.clips, saved["shooting_traj"])
@@ -621,16 +656,109 @@ class _Run:
                     owners.append((c, k, len(warm)))
             out = self._solve(problems, np.asarray(x0, np.float32), max(budget, 1), "continuity", w * max(budget, 1),
                               total)
+            chosen = {}
             for c in active:
                 idx = [i for i, (o, _, _) in enumerate(owners) if o is c]
                 best = min(idx, key=lambda i: out.results[i].fun if np.isfinite(out.results[i].fun) else np.inf)
                 res = out.results[best]
-                controls = np.array(res.x, np.float64).reshape(K, U)
-                if first[id(c)] is not None:
-                    controls[0] = first[id(c)]
-                self._keep(c, w, _index(out.trajectory, best), {p: v[best] for p, v in out.parts.items()},
-                           controls, (res, owners[best][1], owners[best][2]), states)
+                chosen[id(c)] = [_index(out.trajectory, best), {p: v[best] for p, v in out.parts.items()},
+                                 self._controls(res, first[id(c)]), (res, owners[best][1], owners[best][2])]
+            self._retry_slides(w, active, chosen, states, first, max(budget, 1))
+            for c in active:
+                self._keep(c, w, *chosen[id(c)], states)
             self._save(w + 1)
+
+    def _controls(self, res, first_keyframe: np.ndarray | None) -> np.ndarray:
+        """[K, U] a solve's controls, keyframe 0 at `first_keyframe` where it was held."""
+        controls = np.array(res.x, np.float64).reshape(self.spec.keyframes, self.spec.layout.num_controls)
+        if first_keyframe is not None:
+            controls[0] = first_keyframe
+        return controls
+
+    def _kept_frames(self, c: _Clip, w: int) -> int:
+        """How many of window w's frames the clip keeps (up to the next window's start, or to its stretch's end)."""
+        last = w == len(c.starts) - 1 or c.starts_segment(w + 1)
+        return min(self.spec.frames, c.ends[w] - 1 - c.starts[w]) if last else self.step
+
+    def _foot_levels(self, c: _Clip, before: np.ndarray, idx: list[int]) -> np.ndarray:
+        """[P] m: the floor levels a slide check reads the points `idx` against: those of the simulated frames
+        `before` [T, P, 3] where they span a second or more (as the metric takes them from the simulated points),
+        otherwise the kinematic reference's over the clip. The same for a window's first solve and its retry."""
+        if len(before) >= c.obs.fps:
+            return metrics.floor_levels(before[..., 2])
+        if id(c) not in self.foot_levels:
+            self.foot_levels[id(c)] = metrics.floor_levels(landmark_sites(c.body.model, c.qkin)[:, idx, 2])
+        return self.foot_levels[id(c)]
+
+    def _held_stance(self, c: _Clip, start: int, points: np.ndarray, first: int, keep: int,
+                     levels: np.ndarray) -> np.ndarray:
+        """[T, C] the clip's stance (`reference_stance`) with, over the window after frame `start`, the spheres of
+        each foot whose point slides (`slides` over points [n, P, 3], `SLIDE_POINTS`, points[first] at frame
+        `start`) held wherever that point bears weight in the simulation: a slide retry's loss then holds a
+        planted simulated foot still too, where the reference's is not planted."""
+        stance = c.stance.copy()
+        bearing = metrics.weight_bearing_at(points[..., 2], c.obs.fps, levels=levels)  # [n, P]
+        frames = np.arange(start + 1, min(start + 1 + self.spec.frames, len(stance)))
+        for p, name in enumerate(SLIDE_POINTS):
+            if slides(points[:, [p]], c.obs.fps, first, first + keep, levels[[p]]):
+                down = bearing[first + 1:first + 1 + len(frames), p]
+                spheres = c.body.foot_spheres(name.split("_")[0])
+                stance[np.ix_(frames[down], np.flatnonzero(spheres))] = 1.0
+        return stance
+
+    def _retry_slides(self, w: int, active: list[_Clip], chosen: dict, states: dict, first: dict,
+                      budget: int) -> None:
+        """Window w solved again from its solution, with `budget` evaluations and the step out of the handed-over
+        state in the skate and stance terms (`slide_retry`, `diffphy.handover_sliding`), for the clips where a
+        foot point slides while bearing weight from the handed-over frame through the kept ones (`slides`: the
+        points `SLIDE_POINTS` of the stretch simulated so far and the window's, as the metric reads them, against
+        `_foot_levels`); the retry replaces `chosen[id(c)]`
+        (trajectory, parts, controls, continuity facts) where fewer slide and the markers fit within
+        RETRY_MARKER_TOLERANCE. Most slides left by a first solve are at that step, which its loss does not see
+        (a window starts there with the previous window's velocities and its own PD targets)."""
+        if not self.cfg.slide_retry:
+            return
+        idx = [BODY_LANDMARKS.index(n) for n in SLIDE_POINTS]
+        todo, held = [], {}
+        for c in active:
+            if c.stance is None:  # mocap only, where the stance term is on
+                continue
+            s, keep = c.starts[w], self._kept_frames(c, w)
+            if c.starts_fresh(w):  # from the reference state: nothing simulated before it
+                before = landmark_sites(c.body.model, np.asarray(states[id(c)].qpos, np.float64)[None])[:, idx]
+            else:  # the stretch simulated so far, up to frame s
+                begin = max(a for a, _ in c.segments if a <= s)
+                before = self.frames[id(c)].markers[begin:s + 1, idx]
+            levels = self._foot_levels(c, before, idx)
+            count = lambda traj, before=before, keep=keep, levels=levels, fps=c.obs.fps: slides(
+                np.concatenate([before, np.asarray(traj.markers)[:, idx]]), fps, len(before) - 1,
+                len(before) - 1 + keep, levels)
+            found = count(chosen[id(c)][0])
+            if found:
+                todo.append((c, found, count))
+                points = np.concatenate([before, np.asarray(chosen[id(c)][0].markers)[:, idx]])
+                held[id(c)] = self._held_stance(c, s, points, len(before) - 1, keep, levels)
+        if not todo:
+            return
+        # two retries per window, in one batch: the hand-over step seen, and that with the sliding feet held
+        problems = [self._problem(c, c.starts[w], states[id(c)], first[id(c)], handover=1.0, stance=stance)
+                    for c, _, _ in todo for stance in (None, held[id(c)])]
+        x0 = np.stack([np.asarray(chosen[id(c)][3][0].x, np.float32) for c, _, _ in todo for _ in range(2)])
+        out = self._solve(problems, x0, budget, None, 0, 0)
+        for i, (c, found, count) in enumerate(todo):
+            fit = float(chosen[id(c)][1]["marker3d"])
+            tries = []
+            for k in (2 * i, 2 * i + 1):
+                traj, parts = _index(out.trajectory, k), {p: v[k] for p, v in out.parts.items()}
+                tries.append((count(traj), float(parts["marker3d"]), k, traj, parts))
+            better = [t for t in tries if t[0] < found and t[1] <= RETRY_MARKER_TOLERANCE * fit]
+            after, fit_after, k, traj, parts = min(better or tries, key=lambda t: t[:2])
+            kept = bool(better)
+            c.slide_retries[w] = {"slides": found, "slides_after": after, "marker3d": fit, "marker3d_after": fit_after,
+                                  "held": bool(k % 2), "kept": bool(kept),
+                                  "n_evals": sum(out.results[t[2]].n_evals for t in tries)}
+            if kept:  # the first solve's facts stay in the record (its trace); the retry's are in slide_retries
+                chosen[id(c)][:3] = [traj, parts, self._controls(out.results[k], first[id(c)])]
 
     def _first_keyframe(self, c: _Clip, w: int) -> np.ndarray | None:
         """[U] where window w's keyframe 0 is held (`continuous_controls`): the previous window's control offsets
@@ -654,7 +782,7 @@ class _Run:
         that one starts a stretch of its own (after a gap), from the reference state."""
         s = c.starts[w]
         last = w == len(c.starts) - 1 or c.starts_segment(w + 1)  # the last window of its stretch
-        keep = min(self.spec.frames, c.ends[w] - 1 - s) if last else self.step
+        keep = self._kept_frames(c, w)
         self.frames[id(c)].put(s, keep, traj, states[id(c)], first=c.starts_fresh(w))
         if w + 1 < len(c.starts):
             state = None if last else _state_at(traj, self.step - 1)
@@ -697,6 +825,8 @@ class _Run:
             "simulated_frames": int(simulated.sum()),
             "simulated_stretches": [[int(a), int(b) - 1] for a, b in c.segments],
             "fall_restarts": [int(c.starts[w]) for w in c.restarts],
+            "slide_retries": {"windows": len(c.slide_retries),
+                              "kept": sum(r["kept"] for r in c.slide_retries.values())},
             "problem_evals": int(self.problem_evals), "batch_bucket": int(self.size),
             **(fallback_summary(windows) if any("fallback" in (wd["info"] or {}) for wd in windows) else {}),
             "wall_s": wall, "compile_s": self.compile_s, "ready_s": self.ready_s or 0.0, "frames": obs.num_frames,
@@ -717,10 +847,14 @@ class _Run:
         cont, kept, candidates = c.continuity[w]
         trace = (list(shooting.trace) if shooting else []) + (list(cont.trace) if cont else [])
         main = shooting or cont
+        retry = c.slide_retries.get(w)
+        n_evals = len(trace) + (retry["n_evals"] if retry else 0)
         rec = {"start_frame": int(c.starts[w]), "frames": int(self.spec.frames),
-               "kept_frames": int(self.frames[id(c)].kept[w]), "n_evals": len(trace), "n_iters": len(trace),
+               "kept_frames": int(self.frames[id(c)].kept[w]), "n_evals": n_evals, "n_iters": n_evals,
                "loss": float(sum(v * getattr(self.cfg.weights, k) for k, v in parts.items())), "parts": parts,
                "message": main.message, "trace": trace, "info": main.info}
+        if retry is not None:  # where it is kept, the parts above are the retry's
+            rec["slide_retry"] = retry
         if shooting is not None:
             rec["shooting"] = {"n_evals": shooting.n_evals, "loss": shooting.fun, "message": shooting.message}
         if cont is not None:

@@ -66,6 +66,23 @@ def test_stance_sliding_counts_only_where_the_reference_stands_in_both_frames():
     assert float(diffphy.stance_sliding(lifted, r, every, 1.0 / 25.0)) < 1e-8
 
 
+def test_handover_sliding_counts_the_step_out_of_the_initial_state_like_any_other_pair():
+    """`handover_sliding`: frames 1..F with the initial frame put in front, the pair (0, 1) alone, in the units
+    of `foot_sliding` / `stance_sliding` over frames 1..F (their sum over spheres / (F - 1))."""
+    pos, r = _spheres([0.0, 0.0], 0.02, frames=6)  # frame 0 and frames 1..5
+    every = jnp.ones((5, 2))
+    skate0, stance0 = diffphy.handover_sliding(pos[0], pos[1:], r, jnp.ones(2), every, 1.0 / 25.0)
+    whole = float(diffphy.foot_sliding(pos, r, 1.0 / 25.0))  # 5 equal pairs: mean = one pair's sum over spheres
+    np.testing.assert_allclose(float(skate0), whole / 4, rtol=1e-5)
+    np.testing.assert_allclose(float(stance0), whole / 4, rtol=1e-5)
+    _, half = diffphy.handover_sliding(pos[0], pos[1:], r, jnp.asarray([1.0, 0.0]), every, 1.0 / 25.0)
+    np.testing.assert_allclose(float(half), whole / 8, rtol=1e-5)  # sphere 1 not standing at frame 0
+    _, none = diffphy.handover_sliding(pos[0], pos[1:], r, jnp.zeros(0), jnp.zeros((5, 0)), 1.0 / 25.0)
+    assert float(none) == 0.0  # no stance data: no term
+    lifted, r = _spheres([0.15, 0.15], 0.05, frames=6)
+    assert float(diffphy.handover_sliding(lifted[0], lifted[1:], r, jnp.ones(2), every, 1.0 / 25.0)[0]) < 1e-8
+
+
 def test_pinned_keyframes_hold_the_first_keyframe_and_give_it_no_gradient():
     from types import SimpleNamespace
 

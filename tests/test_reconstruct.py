@@ -1,6 +1,7 @@
 """End to end: reconstruction of real mocap, the `mocap`/`demo` commands and their output contract."""
 
 import dataclasses
+import importlib
 import json
 import os
 
@@ -9,13 +10,15 @@ import numpy as np
 import pygltflib
 import pytest
 
-from motionrecon import reconstruct
+from motionrecon import metrics, reconstruct
 from motionrecon.cli import main
 from motionrecon.datasets.deepmimic import clip_path, load_deepmimic
 from motionrecon.optim.fallback import FallbackRule
 from conftest import TEST_EVALS, TEST_WINDOW
 
 import export_checks
+
+rebuild = importlib.import_module("motionrecon.reconstruct")  # the module; `reconstruct` is its function
 
 
 def test_reconstruction_beats_open_loop_replay(walk_1s, test_config):
@@ -243,7 +246,7 @@ def test_all_windows_shot_together_then_joined(walk_1s, test_config):
     assert m["join_position_jump_m"] == 0.0 and m["mpjpe_g_mm"] < 60, m
     for w in rec.windows:
         assert w["shooting"]["n_evals"] == TEST_EVALS
-        assert w["n_evals"] == len(w["trace"])
+        assert w["n_evals"] == len(w["trace"]) + w.get("slide_retry", {}).get("n_evals", 0)
         if w["start_frame"] > 0:
             assert w["continuity"]["warm_start"] in ("shooting", "previous window")
 
@@ -348,3 +351,61 @@ def test_a_fallen_body_restarts_from_the_reference_at_the_next_window(walk_1s, t
     write_reconstruction(rec, tmp_path / "fell")
     print_metrics(tmp_path / "fell")
     assert "warning: the body fell and was restarted from the reference at" in capsys.readouterr().out
+
+
+def test_slides_counts_the_pairs_the_stance_metric_counts_within_the_new_frames():
+    """`reconstruct.slides`: a point standing 1 s at its floor level that moves 3 cm between frames 12 and 13 slides
+    once, as metrics.foot_skate_stance_pct counts it; only pairs touching frames (first, last] count; lifted 3 cm
+    it stands only against its own level; at 50 fps the pair is read at the metric's 25 fps."""
+    points = np.zeros((25, 1, 3))
+    points[13:, 0, 0] = 0.03
+    assert metrics.foot_skate_stance_pct(points, 25.0, [0]) == pytest.approx(100 / 24)
+    assert rebuild.slides(points, 25.0, 0, 24, np.zeros(1)) == 1
+    assert rebuild.slides(points, 25.0, 12, 24, np.zeros(1)) == 1  # the step out of frame `first` counts
+    assert rebuild.slides(points, 25.0, 13, 24, np.zeros(1)) == 0
+    assert rebuild.slides(points, 25.0, 0, 12, np.zeros(1)) == 0
+    assert rebuild.slides(points + [0.0, 0.0, 0.03], 25.0, 0, 24, np.zeros(1)) == 0
+    assert rebuild.slides(points + [0.0, 0.0, 0.03], 25.0, 0, 24, np.full(1, 0.03)) == 1
+    fine = np.zeros((49, 1, 3))
+    fine[25:, 0, 0] = 0.03
+    assert rebuild.slides(fine, 50.0, 0, 48, np.zeros(1)) == 1
+
+
+def test_a_window_whose_feet_slide_is_solved_again_and_the_retry_is_kept_only_where_it_slides_less(
+        walk_1s, test_config, monkeypatch):
+    """`slide_retry`: every window made to read as sliding once (`slides` 1 for the first solve, 0 for both
+    retries) is solved twice more with the same budget and the step out of its first state in the loss
+    (`handover` 1), once with the clip's stance and once with the sliding feet held where they bear weight (every
+    point made to slide: more spheres held); the retries are recorded in run.json's windows and the metrics, their
+    evaluations counted, and the kept controls are the motion written (replayed)."""
+    calls, problems = [], []
+    window_data = rebuild.window.window_data
+
+    def one_slide_then_none(points, fps, first, last, levels):
+        if points.shape[1] == 1:  # one point at a time: which feet the retry holds (`_held_stance`)
+            return 1
+        calls.append(len(points))
+        return 1 if len(calls) % 3 == 1 else 0
+
+    def recorded(*args, **kwargs):
+        data = window_data(*args, **kwargs)
+        problems.append((float(data.handover), float(np.sum(data.stance))))
+        return data
+
+    monkeypatch.setattr(rebuild, "slides", one_slide_then_none)
+    monkeypatch.setattr(rebuild.window, "window_data", recorded)
+    rec = reconstruct(walk_1s, test_config)
+    retried = [p for p in problems if p[0] == 1.0]
+    assert len(retried) == 2 * len(rec.windows) and {p[0] for p in problems} == {0.0, 1.0}
+    assert all(held >= plain for (_, plain), (_, held) in zip(retried[::2], retried[1::2]))
+    assert any(held > plain for (_, plain), (_, held) in zip(retried[::2], retried[1::2]))
+    retries = [w["slide_retry"] for w in rec.windows]
+    assert len(calls) == 3 * len(rec.windows)
+    assert rec.metrics["slide_retries"] == {"windows": len(rec.windows), "kept": sum(r["kept"] for r in retries)}
+    for w, r in zip(rec.windows, retries):
+        assert r["slides"] == 1 and r["slides_after"] == 0 and r["n_evals"] == 2 * TEST_EVALS
+        assert r["kept"] == (r["marker3d_after"] <= rebuild.RETRY_MARKER_TOLERANCE * r["marker3d"])
+        assert w["n_evals"] == len(w["trace"]) + 2 * TEST_EVALS
+    assert rec.metrics["n_evals"] == 3 * len(rec.windows) * TEST_EVALS
+    off = reconstruct(walk_1s, dataclasses.replace(test_config, slide_retry=False))
+    assert "slide_retry" not in off.windows[0] and off.metrics["slide_retries"]["windows"] == 0

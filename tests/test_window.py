@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from motionrecon import window
+from motionrecon import diffphy, window
 from motionrecon.body import build_body
 from motionrecon.body.fit import inverse_kinematics, measure_shape
 from motionrecon.optim import batched, classic
@@ -113,3 +113,29 @@ def test_observed_segments_cut_long_unobserved_stretches_only():
     # Windows (F 10 frames, overlap 2) lay over each stretch on its own.
     assert segment_window_starts([(0, 20), (25, 95)], 10, 2) == (
         [(s, 20) for s in (0, 8, 16)] + [(25 + s, 95) for s in range(0, 65, 8)])
+
+
+def test_handover_adds_the_step_out_of_the_initial_state_to_the_skate_term(windows, walk_1s):
+    """`WindowData.handover` 1 adds the pair (initial state, frame 1) to the skate term, with the initial sphere
+    centres from the state's pose (checked against MuJoCo's kinematics); 0 leaves the loss as it was."""
+    import mujoco
+
+    spec, problems, cfg = windows
+    p = problems[2]  # the measured body from frame 10
+    body = build_body(measure_shape(walk_1s), timestep=float(p.body.timestep))
+    single = jax.jit(lambda x, p: window.loss_and_grad(spec, x, p, cfg.contact, cfg.weights))
+    x = jnp.asarray(0.03 * np.random.default_rng(1).standard_normal(spec.num_params), jnp.float32)
+    (loss0, (traj, parts0)), _ = single(x, p)
+    seen = dataclasses.replace(p, data=dataclasses.replace(p.data, handover=jnp.asarray(1.0, jnp.float32)))
+    (loss1, (_, parts1)), grad1 = single(x, seen)
+    d = mujoco.MjData(body.model)
+    d.qpos[:] = np.asarray(p.data.init.qpos, np.float64)
+    mujoco.mj_kinematics(body.model, d)
+    init = jnp.asarray(d.geom_xpos[list(body.layout.contact_geoms)], jnp.float32)
+    skate0, _ = diffphy.handover_sliding(init, traj.contact_pos, p.body.contact_radius, p.data.stance0,
+                                         p.data.stance, 1.0 / walk_1s.fps)
+    added = float(parts1["skate"]) - float(parts0["skate"])
+    assert added > 0
+    np.testing.assert_allclose(added, 1e4 * float(skate0), rtol=1e-3)
+    np.testing.assert_allclose(float(loss1) - float(loss0), cfg.weights.skate * added, rtol=1e-3)
+    assert np.all(np.isfinite(np.asarray(grad1)))
