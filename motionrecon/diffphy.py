@@ -175,7 +175,8 @@ def handover_sliding(init_contact, contact_pos, radius, stance0, stance, frame_d
     """
     pairs = max(contact_pos.shape[0] - 1, 1)
     first = _sliding(jnp.stack([init_contact, contact_pos[0]]), radius, frame_dt)[0]  # [C]
-    held = stance0 * stance[0] if stance.shape[-1] == contact_pos.shape[1] else jnp.zeros_like(first)
+    both = stance.shape[-1] == stance0.shape[-1] == contact_pos.shape[1]
+    held = stance0 * stance[0] if both else jnp.zeros_like(first)
     return jnp.sum(first) / pairs, jnp.sum(held * first) / pairs
 
 

@@ -221,8 +221,9 @@ def test_reference_stance_stands_a_whole_foot_whose_ankle_stands(walk_window):
 
 def test_gradient_matches_central_differences_with_the_stance_term_and_a_pinned_first_keyframe(walk_window,
                                                                                                test_config):
-    """The loss with the stance term on where the walk's reference stands (`reconstruct.reference_stance`) and
-    keyframe 0 held (`continuous_controls`): a gradient that matches central differences, zero on keyframe 0."""
+    """The loss with the stance term on where the walk's reference stands (`reconstruct.reference_stance`), the
+    step out of the initial state in it (`handover` 1, as a slide retry has it) and keyframe 0 held
+    (`continuous_controls`): a gradient that matches central differences, zero on keyframe 0."""
     from motionrecon.reconstruct import reference_stance
 
     spec, body, qkin, problem, _ = walk_window
@@ -230,7 +231,10 @@ def test_gradient_matches_central_differences_with_the_stance_term_and_a_pinned_
     assert stance.sum() > 0, "the walk's reference must stand somewhere"
     U = spec.layout.num_controls
     rng = np.random.default_rng(2)
+    # stance0: the spheres standing at frame 1 count as standing at frame 0 too, so that the step out of the
+    # initial state is in the term (asserted below)
     data = dataclasses.replace(problem.data, stance=jnp.asarray(stance[1:spec.frames + 1]),
+                               stance0=jnp.asarray(stance[1]), handover=jnp.asarray(1.0, jnp.float32),
                                first_keyframe=jnp.asarray(0.05 * rng.standard_normal(U), jnp.float32),
                                pin_first=jnp.asarray(1.0))
     pinned = dataclasses.replace(problem, data=data)
@@ -239,6 +243,8 @@ def test_gradient_matches_central_differences_with_the_stance_term_and_a_pinned_
     x = 0.05 * rng.standard_normal(spec.num_params)
     (_, (_, parts)), grad = evaluate(jnp.asarray(x, jnp.float32), pinned)
     assert float(parts["stance"]) > 0
+    unseen = dataclasses.replace(pinned, data=dataclasses.replace(data, handover=jnp.asarray(0.0, jnp.float32)))
+    assert float(parts["stance"]) > float(evaluate(jnp.asarray(x, jnp.float32), unseen)[0][1][1]["stance"])
     assert float(jnp.abs(grad.reshape(spec.keyframes, U)[0]).max()) == 0.0
     _check_gradient_against_central_differences(spec, pinned, evaluate, x)
 
