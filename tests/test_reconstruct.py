@@ -414,3 +414,16 @@ def test_a_window_whose_feet_slide_is_solved_again_and_the_retry_is_kept_only_wh
     assert rec.metrics["n_evals"] == 3 * len(rec.windows) * TEST_EVALS
     off = reconstruct(walk_1s, dataclasses.replace(test_config, slide_retry=False))
     assert "slide_retry" not in off.windows[0] and off.metrics["slide_retries"]["windows"] == 0
+
+
+def test_the_terminal_says_how_many_windows_were_solved_again_for_sliding_feet(tmp_path, capsys):
+    from motionrecon.commands.mocap import print_metrics
+
+    (tmp_path / "clip").mkdir()
+    (tmp_path / "clip" / "metrics.json").write_text(json.dumps({"n_evals": 1700,
+                                                                "slide_retries": {"windows": 1, "kept": 1}}))
+    print_metrics(tmp_path / "clip")
+    assert "slide retry           1 window solved again where the feet slid, 1 kept" in capsys.readouterr().out
+    (tmp_path / "clip" / "metrics.json").write_text(json.dumps({"slide_retries": {"windows": 0, "kept": 0}}))
+    print_metrics(tmp_path / "clip")
+    assert "slide retry" not in capsys.readouterr().out

@@ -236,6 +236,11 @@ def print_metrics(folder: Path, echo=print) -> None:
         if key in m:
             v = m[key]
             echo(f"  {label:<12} {v:>10.1f} {unit}" if isinstance(v, float) else f"  {label:<12} {v:>10} {unit}")
+    retries = m.get("slide_retries") or {}
+    if retries.get("windows"):
+        n = retries["windows"]
+        echo(f"  {'slide retry':<12} {n:>10} {'window' if n == 1 else 'windows'} solved again where the feet slid, "
+             f"{retries['kept']} kept (evaluations included above)")
     if m.get("fall_restarts"):
         fps = m.get("fps") or 1.0
         times = ", ".join(f"{m.get('start_s', 0.0) + f / fps:.1f} s" for f in m["fall_restarts"])
