@@ -118,8 +118,8 @@ class ReconstructionConfig:
     # Mocap (where the stance term is on): a window of the continuity pass whose feet slide while bearing weight,
     # as the stance foot-skate metric reads them from the handed-over frame on (`slides`), is solved again from
     # its solution with the same budget, the step out of the handed-over state now in the skate and stance terms
-    # (`diffphy.handover_sliding`); the retry is kept where fewer slide and the markers fit within
-    # RETRY_MARKER_TOLERANCE (docs/mocap.md "Session 15").
+    # (`diffphy.handover_sliding`), once more with the sliding feet also held; the better retry is kept where
+    # fewer slide and the markers fit within RETRY_MARKER_TOLERANCE (docs/mocap.md "Session 15").
     slide_retry: bool = True
     contact: ContactParams = ContactParams()
 
@@ -708,13 +708,13 @@ class _Run:
 
     def _retry_slides(self, w: int, active: list[_Clip], chosen: dict, states: dict, first: dict,
                       budget: int) -> None:
-        """Window w solved again from its solution, with `budget` evaluations and the step out of the handed-over
-        state in the skate and stance terms (`slide_retry`, `diffphy.handover_sliding`), for the clips where a
+        """Window w solved twice more from its solution in one batch, with `budget` evaluations each and the step
+        out of the handed-over state in the skate and stance terms (`slide_retry`, `diffphy.handover_sliding`),
+        the second also holding the sliding feet where they bear weight (`_held_stance`), for the clips where a
         foot point slides while bearing weight from the handed-over frame through the kept ones (`slides`: the
         points `SLIDE_POINTS` of the stretch simulated so far and the window's, as the metric reads them, against
-        `_foot_levels`); the retry replaces `chosen[id(c)]`
-        (trajectory, parts, controls, continuity facts) where fewer slide and the markers fit within
-        RETRY_MARKER_TOLERANCE. Most slides left by a first solve are at that step, which its loss does not see
+        `_foot_levels`); the retry with fewer slides (then the lower marker term) replaces `chosen[id(c)]`
+        (trajectory, parts, controls) where fewer slide and the markers fit within RETRY_MARKER_TOLERANCE. Most slides left by a first solve are at that step, which its loss does not see
         (a window starts there with the previous window's velocities and its own PD targets)."""
         if not self.cfg.slide_retry:
             return
