@@ -53,13 +53,18 @@ def test_foot_joints(recon):
 
 
 def test_foot_heights_figure_shades_the_stance_rule(recon):
+    """The plot reads the stance rule as metrics.json does, at 25 fps: its share of sliding pairs per point is
+    that point's `foot_skate_stance_pct`."""
     fig = plots.foot_heights_figure(recon)
     feet = plots.foot_joints(recon)
     assert len(fig.axes) == len(feet)
-    bearing = metrics.weight_bearing_at(recon.joints3d[:, feet, 2], recon.fps)
+    at = metrics.resample(recon.joints3d[:, feet], recon.fps, metrics.SKATE_RATE_FPS)
+    bearing = metrics.weight_bearing_at(at[..., 2], metrics.SKATE_RATE_FPS)
     for k, (ax, j) in enumerate(zip(fig.axes, feet)):
         np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), recon.joints3d[:, j, 2])
         assert f"bears weight {100 * np.mean(bearing[:, k]):.0f}% of frames" in ax.get_title()
+        share = metrics.foot_skate_stance_pct(recon.joints3d[:, [j]], recon.fps, [0])
+        assert f"slides in {share:.1f}% (at 25 fps)" in ax.get_title()
 
 
 def test_foot_heights_figure_marks_a_planted_foot_that_slides(recon):
@@ -74,7 +79,7 @@ def test_foot_heights_figure_marks_a_planted_foot_that_slides(recon):
     joints[:, left] = np.stack([x, np.zeros(T), z], axis=1)
     sliding = dataclasses.replace(recon, joints3d=joints, markers=None, observed3d=None, qpos=recon.qpos[:T])
     ax = plots.foot_heights_figure(sliding).axes[plots.foot_joints(sliding).index(left)]
-    share = float(ax.get_title().split("slides in ")[1].rstrip("%"))
+    share = float(ax.get_title().split("slides in ")[1].split("%")[0])
     assert 25 < share < 40  # 0.4 s of 1.2 s slides, less the stance's last transition frame
 
 

@@ -127,18 +127,26 @@ def foot_points(recon: Reconstruction) -> tuple[list[str], np.ndarray]:
 
 
 def foot_heights_figure(recon: Reconstruction) -> Figure:
-    """Height above the ground (z) of each foot point (`foot_points`) over time. Shaded: the frames in which the
-    point bears weight by the stance rule of metrics.json's `foot_skate_stance_pct` (below 5 cm and within
-    1.5 cm of its own floor level for at least 0.2 s; `metrics.weight_bearing_at`); red: those in which it
-    also slides (faster than `metrics.SLIDE_SPEED`, 0.5 m/s), the frames that rule counts as skating."""
+    """Height above the ground (z) of each foot point (`foot_points`) over time. Shaded, read as metrics.json's
+    `foot_skate_stance_pct` reads them (the points resampled to `metrics.SKATE_RATE_FPS`, 25 fps): the samples
+    in which the point bears weight by the stance rule (below 5 cm and within 1.5 cm of its own floor level for
+    at least 0.2 s; `metrics.weight_bearing_at`); red: the pairs of samples in which it also slides (more than
+    `metrics.SLIDE_THRESHOLD_M` between them; `metrics.stance_slides`), which that metric counts. The titles
+    give both per point, as shares of the 25 fps samples and pairs."""
     from motionrecon.metrics import CONTACT_HEIGHT_M as threshold
-    from motionrecon.metrics import SLIDE_SPEED, horizontal_speed, weight_bearing_at
+    from motionrecon.metrics import SKATE_RATE_FPS, resample, stance_slides, weight_bearing_at
 
     names, points = foot_points(recon)
     heights = points[..., 2]
     t = recon.times
-    bearing = weight_bearing_at(heights, recon.fps)
-    sliding = bearing & (horizontal_speed(points, recon.fps) > SLIDE_SPEED)
+    rate = SKATE_RATE_FPS
+    at = resample(points, recon.fps, rate) if recon.fps != rate and len(points) > 1 else points
+    t_at = t[0] + np.arange(len(at)) / rate
+    bearing = weight_bearing_at(at[..., 2], rate)  # [K, F]
+    pairs = np.stack([stance_slides(at[:, [k]], rate) for k in range(at.shape[1])], axis=1)  # [K-1, F]
+    sliding = np.zeros_like(bearing)
+    sliding[:-1] |= pairs
+    sliding[1:] |= pairs
     fig = Figure(figsize=(9, 1.6 * len(names) + 0.8), dpi=_DPI)
     axes = fig.subplots(len(names), 1, squeeze=False, sharex=True)[:, 0]
     for k, ax in enumerate(axes):
@@ -146,12 +154,13 @@ def foot_heights_figure(recon: Reconstruction) -> Figure:
         ax.axhline(threshold, color="tab:gray", ls=":", lw=1, label=f"{threshold * 100:g} cm")
         ax.axhline(0.0, color="black", lw=0.8)
         low, high = min(0.0, float(np.nanmin(heights[:, k]))), max(float(np.nanmax(heights[:, k])), threshold) * 1.1
-        ax.fill_between(t, low, high, where=bearing[:, k], color="tab:orange", alpha=0.3, step="mid",
+        ax.fill_between(t_at, low, high, where=bearing[:, k], color="tab:orange", alpha=0.3, step="mid",
                         label="bears weight")
-        ax.fill_between(t, low, high, where=sliding[:, k], color="tab:red", alpha=0.5, step="mid",
+        ax.fill_between(t_at, low, high, where=sliding[:, k], color="tab:red", alpha=0.5, step="mid",
                         label="slides while bearing weight")
+        share = 100.0 * float(np.mean(pairs[:, k])) if len(pairs) else 0.0
         ax.set_title(f"{names[k]}: bears weight {100.0 * float(np.mean(bearing[:, k])):.0f}% of frames, "
-                     f"slides in {100.0 * float(np.mean(sliding[:, k])):.1f}%", fontsize=9)
+                     f"slides in {share:.1f}% (at {rate:g} fps)", fontsize=9)
         ax.set_ylabel("height (m)")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7, loc="upper right")
