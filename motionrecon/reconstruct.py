@@ -9,7 +9,7 @@
            starting from where the previous one ended, its controls polished from two warm starts (the
            shooting solution and the previous window's controls moved forward in time) with
            `continuity_evals` evaluations each, the better kept; windows of several clips share a batch;
-           on mocap a window whose feet slide is solved once more (`slide_retry`).
+           on mocap a window whose feet slide is solved twice more (`slide_retry`).
         ──► Reconstruction: one continuous simulation per clip (joints, qpos, controls, metrics, traces)
 
 Gaps: a stretch of at least `restart_after_gap` seconds in which no joint is
@@ -753,11 +753,10 @@ class _Run:
                 tries.append((count(traj), float(parts["marker3d"]), k, traj, parts))
             better = [t for t in tries if t[0] < found and t[1] <= RETRY_MARKER_TOLERANCE * fit]
             after, fit_after, k, traj, parts = min(better or tries, key=lambda t: t[:2])
-            kept = bool(better)
             c.slide_retries[w] = {"slides": found, "slides_after": after, "marker3d": fit, "marker3d_after": fit_after,
-                                  "held": bool(k % 2), "kept": bool(kept),
+                                  "held": bool(k % 2), "kept": bool(better),
                                   "n_evals": sum(out.results[t[2]].n_evals for t in tries)}
-            if kept:  # the first solve's facts stay in the record (its trace); the retry's are in slide_retries
+            if better:  # the first solve's facts stay in the record (its trace); the retry's are in slide_retries
                 chosen[id(c)][:3] = [traj, parts, self._controls(out.results[k], first[id(c)])]
 
     def _first_keyframe(self, c: _Clip, w: int) -> np.ndarray | None:
