@@ -14,6 +14,7 @@ from motionrecon import metrics, reconstruct
 from motionrecon.cli import main
 from motionrecon.datasets.deepmimic import clip_path, load_deepmimic
 from motionrecon.optim.fallback import FallbackRule
+from motionrecon.skeleton import BODY_LANDMARKS
 from conftest import TEST_EVALS, TEST_WINDOW
 
 import export_checks
@@ -381,16 +382,18 @@ def test_a_window_whose_feet_slide_is_solved_again_and_the_retry_is_kept_only_wh
     """`slide_retry`: every window made to read as sliding once (`slides` 1 for the first solve, 0 for both
     retries) is solved twice more with the same budget and the step out of its first state in the loss
     (`handover` 1), once with the clip's stance and once with the sliding feet held where they bear weight (every
-    point made to slide: more spheres held); the retries are recorded in run.json's windows and the metrics, their
-    evaluations counted, and the kept controls are the motion written (replayed)."""
-    calls, problems = [], []
+    point made to slide: more spheres held); the check reads each trajectory twice, over the window's frames and
+    over its kept ones; the retries are recorded in run.json's windows and the metrics, their evaluations counted,
+    and the kept controls are the motion written (replayed)."""
+    calls, problems, levels_read = [], [], []
     window_data = rebuild.window.window_data
 
     def one_slide_then_none(points, fps, first, last, levels):
         if points.shape[1] == 1:  # one point at a time: which feet the retry holds (`_held_stance`)
             return 1
-        calls.append(len(points))
-        return 1 if len(calls) % 3 == 1 else 0
+        calls.append((len(points), first, last))
+        levels_read.append(levels)
+        return 1 if len(calls) % 6 in (1, 2) else 0  # per window: the first solve's two counts, then the retries'
 
     def recorded(*args, **kwargs):
         data = window_data(*args, **kwargs)
@@ -405,10 +408,20 @@ def test_a_window_whose_feet_slide_is_solved_again_and_the_retry_is_kept_only_wh
     assert all(held >= plain for (_, plain), (_, held) in zip(retried[::2], retried[1::2]))
     assert any(held > plain for (_, plain), (_, held) in zip(retried[::2], retried[1::2]))
     retries = [w["slide_retry"] for w in rec.windows]
-    assert len(calls) == 3 * len(rec.windows)
+    assert len(calls) == 6 * len(rec.windows)
     assert rec.metrics["slide_retries"] == {"windows": len(rec.windows), "kept": sum(r["kept"] for r in retries)}
+    for k, w in enumerate(rec.windows):  # over the window within the clip, then over its kept frames
+        (n, first, whole), (_, _, kept) = calls[6 * k:6 * k + 2]
+        assert whole - first == min(w["frames"], walk_1s.num_frames - 1 - w["start_frame"])
+        assert kept - first == w["kept_frames"] and n == first + 1 + w["frames"]
+        assert kept < whole or k == len(rec.windows) - 1
+    # under a second simulated, the floor levels are the reference's, raised by the margin
+    sites = rebuild.landmark_sites(rec.body.model, rec.qpos_kinematic)[:, [BODY_LANDMARKS.index(n) for n in
+                                                                           rebuild.SLIDE_POINTS], 2]
+    np.testing.assert_allclose(levels_read[0], metrics.floor_levels(sites) + rebuild.SLIDE_LEVEL_MARGIN, atol=1e-9)
     for w, r in zip(rec.windows, retries):
-        assert r["slides"] == 1 and r["slides_after"] == 0 and r["n_evals"] == 2 * TEST_EVALS
+        assert r["slides"] == 1 and r["slides_after"] == 0 and r["slides_in_kept_frames"] == [1, 0]
+        assert r["n_evals"] == 2 * TEST_EVALS
         assert r["kept"] == (r["marker3d_after"] <= rebuild.RETRY_MARKER_TOLERANCE * r["marker3d"])
         assert w["n_evals"] == len(w["trace"]) + 2 * TEST_EVALS
     assert rec.metrics["n_evals"] == 3 * len(rec.windows) * TEST_EVALS
