@@ -9,7 +9,7 @@
            starting from where the previous one ended, its controls polished from two warm starts (the
            shooting solution and the previous window's controls moved forward in time) with
            `continuity_evals` evaluations each, the better kept; windows of several clips share a batch;
-           on mocap a window whose feet slide is solved twice more (`slide_retry`).
+           a window whose feet slide is solved twice more (`slide_retry`).
         ──► Reconstruction: one continuous simulation per clip (joints, qpos, controls, metrics, traces)
 
 Gaps: a stretch of at least `restart_after_gap` seconds in which no joint is
@@ -115,12 +115,12 @@ class ReconstructionConfig:
     # The stance term (diffphy.stance_sliding) at 1 on mocap: feet planted in the observations stay planted
     # (docs/mocap.md "Session 11"). VIDEO_SETTINGS has weights of its own, without it.
     weights: diffphy.LossWeights = diffphy.LossWeights(stance=1.0)
-    # Mocap (where the stance term is on): a window of the continuity pass whose feet slide while bearing weight,
-    # as the stance foot-skate metric reads them from the handed-over frame to the window's last (`slides`), is
-    # solved again from its solution with the same budget, the step out of the handed-over state now in the skate
-    # and stance terms (`diffphy.handover_sliding`), once more with the sliding feet also held; the better retry
-    # is kept where fewer slide and the markers fit within RETRY_MARKER_TOLERANCE (docs/mocap.md "Session 15",
-    # "Session 16").
+    # A window of the continuity pass whose feet slide while bearing weight, as the stance foot-skate metric reads
+    # them from the handed-over frame to the window's last (`slides`), is solved again from its solution with the
+    # same budget, the step out of the handed-over state now in the skate and stance terms
+    # (`diffphy.handover_sliding`, the stance term at RETRY_STANCE where the settings have none, as on video),
+    # once more with the sliding feet also held; the better retry is kept where fewer slide and the observations
+    # fit within RETRY_FIT_TOLERANCE (docs/mocap.md "Session 15", "Session 16").
     slide_retry: bool = True
     contact: ContactParams = ContactParams()
 
@@ -345,10 +345,15 @@ def reference_stance(body: Body, qkin: np.ndarray, fps: float) -> np.ndarray:
 # The foot points a slide retry watches: the stance foot-skate rule's points on every rig (metrics.json and
 # bench/mocap_corpus.py read the toes as well as the ankles).
 SLIDE_POINTS = ("left_ankle", "left_toe", "right_ankle", "right_toe")
-# A slide retry is kept only where its marker term (squared: 1.6 is 1.26 times the distance) is at most this
-# times the first solve's. At 1.25 the retries that removed the last slides of the CMU hops, the figure-8 walk
-# and the Bandai walk-right were refused (marker term 1.30-1.55x); docs/mocap.md "Session 16".
-RETRY_MARKER_TOLERANCE = 1.6
+# The loss terms that measure how well the motion fits the observations: a slide retry is kept only where their
+# weighted sum (mocap: the marker term; video: mostly the 2D reprojection) is at most RETRY_FIT_TOLERANCE times the
+# first solve's. The terms are squared distances: 1.6 is 1.26 times the distance. At 1.25 the retries that removed
+# the last slides of the CMU hops, the figure-8 walk and the Bandai walk-right were refused (marker term 1.30-1.55x);
+# docs/mocap.md "Session 16".
+FIT_PARTS = ("marker3d", "root_relative", "reprojection")
+RETRY_FIT_TOLERANCE = 1.6
+# The stance term's weight in a slide retry where the settings have none (video): mocap's.
+RETRY_STANCE = 1.0
 # m: the check reads a foot point as down up to this much higher than the metric does. The metric takes the
 # floor levels from the whole clip, the check from the frames simulated so far; on the Bandai walk at 110
 # evaluations a toe 1.5 cm over its level (the band's edge) slid by the metric and not by the check.
@@ -394,7 +399,8 @@ class _Clip:
     starts: list[int]
     ends: list[int]  # per window: the stop frame of its simulated stretch (window.segment_window_starts)
     segments: list[tuple[int, int]]  # the simulated stretches, (first, stop) frames
-    stance: np.ndarray | None  # [T, C] where the reference's spheres stand (`reference_stance`); None: no stance term
+    # [T, C] where the reference's spheres stand (`reference_stance`; the stance term and the slide retries read it)
+    stance: np.ndarray | None
     shooting: list = dataclasses.field(default_factory=list)      # SolveResult per window
     continuity: list = dataclasses.field(default_factory=list)    # (SolveResult, candidate, candidates) per window
     controls: list = dataclasses.field(default_factory=list)      # [K, U] kept per window
@@ -448,7 +454,7 @@ def reconstruct_many(observations: list[Observations], config: ReconstructionCon
         body, qkin = kinematic_reference(obs, cfg, spf, shape)
         segments = window.observed_segments(obs.confidence, obs.fps, cfg.restart_after_gap)
         placed = window.segment_window_starts(segments, F, ov)
-        stance = reference_stance(body, qkin, obs.fps) if cfg.weights.stance else None
+        stance = reference_stance(body, qkin, obs.fps) if cfg.weights.stance or cfg.slide_retry else None
         clip = _Clip(obs, body, qkin, [a for a, _ in placed], [b for _, b in placed], segments, stance)
         groups.setdefault((F, ov, K, spf, obs.skeleton.num_joints, body.layout), []).append((i, clip))
     out: list = [None] * len(observations)
@@ -519,9 +525,9 @@ class _Run:
 
     # -- solving -----------------------------------------------------------------------------------------
     def _solve(self, problems: list[window.WindowProblem], x0: np.ndarray, budget: int, stage: str | None,
-               done: int, total: int) -> window.Solved:
-        """Solves problems in batches of the run's bucket; progress counts evaluations of the stage (None: not
-        reported)."""
+               done: int, total: int, weights: diffphy.LossWeights | None = None) -> window.Solved:
+        """Solves problems in batches of the run's bucket, with the loss `weights` (None: the settings'); progress
+        counts evaluations of the stage (None: not reported)."""
         results, trajs, parts = [], [], []
         for first in range(0, len(problems), self.size):
             chunk = problems[first:first + self.size]
@@ -533,7 +539,8 @@ class _Run:
                 self._prepare(chunk[0], x0[first:first + 1])
             solve = window.solve if self.batched else window.solve_one_at_a_time
             out = solve(self.spec, self.solver, window.stack(chunk), x0[first:first + len(chunk)], budget,
-                        self.cfg.contact, self.cfg.weights, size=self.size, trace_len=self.cfg.solve_budget(),
+                        self.cfg.contact, weights or self.cfg.weights, size=self.size,
+                        trace_len=self.cfg.solve_budget(),
                         progress=report)
             self.problem_evals += self.size * budget
             results += out.results
@@ -721,9 +728,9 @@ class _Run:
         foot point slides while bearing weight from the handed-over frame to the window's last (`slides`: the
         points `SLIDE_POINTS` of the stretch simulated so far and the window's, as the metric reads them, against
         `_foot_levels` raised by SLIDE_LEVEL_MARGIN). The retry with the fewest slides in the kept frames (then
-        over the window, then the lower marker term) replaces `chosen[id(c)]`
+        over the window, then the better fit) replaces `chosen[id(c)]`
         (trajectory, parts, controls) where fewer slide over the window, no more over its kept frames, and the
-        markers fit within RETRY_MARKER_TOLERANCE.
+        observations fit within RETRY_FIT_TOLERANCE (`FIT_PARTS`).
 
         Most slides left by a first solve are at the hand-over step, which its loss does not see (a window starts
         there with the previous window's velocities and its own PD targets). The frames after the kept ones are
@@ -735,8 +742,6 @@ class _Run:
         idx = [BODY_LANDMARKS.index(n) for n in SLIDE_POINTS]
         todo, held = [], {}
         for c in active:
-            if c.stance is None:  # mocap only, where the stance term is on
-                continue
             s, keep = c.starts[w], self._kept_frames(c, w)
             if c.starts_fresh(w):  # from the reference state: nothing simulated before it
                 before = landmark_sites(c.body.model, np.asarray(states[id(c)].qpos, np.float64)[None])[:, idx]
@@ -763,19 +768,22 @@ class _Run:
         problems = [self._problem(c, c.starts[w], states[id(c)], first[id(c)], handover=1.0, stance=stance)
                     for c, _, _ in todo for stance in (None, held[id(c)])]
         x0 = np.stack([np.asarray(chosen[id(c)][3][0].x, np.float32) for c, _, _ in todo for _ in range(2)])
-        out = self._solve(problems, x0, budget, None, 0, 0)
+        weights = self.cfg.weights
+        out = self._solve(problems, x0, budget, None, 0, 0,
+                          dataclasses.replace(weights, stance=weights.stance or RETRY_STANCE))
+        fit_of = lambda parts: float(sum(getattr(weights, p) * parts[p] for p in FIT_PARTS))
         for i, (c, found, count) in enumerate(todo):
-            fit = float(chosen[id(c)][1]["marker3d"])
+            fit = fit_of(chosen[id(c)][1])
             tries = []
             for k in (2 * i, 2 * i + 1):
                 traj, parts = _index(out.trajectory, k), {p: v[k] for p, v in out.parts.items()}
-                tries.append((count(traj), float(parts["marker3d"]), k, traj, parts))
+                tries.append((count(traj), fit_of(parts), k, traj, parts))
             better = [t for t in tries if t[0][0] < found[0] and t[0][1] <= found[1]
-                      and t[1] <= RETRY_MARKER_TOLERANCE * fit]
+                      and t[1] <= RETRY_FIT_TOLERANCE * fit]
             after, fit_after, k, traj, parts = min(better or tries, key=lambda t: (t[0][1], t[0][0], t[1]))
             c.slide_retries[w] = {"slides": found[0], "slides_after": after[0],
                                   "slides_in_kept_frames": [found[1], after[1]],
-                                  "marker3d": fit, "marker3d_after": fit_after, "held": bool(k % 2),
+                                  "fit": fit, "fit_after": fit_after, "held": bool(k % 2),
                                   "kept": bool(better), "n_evals": sum(out.results[t[2]].n_evals for t in tries)}
             if better:  # the first solve's facts stay in the record (its trace); the retry's are in slide_retries
                 chosen[id(c)][:3] = [traj, parts, self._controls(out.results[k], first[id(c)])]

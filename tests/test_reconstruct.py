@@ -384,9 +384,10 @@ def test_a_window_whose_feet_slide_is_solved_again_and_the_retry_is_kept_only_wh
     (`handover` 1), once with the clip's stance and once with the sliding feet held where they bear weight (every
     point made to slide: more spheres held); the check reads each trajectory twice, over the window's frames and
     over its kept ones; the retries are recorded in run.json's windows and the metrics, their evaluations counted,
-    and the kept controls are the motion written (replayed)."""
-    calls, problems, levels_read = [], [], []
-    window_data = rebuild.window.window_data
+    and the kept controls are the motion written (replayed). Settings without a stance term (video's) retry with it
+    at RETRY_STANCE."""
+    calls, problems, levels_read, stance_weights = [], [], [], []
+    window_data, solve = rebuild.window.window_data, rebuild.window.solve
 
     def one_slide_then_none(points, fps, first, last, levels):
         if points.shape[1] == 1:  # one point at a time: which feet the retry holds (`_held_stance`)
@@ -400,9 +401,17 @@ def test_a_window_whose_feet_slide_is_solved_again_and_the_retry_is_kept_only_wh
         problems.append((float(data.handover), float(np.sum(data.stance))))
         return data
 
+    def solve_recorded(spec, solver, batch, x0, budget, params, weights, **kwargs):
+        stance_weights.append((float(np.max(np.asarray(batch.data.handover))), weights.stance))
+        return solve(spec, solver, batch, x0, budget, params, weights, **kwargs)
+
     monkeypatch.setattr(rebuild, "slides", one_slide_then_none)
     monkeypatch.setattr(rebuild.window, "window_data", recorded)
-    rec = reconstruct(walk_1s, test_config)
+    monkeypatch.setattr(rebuild.window, "solve", solve_recorded)
+    no_stance = dataclasses.replace(test_config, weights=dataclasses.replace(test_config.weights, stance=0.0))
+    rec = reconstruct(walk_1s, no_stance)
+    assert {w for h, w in stance_weights if h == 0.0} == {0.0}
+    assert {w for h, w in stance_weights if h == 1.0} == {rebuild.RETRY_STANCE}
     retried = [p for p in problems if p[0] == 1.0]
     assert len(retried) == 2 * len(rec.windows) and {p[0] for p in problems} == {0.0, 1.0}
     assert all(held >= plain for (_, plain), (_, held) in zip(retried[::2], retried[1::2]))
@@ -422,7 +431,7 @@ def test_a_window_whose_feet_slide_is_solved_again_and_the_retry_is_kept_only_wh
     for w, r in zip(rec.windows, retries):
         assert r["slides"] == 1 and r["slides_after"] == 0 and r["slides_in_kept_frames"] == [1, 0]
         assert r["n_evals"] == 2 * TEST_EVALS
-        assert r["kept"] == (r["marker3d_after"] <= rebuild.RETRY_MARKER_TOLERANCE * r["marker3d"])
+        assert r["kept"] == (r["fit_after"] <= rebuild.RETRY_FIT_TOLERANCE * r["fit"])
         assert w["n_evals"] == len(w["trace"]) + 2 * TEST_EVALS
     assert rec.metrics["n_evals"] == 3 * len(rec.windows) * TEST_EVALS
     off = reconstruct(walk_1s, dataclasses.replace(test_config, slide_retry=False))
