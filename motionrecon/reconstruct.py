@@ -722,15 +722,16 @@ class _Run:
 
     def _retry_slides(self, w: int, active: list[_Clip], chosen: dict, states: dict, first: dict,
                       budget: int) -> None:
-        """Window w solved twice more from its solution in one batch, with `budget` evaluations each and the step
+        """Window w solved twice more from its solution in one call, with `budget` evaluations each and the step
         out of the handed-over state in the skate and stance terms (`slide_retry`, `diffphy.handover_sliding`),
         the second also holding the sliding feet where they bear weight (`_held_stance`), for the clips where a
         foot point slides while bearing weight from the handed-over frame to the window's last (`slides`: the
         points `SLIDE_POINTS` of the stretch simulated so far and the window's, as the metric reads them, against
         `_foot_levels` raised by SLIDE_LEVEL_MARGIN). The retry with the fewest slides in the kept frames (then
-        over the window, then the better fit) replaces `chosen[id(c)]`
-        (trajectory, parts, controls) where fewer slide over the window, no more over its kept frames, and the
-        observations fit within RETRY_FIT_TOLERANCE (`FIT_PARTS`).
+        over the window, then the better fit) replaces `chosen[id(c)]` (trajectory, parts, controls) where fewer
+        slide over the window, no more over its kept frames, and the observations fit within RETRY_FIT_TOLERANCE
+        (`FIT_PARTS`). The retries share a batch where the run's bucket holds them (several clips, or shooting);
+        with one clip on a CPU (bucket 1) they are solved one after the other.
 
         Most slides left by a first solve are at the hand-over step, which its loss does not see (a window starts
         there with the previous window's velocities and its own PD targets). The frames after the kept ones are
@@ -749,7 +750,6 @@ class _Run:
                 begin = max(a for a, _ in c.segments if a <= s)
                 before = self.frames[id(c)].markers[begin:s + 1, idx]
             levels = self._foot_levels(c, before, idx) + SLIDE_LEVEL_MARGIN
-
             span = min(self.spec.frames, c.ends[w] - 1 - s)  # the window's frames within its stretch
 
             def count(traj, before=before, span=span, keep=keep, levels=levels, fps=c.obs.fps) -> tuple[int, int]:
@@ -764,7 +764,7 @@ class _Run:
                 held[id(c)] = self._held_stance(c, s, points, len(before) - 1, span, levels)
         if not todo:
             return
-        # two retries per window, in one batch: the hand-over step seen, and that with the sliding feet held
+        # two retries per window, in one call: the hand-over step seen, and that with the sliding feet held
         problems = [self._problem(c, c.starts[w], states[id(c)], first[id(c)], handover=1.0, stance=stance)
                     for c, _, _ in todo for stance in (None, held[id(c)])]
         x0 = np.stack([np.asarray(chosen[id(c)][3][0].x, np.float32) for c, _, _ in todo for _ in range(2)])
