@@ -689,10 +689,14 @@ class _Run:
             controls[0] = first_keyframe
         return controls
 
+    def _frames_in_stretch(self, c: _Clip, w: int) -> int:
+        """How many of window w's frames lie within its simulated stretch (all but a last window's overhang)."""
+        return min(self.spec.frames, c.ends[w] - 1 - c.starts[w])
+
     def _kept_frames(self, c: _Clip, w: int) -> int:
         """How many of window w's frames the clip keeps (up to the next window's start, or to its stretch's end)."""
         last = w == len(c.starts) - 1 or c.starts_segment(w + 1)
-        return min(self.spec.frames, c.ends[w] - 1 - c.starts[w]) if last else self.step
+        return self._frames_in_stretch(c, w) if last else self.step
 
     def _foot_levels(self, c: _Clip, before: np.ndarray, idx: list[int]) -> np.ndarray:
         """[P] m: the floor levels a slide check reads the points `idx` against: those of the simulated frames
@@ -750,18 +754,19 @@ class _Run:
                 begin = max(a for a, _ in c.segments if a <= s)
                 before = self.frames[id(c)].markers[begin:s + 1, idx]
             levels = self._foot_levels(c, before, idx) + SLIDE_LEVEL_MARGIN
-            span = min(self.spec.frames, c.ends[w] - 1 - s)  # the window's frames within its stretch
+            n, span = len(before) - 1, self._frames_in_stretch(c, w)  # the handed-over frame; the window's frames
+            points_of = lambda traj, before=before: np.concatenate([before, np.asarray(traj.markers)[:, idx]])
 
-            def count(traj, before=before, span=span, keep=keep, levels=levels, fps=c.obs.fps) -> tuple[int, int]:
+            def count(traj, points_of=points_of, n=n, span=span, keep=keep, levels=levels,
+                      fps=c.obs.fps) -> tuple[int, int]:
                 """(over the window, over its kept frames): the pairs that slide after the handed-over frame."""
-                points, n = np.concatenate([before, np.asarray(traj.markers)[:, idx]]), len(before) - 1
+                points = points_of(traj)
                 return slides(points, fps, n, n + span, levels), slides(points, fps, n, n + keep, levels)
 
             found = count(chosen[id(c)][0])
             if found[0]:
                 todo.append((c, found, count))
-                points = np.concatenate([before, np.asarray(chosen[id(c)][0].markers)[:, idx]])
-                held[id(c)] = self._held_stance(c, s, points, len(before) - 1, span, levels)
+                held[id(c)] = self._held_stance(c, s, points_of(chosen[id(c)][0]), n, span, levels)
         if not todo:
             return
         # two retries per window, in one call: the hand-over step seen, and that with the sliding feet held
