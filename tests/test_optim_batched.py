@@ -86,3 +86,30 @@ def test_each_problem_keeps_its_own_record_and_a_non_finite_one_is_contained():
     np.testing.assert_array_equal(out[1].x, np.zeros(N))  # no finite point: the start is returned
     for i in (0, 2):
         assert out[i].trace == clean[i].trace and out[i].fun == min(out[i].trace)
+
+
+def test_batched_bfgs_minimises_quadratics_and_reaches_their_minimum():
+    """optimistix's BFGS behind the batched interface ("bfgs"): a dense inverse Hessian finds the minimum of an
+    N-dimensional quadratic within a few N evaluations (L-BFGS with the same budget is no closer)."""
+    h, c = quadratics(4)
+    solver = batched_solver("bfgs", BUDGET)
+    assert isinstance(solver, batched.BFGS) and solver.name == "bfgs"
+    out = run(solver, h, c, jnp.zeros((B, N)))
+    lbfgs = run(batched.LBFGS(history=20), h, c, jnp.zeros((B, N)))
+    for i in range(B):
+        x_star = np.linalg.solve(np.asarray(h[i], np.float64), np.asarray(c[i], np.float64))
+        f_star = float(quadratic(jnp.asarray(x_star, jnp.float32), h[i], c[i]))
+        assert out[i].n_evals == BUDGET
+        assert out[i].fun - f_star < 1e-3 * (out[i].trace[0] - f_star)
+        assert out[i].fun - f_star <= lbfgs[i].fun - f_star + 1e-4
+
+
+@pytest.mark.parametrize("name", ["adam", "sgdm"])
+def test_batched_optax_solvers_by_name_take_the_steps_of_their_python_form(name):
+    """`batched_solver("adam")` (it raised a TypeError before session 17) steps as `get_solver("adam")` does."""
+    h, c = quadratics(5)
+    out = run(batched_solver(name, BUDGET, learning_rate=0.05), h, c, jnp.zeros((B, N)))
+    for i in range(B):
+        ref = get_solver(name, learning_rate=0.05).minimize(python_objective(h[i], c[i]), np.zeros(N),
+                                                           max_evals=BUDGET)
+        np.testing.assert_allclose(out[i].trace, ref.trace, rtol=1e-4)

@@ -142,3 +142,19 @@ def test_benchmark_summaries_on_synthetic_traces():
     assert s["optimus"]["final_loss_mean"] == pytest.approx((0.4 + 5 + 5) / 3)
     assert s["optimus"]["mpjpe_g_mm_mean"] == pytest.approx(31.0)
     assert len(s["bfgs"]["curve_relative_mean"]) == 5 and s["bfgs"]["curve_relative_mean"][-1] == pytest.approx(0.1)
+
+
+def test_window_solvers_bench_solves_again_the_windows_the_reconstruction_solved(walk_1s, test_config):
+    """bench/window_solvers.py keeps every window problem a reconstruction hands its solver; solved again by that
+    solver from the kept start, a window alone gives the reconstruction's own losses, and in a batch the same
+    first loss (the batch's program rounds differently, so later losses drift apart: chaos)."""
+    bench = _bench("window_solvers")
+    kept = bench.capture(walk_1s, test_config)
+    assert len(kept) >= 2 and all(w["budget"] == test_config.max_evals for w in kept)
+    assert kept[0]["first"] and not np.any(kept[0]["x0"])  # the first window starts from zero offsets
+    alone = bench.solve_all(kept[1:2], test_config.solver)[0]
+    assert alone["trace"] == kept[1]["trace"]
+    again = bench.solve_all(kept, test_config.solver)
+    for w, r in zip(kept, again):
+        np.testing.assert_allclose(r["trace"][0], w["trace"][0], rtol=1e-5)
+        assert np.isfinite(r["mpjpe_g_mm"]) and 0 < r["mpjpe_g_mm"] < 200

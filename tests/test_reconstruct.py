@@ -10,7 +10,7 @@ import numpy as np
 import pygltflib
 import pytest
 
-from motionrecon import metrics, reconstruct
+from motionrecon import metrics, optim, reconstruct
 from motionrecon.cli import main
 from motionrecon.datasets.deepmimic import clip_path, load_deepmimic
 from motionrecon.optim.fallback import FallbackRule
@@ -55,9 +55,10 @@ def test_default_solver_is_optimus_with_fallback_facts_in_run_json(walk_1s, test
     assert run["config"]["solver"] == "optimus" and len(run["windows"]) >= 2
     for w in run["windows"]:
         info = w["info"]
-        for key in ("fallback", "fallback_reason", "fallback_at_eval", "optimus_evals", "lbfgs_evals"):
+        fallback_evals = f"{optim.FALLBACK}_evals"  # the batched fallback's: BFGS
+        for key in ("fallback", "fallback_reason", "fallback_at_eval", "optimus_evals", fallback_evals):
             assert key in info, key
-        assert info["optimus_evals"] + info["lbfgs_evals"] == traced_evals(w) == len(w["trace"]) <= TEST_EVALS
+        assert info["optimus_evals"] + info[fallback_evals] == traced_evals(w) == len(w["trace"]) <= TEST_EVALS
         assert info["fallback"] == bool(info["fallback_reason"]) == (info["fallback_at_eval"] >= 0)
         # Optimus itself descends (with the paper's step multiplier its first steps threw the body over),
         # and no stall is called before the rule's window has passed

@@ -5,15 +5,17 @@
 L-BFGS, `optimus_lbfgs.py`) and "pop" (a prior-fitted optimizer policy, `pop.py`), and any of them with
 "+basinhopping" appended.
 
-"optimus" is Optimus with an L-BFGS fallback inside the same evaluation budget
+"optimus" is Optimus with a fallback inside the same evaluation budget
 (`motionrecon.optim.fallback`): when its weights do not load, its loss or
-gradient turns non-finite, it stalls, or its stop rule ends it early.
+gradient turns non-finite, it stalls, or its stop rule ends it early. In batched form (the reconstruction's)
+the fallback is BFGS (`FALLBACK`); behind `get_solver` (the classical benchmark's) SciPy's L-BFGS-B.
 "optimus-nofallback" (or `get_solver("optimus", fallback=False)`) is Optimus alone.
 
 `batched_solver(name, budget, **options)` builds the same solvers as state machines that run inside JAX
-over many problems at once (`motionrecon.optim.batched`): every name but "bfgs" and "+basinhopping",
-which stay SciPy / Python solvers behind `get_solver` (the reconstruction then solves its windows one at
-a time).
+over many problems at once (`motionrecon.optim.batched`): every name but "+basinhopping", which stays a
+Python solver behind `get_solver` (the reconstruction then solves its windows one at a time). "lbfgs" and
+"bfgs" are SciPy's L-BFGS-B and BFGS behind `get_solver` (the paper's baselines, float64) and optimistix's
+L-BFGS and BFGS in batched form (float32, inside JAX).
 """
 
 from __future__ import annotations
@@ -21,13 +23,17 @@ from __future__ import annotations
 from motionrecon.optim.base import SolveResult, Solver  # noqa: F401
 
 HAND_DESIGNED = ("lbfgs", "bfgs", "adam", "sgd", "sgdm")
-NOT_BATCHED = ("bfgs",)  # SciPy's BFGS: the paper's reference baseline, one problem at a time
 LEARNED = ("optimus", "optimus-nofallback", "adafactor_mlp", "optimus_lbfgs", "pop")
 # learned solvers without a fallback: name -> the module with their default weight file (WEIGHTS); they run
 # without a test-time stop rule unless one is given (as their batched form)
 PLAIN_LEARNED = {"optimus_lbfgs": "motionrecon.optim.optimus_lbfgs", "pop": "motionrecon.optim.pop"}
 SOLVER_NAMES = HAND_DESIGNED + LEARNED
 LEARNED_OPTIONS = ("weights", "default_weights", "stop_rule")
+# The batched "optimus" solver's fallback: optimistix's BFGS (a dense inverse Hessian). On the windows the
+# reconstruction solves it ends lower than L-BFGS (history 20) on most; over the mocap corpus, as the fallback,
+# MPJPE-G fell by about 1 mm at three budgets and pybullet's roll no longer falls (docs/learned-optimizers.md
+# "Session 17", bench/window_solvers.py).
+FALLBACK = "bfgs"
 
 
 def base_name(name: str) -> str:
@@ -92,7 +98,7 @@ def _plain_learned(name: str, learned: dict):
 
 def is_batched(name: str) -> bool:
     """Whether `batched_solver` builds this solver (else the reconstruction uses `get_solver`, one window at a time)."""
-    return not name.endswith("+basinhopping") and name not in NOT_BATCHED and name in SOLVER_NAMES
+    return not name.endswith("+basinhopping") and name in SOLVER_NAMES
 
 
 def batched_solver(name: str, budget: int, **options):
@@ -100,21 +106,16 @@ def batched_solver(name: str, budget: int, **options):
     evaluations. Options as `get_solver` (learning_rate; weights, default_weights, stop_rule; fallback,
     fallback_rule); ValueError for a name without a batched form, InputError for named weights that do
     not load."""
-    import optax
-
     from motionrecon.optim import batched
 
     if not is_batched(name):
         raise ValueError(f"solver {name!r} has no batched form; choose one of "
                          f"{', '.join(n for n in SOLVER_NAMES if is_batched(n))}")
-    lbfgs = batched.LBFGS(history=20)
-    if name == "lbfgs":
-        return lbfgs
+    quasi_newton = {"lbfgs": batched.LBFGS(history=20), "bfgs": batched.BFGS()}
+    if name in quasi_newton:
+        return quasi_newton[name]
     if name in ("adam", "sgd", "sgdm"):
-        from motionrecon.optim.classic import OptaxSolver
-
-        rate = options.get("learning_rate", 0.01)
-        return batched.Optax(OptaxSolver(name, rate).transform, name=name)
+        return batched.Optax(name, options.get("learning_rate", 0.01))
     learned = {k: options[k] for k in LEARNED_OPTIONS if k in options}
     if name in PLAIN_LEARNED or name == "adafactor_mlp":
         return batched.learned_from(get_solver(name, **learned))
@@ -130,6 +131,7 @@ def batched_solver(name: str, budget: int, **options):
     except Exception:
         if strict:
             raise
-        return batched.Fallback(None, lbfgs, rule, budget, name="optimus")  # weights missing: L-BFGS throughout
-    return batched.Fallback(batched.learned_from(primary), lbfgs, rule, budget, stop_rule=primary.stop_rule,
-                            name="optimus")
+        # weights missing: the fallback throughout
+        return batched.Fallback(None, quasi_newton[FALLBACK], rule, budget, name="optimus")
+    return batched.Fallback(batched.learned_from(primary), quasi_newton[FALLBACK], rule, budget,
+                            stop_rule=primary.stop_rule, name="optimus")

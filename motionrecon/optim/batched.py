@@ -15,7 +15,8 @@ iteration is exactly one evaluation per problem, which is what a budget counts.
 
 Solvers:
   - `LBFGS`: optimistix's L-BFGS (`optimistix.LBFGS`: two-loop recursion on a
-    history of 10 pairs, backtracking Armijo search), whose `step` evaluates the
+    history of pairs, backtracking Armijo search), and `BFGS` (`optimistix.BFGS`, a
+    dense inverse Hessian, the same search), whose `step` evaluates the
     function once per call: it is fed the evaluation the driver made, through a
     function whose value and derivative are those numbers. Variables are scaled
     after the first evaluation so that the first trial step has unit length
@@ -139,6 +140,20 @@ class LBFGS:
     def summary(self, state) -> dict:
         return {}
 
+
+
+@dataclasses.dataclass(frozen=True)
+class BFGS(LBFGS):
+    """optimistix's BFGS as the same state machine as `LBFGS`: a dense inverse Hessian [N, N] instead of a
+    history of pairs (`history` unused), the same backtracking Armijo search and first-step scaling."""
+
+    name: str = "bfgs"
+
+    @property
+    def _solver(self):
+        import optimistix
+
+        return optimistix.BFGS(rtol=self.rtol, atol=self.atol)
 
 # ------------------------------------------------------------------------------------- learned, optax
 
