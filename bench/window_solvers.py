@@ -1,7 +1,7 @@
 """Solvers on the windows the reconstruction really solves; JSON out.
 
     python bench/window_solvers.py [--seconds 2] [--clips NAME ...] [--solvers lbfgs bfgs optimus ...]
-        [--config FILE.json] [--out bench/results/window_solvers.json]
+        [--config FILE.json] [--cache FILE.pkl] [--out bench/results/window_solvers.json]
 
 Each clip (default: the real BVH clips of ../shared/data/mocap and pybullet's walk, run, jump, kick, roll,
 backflip) is reconstructed over its first `--seconds` with the default settings (and `--config` over them),
@@ -16,7 +16,8 @@ So the windows are the ones a user's run meets (their initial states are those t
 earlier windows handed over), not synthetic ones; `bench/optimus_vs_bfgs.py` keeps the meta-training
 task's 1 s windows. Reported per solver: each window's best loss, the evaluations it needs to reach
 L-BFGS's final loss (`optimus_vs_bfgs.issue19_target`: issue 19's first target), and the window's
-MPJPE-G (mean distance of the simulated landmarks to the observed joints at the best point, mm).
+MPJPE-G (mean distance of the simulated landmarks to the observed joints at the best point, mm); these
+need "lbfgs" among the solvers. The JSON is written again after each solver.
 """
 
 from __future__ import annotations
@@ -97,6 +98,17 @@ def solve_all(kept: list[dict], name: str) -> list[dict]:
     return out
 
 
+def _result(runs: list[dict], windows: list[dict], solvers: list[str], optimus_vs_bfgs) -> tuple[dict, dict, dict]:
+    """(summary per solver, issue 19's first target per solver against L-BFGS, the JSON's measured part)."""
+    budget = max(w["budget"] for w in windows)
+    summary = optimus_vs_bfgs.summarize(runs, budget, reference="lbfgs") if "lbfgs" in solvers else {}
+    targets = {s: optimus_vs_bfgs.issue19_target(runs, s, "lbfgs") for s in solvers if s != "lbfgs" and summary}
+    result = {"solvers": solvers, "windows": windows,
+              "summary": {s: {k: v for k, v in d.items() if not k.startswith("curve")} for s, d in summary.items()},
+              "issue19_target_vs_lbfgs": targets, "runs": runs}
+    return summary, targets, result
+
+
 def main(argv: list[str] | None = None) -> int:
     import mocap_corpus
     import optimus_vs_bfgs
@@ -127,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     if args.cache and Path(args.cache).exists():
         names, windows, kept = pickle.loads(Path(args.cache).read_bytes())
+        if args.clips:  # the cache holds every clip it was made with
+            chosen = [i for i, w in enumerate(windows) if any(w["clip"].startswith(c) for c in args.clips)]
+            windows, kept = [windows[i] for i in chosen], [kept[i] for i in chosen]
+            names = [n for n in names if any(n.startswith(c) for c in args.clips)]
     else:
         kept, windows = [], []
         for clip in names:
@@ -142,22 +158,18 @@ def main(argv: list[str] | None = None) -> int:
             host = jax.tree_util.tree_map(np.asarray, [w["problem"] for w in kept])
             kept = [{**w, "problem": p} for w, p in zip(kept, host)]
             Path(args.cache).write_bytes(pickle.dumps((names, windows, kept), protocol=5))
+    command = "python bench/window_solvers.py " + " ".join(argv if argv is not None else sys.argv[1:])
     runs = []
-    for name in args.solvers:
+    for done, name in enumerate(args.solvers, 1):
         solved = solve_all(kept, name)
         runs += [{"solver": name, "window": w["window"], **r} for w, r in zip(windows, solved)]
         print(f"{name}: mean best loss {np.mean([min(r['trace']) for r in solved]):.4g}, "
               f"MPJPE-G {np.nanmean([r['mpjpe_g_mm'] for r in solved]):.1f} mm", flush=True)
-    budget = max(w["budget"] for w in windows)
-    summary = optimus_vs_bfgs.summarize(runs, budget, reference="lbfgs")
-    targets = {s: optimus_vs_bfgs.issue19_target(runs, s, "lbfgs") for s in args.solvers if s != "lbfgs"}
-    result = {"command": "python bench/window_solvers.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "seconds": args.seconds, "clips": names, "config": args.config, "solvers": args.solvers,
-              "windows": windows, "summary": {s: {k: v for k, v in d.items() if not k.startswith("curve")}
-                                              for s, d in summary.items()},
-              "issue19_target_vs_lbfgs": targets, "total_s": time.perf_counter() - t0, "runs": runs}
-    write_json(Path(args.out), result)
-    for s in args.solvers:
+        # written after every solver, so a run that stops keeps what it measured
+        summary, targets, result = _result(runs, windows, args.solvers[:done], optimus_vs_bfgs)
+        write_json(Path(args.out), {"command": command, "seconds": args.seconds, "clips": names,
+                                    "config": args.config, **result, "total_s": time.perf_counter() - t0})
+    for s in summary:
         d = summary[s]
         line = f"{s:16s} best loss {d['final_loss_mean']:.4g}  MPJPE-G {d['mpjpe_g_mm_mean']:.1f} mm"
         if s in targets:
