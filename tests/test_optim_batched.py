@@ -104,6 +104,22 @@ def test_batched_bfgs_minimises_quadratics_and_reaches_their_minimum():
         assert out[i].fun - f_star <= lbfgs[i].fun - f_star + 1e-4
 
 
+def test_bfgs_shortens_a_rejected_step_to_the_quadratics_minimum_along_it():
+    """On 0.5 |x|^2 from |x0| = 5 a first trial of length 20 overshoots the minimum (at length 5) and is rejected;
+    the interpolating search (the default) tries the minimum next (a fraction 0.25 of the step), where
+    optimistix's halving needs two more trials (0.5: the mirror point, rejected; then 0.25)."""
+    h = jnp.broadcast_to(jnp.eye(N), (B, N, N))
+    c = jnp.zeros((B, N))
+    x0 = jnp.zeros((B, N)).at[:, 0].set(3.0).at[:, 1].set(4.0)
+    interpolating = run(batched.BFGS(first_step=20.0), h, c, x0, budget=6)
+    halving = run(batched.BFGS(first_step=20.0, interpolate=False), h, c, x0, budget=6)
+    f_min = 10.0  # quadratic() adds 10
+    for i in range(B):
+        assert interpolating[i].trace[:2] == pytest.approx([22.5, 122.5])
+        assert interpolating[i].trace[2] == pytest.approx(f_min, abs=1e-4)
+        assert halving[i].trace[1:4] == pytest.approx([122.5, 22.5, f_min], abs=1e-4)
+
+
 @pytest.mark.parametrize("name", ["adam", "sgdm"])
 def test_batched_optax_solvers_by_name_take_the_steps_of_their_python_form(name):
     """`batched_solver("adam")` (it raised a TypeError before session 17) steps as `get_solver("adam")` does."""

@@ -16,7 +16,7 @@ iteration is exactly one evaluation per problem, which is what a budget counts.
 Solvers:
   - `LBFGS`: optimistix's L-BFGS (`optimistix.LBFGS`: two-loop recursion on a
     history of pairs, backtracking Armijo search), and `BFGS` (`optimistix.BFGS`, a
-    dense inverse Hessian, the same search), whose `step` evaluates the
+    dense inverse Hessian, with a backtracking search that interpolates), whose `step` evaluates the
     function once per call: it is fed the evaluation the driver made, through a
     function whose value and derivative are those numbers. Variables are scaled
     after the first evaluation so that the first trial step has unit length
@@ -37,7 +37,7 @@ gradient, so a line search backs off.
 from __future__ import annotations
 
 import dataclasses
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
@@ -145,15 +145,53 @@ class LBFGS:
 @dataclasses.dataclass(frozen=True)
 class BFGS(LBFGS):
     """optimistix's BFGS as the same state machine as `LBFGS`: a dense inverse Hessian [N, N] instead of a
-    history of pairs (`history` unused), the same backtracking Armijo search and first-step scaling."""
+    history of pairs (`history` unused), the same first-step scaling and Armijo test.
 
+    interpolate: a rejected trial step is shortened to the minimum of the quadratic through the loss and slope
+    at the last accepted point and the rejected loss, kept within 0.1-0.5 of the step (Nocedal & Wright,
+    Numerical Optimization, eq. 3.58), where optimistix's `BacktrackingArmijo` halves it: after a trial that
+    threw the loss up tenfold, the next is near the line's minimum instead of four halvings away."""
+
+    interpolate: bool = True
     name: str = "bfgs"
 
     @property
     def _solver(self):
         import optimistix
 
+        if self.interpolate:
+            return _interpolating_bfgs_class()(rtol=self.rtol, atol=self.atol)
         return optimistix.BFGS(rtol=self.rtol, atol=self.atol)
+
+
+@cache
+def _interpolating_bfgs_class():
+    """optimistix's BFGS with an interpolating backtracking search (`BFGS.interpolate`); built on first use so
+    that importing this module does not import optimistix."""
+    import optimistix
+
+    class InterpolatingBacktracking(optimistix.BacktrackingArmijo):
+        """`BacktrackingArmijo`'s acceptance test; a rejected step's fraction t of the trial minimises
+        f0 + slope t + curvature t^2 through the rejected loss, within [0.1, 0.5]."""
+
+        def step(self, first_step, y, y_eval, f_info, f_eval_info, state):
+            slope = f_info.compute_grad_dot(jax.tree_util.tree_map(lambda a, b: a - b, y_eval, y))
+            rise = f_eval_info.as_min() - f_info.as_min()
+            accept = first_step | ((rise <= self.slope * slope) & (slope <= 0))
+            curvature = rise - slope
+            t = jnp.where(curvature > 0, -slope / (2 * jnp.where(curvature > 0, curvature, 1.0)), 0.5)
+            shorter = jnp.clip(jnp.nan_to_num(t, nan=0.5), 0.1, 0.5) * state.step_size
+            step_size = jnp.where(accept, self.step_init, shorter)
+            return step_size, accept, optimistix.RESULTS.successful, type(state)(step_size=step_size)
+
+    class InterpolatingBFGS(optimistix.BFGS):
+        search: optimistix.BacktrackingArmijo
+
+        def __init__(self, rtol: float, atol: float):
+            super().__init__(rtol=rtol, atol=atol)
+            self.search = InterpolatingBacktracking()
+
+    return InterpolatingBFGS
 
 # ------------------------------------------------------------------------------------- learned, optax
 
