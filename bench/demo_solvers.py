@@ -12,7 +12,7 @@ part of them) into the persistent compilation cache, the second, measured, loads
 run does; the first run's wall time is kept as `first_process_wall_s`. Per
 solver: the process's wall time, the reconstruction's own `wall_s` (setup,
 compile or cache load, optimisation), `ready_s`, MPJPE-G, evaluations, and the
-windows that fell back from Optimus to L-BFGS (with their reasons). The
+windows that fell back from Optimus to the fallback (with their reasons). The
 machine's load average before and after each run is recorded: on a shared
 machine timings move with it. Writes JSON; run by hand, never as a test.
 """

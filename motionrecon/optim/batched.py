@@ -175,14 +175,14 @@ def _interpolating_bfgs_class():
         f0 + slope t + curvature t^2 through the rejected loss, within [0.1, 0.5]."""
 
         def step(self, first_step, y, y_eval, f_info, f_eval_info, state):
+            _, accept, result, _ = super().step(first_step, y, y_eval, f_info, f_eval_info, state)
             slope = f_info.compute_grad_dot(jax.tree_util.tree_map(lambda a, b: a - b, y_eval, y))
             rise = f_eval_info.as_min() - f_info.as_min()
-            accept = first_step | ((rise <= self.slope * slope) & (slope <= 0))
             curvature = rise - slope
             t = jnp.where(curvature > 0, -slope / (2 * jnp.where(curvature > 0, curvature, 1.0)), 0.5)
             shorter = jnp.clip(jnp.nan_to_num(t, nan=0.5), 0.1, 0.5) * state.step_size
             step_size = jnp.where(accept, self.step_init, shorter)
-            return step_size, accept, optimistix.RESULTS.successful, type(state)(step_size=step_size)
+            return step_size, accept, result, type(state)(step_size=step_size)
 
     class InterpolatingBFGS(optimistix.BFGS):
         search: optimistix.BacktrackingArmijo
