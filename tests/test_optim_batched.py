@@ -120,6 +120,60 @@ def test_bfgs_shortens_a_rejected_step_to_the_quadratics_minimum_along_it():
         assert halving[i].trace[1:4] == pytest.approx([122.5, 22.5, f_min], abs=1e-4)
 
 
+def test_bfgs_seeded_with_pairs_along_each_axis_of_a_diagonal_quadratic_takes_the_newton_step():
+    """Secant pairs along every axis of 0.5 x'Ax - c'x (A diagonal) give BFGS the exact inverse Hessian; a pair of
+    negative curvature or with an unusable end is skipped; seeded, BFGS's first trial is the minimum A^-1 c."""
+    a = np.linspace(1.0, 40.0, N).astype(np.float32)
+    c = np.arange(1, N + 1, dtype=np.float32)
+    xs = np.concatenate([np.zeros((1, N)), np.cumsum(np.eye(N), axis=0)]).astype(np.float32)  # x_i+1 = x_i + e_i
+    gs = xs * a - c
+    ok = np.ones(N + 1, bool)
+    h = np.asarray(batched.bfgs_inverse_from_pairs(jnp.asarray(xs), jnp.asarray(gs), jnp.asarray(ok)))
+    np.testing.assert_allclose(h, np.diag(1 / a), atol=1e-5)
+    # a negative-curvature pair (the gradient of a concave function) and an unusable point leave the identity
+    eye = np.eye(N, dtype=np.float32)
+    two = jnp.asarray(xs[:2])
+    assert np.allclose(batched.bfgs_inverse_from_pairs(two, -two, jnp.ones(2, bool)), eye)
+    assert np.allclose(batched.bfgs_inverse_from_pairs(two, jnp.asarray(gs[:2]), jnp.asarray([True, False])), eye)
+    x0 = jnp.full((N,), 0.5)
+    f0, g0 = 0.5 * jnp.sum(a * x0 * x0) - c @ x0, a * x0 - c
+    for solver in (batched.BFGS(), batched.BFGS(first_step=5.0, interpolate=False)):
+        state = solver.start_seeded(x0, f0, g0, jnp.asarray(xs), jnp.asarray(gs), jnp.asarray(ok))
+        np.testing.assert_allclose(solver.query(state), c / a, rtol=1e-4)
+
+
+def test_fallback_seeds_its_bfgs_with_the_primarys_last_evaluations_in_order():
+    """`Fallback(seed_pairs=M)`: the fallback's first point after the hand-over is BFGS's seeded start from the best
+    point with the primary's last M evaluations, oldest first (the ring wraps: the hand-over comes after more),
+    those with a loss above `seed_loss_ratio` times the best left out."""
+    h, c = quadratics(5)
+    m, rate, ratio = 3, 0.02, 1.03
+    solver = batched.Fallback(batched.Optax("sgd", rate), batched.BFGS(), fallback.FallbackRule(window=6), BUDGET,
+                              name="sgd", seed_pairs=m, seed_loss_ratio=ratio)
+    evaluate = jax.vmap(jax.value_and_grad(quadratic))
+    x = jnp.zeros((B, N))
+    f, g = evaluate(x, h, c)
+    carry = batched.start(solver, x, f, g, BUDGET)
+    points, grads, losses = [x], [g], [f]
+    for _ in range(BUDGET - 1):
+        x = batched.query(solver, carry)
+        f, g = evaluate(x, h, c)
+        carry = batched.tell(solver, carry, x, f, g, BUDGET)
+        points.append(x), grads.append(g), losses.append(f)
+    for i in range(B):
+        k = int(carry.state.switch_at[i])
+        assert k > m + 1, k  # the ring has wrapped before the hand-over
+        xs = jnp.stack([p[i] for p in points[k - m:k]])
+        gs = jnp.stack([q[i] for q in grads[k - m:k]])
+        seen = np.array([float(v[i]) for v in losses[:k]])
+        best = int(np.argmin(seen))
+        near = seen[k - m:] <= ratio * seen[best]
+        assert 2 <= near.sum() < m  # a pair is used, and a point left out
+        want = batched.BFGS().start_seeded(points[best][i], losses[best][i], grads[best][i], xs, gs, jnp.asarray(near))
+        np.testing.assert_allclose(points[k][i], batched.BFGS().query(want), rtol=1e-5, atol=1e-6)
+        assert float(carry.record.best_f[i]) < float(losses[k - 1][i])  # and it went on descending
+
+
 @pytest.mark.parametrize("name", ["adam", "sgdm"])
 def test_batched_optax_solvers_by_name_take_the_steps_of_their_python_form(name):
     """`batched_solver("adam")` (it raised a TypeError before session 17) steps as `get_solver("adam")` does."""

@@ -93,13 +93,15 @@ class LBFGS:
 
         return optimistix.LBFGS(rtol=self.rtol, atol=self.atol, history_length=self.history)
 
-    def _start_full(self, x0, f0, g0):
+    def _start_full(self, x0, f0, g0, pairs=None):
         gnorm = jnp.sqrt(jnp.sum(g0 * g0))
         scale = jnp.where(gnorm > 0, jnp.sqrt(self.first_step / jnp.maximum(gnorm, 1e-30)), 1.0)
         y0 = x0 / scale
         solver = self._solver
         fn = _injected(f0, g0 * scale)
         inner = solver.init(fn, y0, None, {}, jax.ShapeDtypeStruct((), x0.dtype), None, frozenset())
+        if pairs is not None:  # BFGS.start_seeded
+            inner = self._seeded(inner, pairs, scale)
         y, inner, _ = solver.step(fn, y0, None, {}, inner, frozenset())
         return y, inner, scale
 
@@ -155,6 +157,23 @@ class BFGS(LBFGS):
     interpolate: bool = True
     name: str = "bfgs"
 
+    def start_seeded(self, x0, f0, g0, xs, gs, ok) -> _LBFGSState:
+        """`start` at x0 with an inverse Hessian that has already taken the BFGS updates of the secant pairs
+        of earlier evaluations: points xs [M, N] with gradients gs [M, N] in the order they were made, ok [M]
+        where usable (a pair needs both ends and positive curvature; `bfgs_inverse_from_pairs`). The first trial
+        step is then a quasi-Newton step (length 1 in x along directions no pair measured)."""
+        import equinox as eqx
+
+        y, inner, scale = self._start_full(x0, f0, g0, pairs=(xs, gs, ok))
+        return _LBFGSState(y=y, inner=eqx.filter(inner, _is_leaf_array), scale=scale)
+
+    def _seeded(self, inner, pairs, scale):
+        import equinox as eqx
+
+        xs, gs, ok = pairs
+        h = bfgs_inverse_from_pairs(xs / scale, gs * scale, ok)
+        return eqx.tree_at(lambda s: s.f_info.hessian_inv.pytree, inner, h.astype(xs.dtype))
+
     @property
     def _solver(self):
         import optimistix
@@ -162,6 +181,28 @@ class BFGS(LBFGS):
         if self.interpolate:
             return _interpolating_bfgs_class()(rtol=self.rtol, atol=self.atol)
         return optimistix.BFGS(rtol=self.rtol, atol=self.atol)
+
+
+def bfgs_inverse_from_pairs(xs, gs, ok, min_curvature: float = 1e-6):
+    """[N, N] the identity after the BFGS inverse-Hessian updates (Nocedal & Wright eq. 6.17) of the secant pairs
+    of successive points xs [M, N] with gradients gs [M, N], oldest first; ok [M]: which points are usable. A
+    pair is used where both its points are and its curvature s.y exceeds min_curvature |s| |y| (a pair of
+    negative curvature would make the matrix indefinite; BFGS skips it, as optimistix's update does)."""
+    n = xs.shape[1]
+
+    def update(h, pair):
+        s, y, use = pair
+        sy = jnp.vdot(s, y)
+        use = use & (sy > min_curvature * jnp.linalg.norm(s) * jnp.linalg.norm(y)) & (sy > 0)
+        sy_safe = jnp.where(use, sy, 1.0)
+        hy = h @ y
+        new = h + (sy_safe + jnp.vdot(y, hy)) * jnp.outer(s, s) / sy_safe ** 2 \
+            - (jnp.outer(hy, s) + jnp.outer(s, hy)) / sy_safe
+        return jnp.where(use, new, h), None
+
+    pairs = (xs[1:] - xs[:-1], gs[1:] - gs[:-1], ok[1:] & ok[:-1])
+    h, _ = jax.lax.scan(update, jnp.eye(n, dtype=xs.dtype), pairs)
+    return h
 
 
 @cache
@@ -296,6 +337,9 @@ class _FallbackState(NamedTuple):
     grad_norms: jax.Array   # [budget]
     switch_at: jax.Array    # evaluations before the hand-over (-1: none)
     kind: jax.Array         # index into FALLBACK_KINDS
+    seen_x: jax.Array       # [M, N] the primary's last M evaluated points (a ring: evaluation j in row j % M)
+    seen_g: jax.Array       # [M, N] their gradients (zero where not finite)
+    seen_f: jax.Array       # [M] their losses (inf where not finite or not yet written)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -303,7 +347,14 @@ class Fallback:
     """`primary` watched by `rule` (a `fallback.FallbackRule`), `fallback` taking over from the best point
     so far inside the same budget (see `motionrecon.optim.fallback` for the rule), plus the primary's own
     test-time stop (`stop_rule`, a `learned.StopRule` or None) as the kind "stop rule". With primary None
-    (its weights did not load) the fallback does all the work, kind "weights"."""
+    (its weights did not load) the fallback does all the work, kind "weights".
+
+    seed_pairs: how many of the primary's last evaluations the fallback starts from (0: none): a fallback with
+    `start_seeded` (BFGS) takes their secant pairs into its inverse Hessian, so its first steps after the
+    hand-over use the curvature the primary's evaluations measured instead of starting from the identity.
+    seed_loss_ratio: only evaluations whose loss is at most this times the best loss at the hand-over count (a
+    pair across a step that threw the loss up tenfold measures the landscape far from where BFGS starts; all
+    finite ones where the best loss is not positive)."""
 
     primary: Any
     fallback: Any
@@ -311,23 +362,48 @@ class Fallback:
     budget: int
     stop_rule: Any = None
     name: str = "optimus"
+    seed_pairs: int = 0
+    seed_loss_ratio: float = 3.0
 
     def start(self, x0, f0, g0):
-        b = self.budget
+        b, m = self.budget, self.seed_pairs
         f, g, finite = _sanitise(f0, g0)
         inf = jnp.full((b,), jnp.inf, x0.dtype)
+        seen = dict(seen_x=jnp.zeros((m,) + x0.shape, x0.dtype), seen_g=jnp.zeros((m,) + x0.shape, x0.dtype),
+                    seen_f=jnp.full((m,), jnp.inf, x0.dtype))
         if self.primary is None:
             return _FallbackState(
                 phase=jnp.asarray(1), primary=(), fallback=self.fallback.start(x0, f, g), k=jnp.asarray(1),
                 best_f=jnp.where(finite, f0, jnp.inf), best_x=x0, best_g=g, history=inf, losses=inf,
-                grad_norms=inf, switch_at=jnp.asarray(0), kind=jnp.asarray(FALLBACK_KINDS.index("weights")))
+                grad_norms=inf, switch_at=jnp.asarray(0), kind=jnp.asarray(FALLBACK_KINDS.index("weights")), **seen)
         st = _FallbackState(
             phase=jnp.asarray(0), primary=self.primary.start(x0, f, g), fallback=self.fallback.start(x0, f, g),
             k=jnp.asarray(1), best_f=jnp.where(finite, f0, jnp.inf), best_x=x0, best_g=g,
             history=inf.at[0].set(jnp.where(finite, f0, jnp.inf)), losses=inf.at[0].set(jnp.where(finite, f0, jnp.inf)),
             grad_norms=inf.at[0].set(jnp.where(finite, jnp.linalg.norm(g0), jnp.inf)),
-            switch_at=jnp.asarray(-1), kind=jnp.asarray(0))
-        return self._judge(st, x0, f0, g0, finite)
+            switch_at=jnp.asarray(-1), kind=jnp.asarray(0), **seen)
+        return self._judge(self._remember(st, 0, x0, f, g, finite), x0, f0, g0, finite)
+
+    def _remember(self, st: _FallbackState, j, x, f, g, finite, when=True) -> _FallbackState:
+        """st with evaluation j (at x; sanitised loss f and gradient g) in the ring of the primary's evaluations,
+        if `when`."""
+        if self.seed_pairs == 0:
+            return st
+        row = j % self.seed_pairs
+        put = lambda ring, new: ring.at[row].set(jnp.where(when, new, ring[row]))
+        return st._replace(seen_x=put(st.seen_x, x), seen_g=put(st.seen_g, g),
+                           seen_f=put(st.seen_f, jnp.where(finite, f, jnp.inf)))
+
+    def _restart(self, st: _FallbackState):
+        """The fallback's start from the best point so far (seeded with the primary's evaluations: `seed_pairs`)."""
+        f = jnp.where(jnp.isfinite(st.best_f), st.best_f, BIG_LOSS)
+        if self.seed_pairs == 0:
+            return self.fallback.start(st.best_x, f, st.best_g)
+        oldest = st.k % self.seed_pairs  # the ring's rows in the order they were written
+        order = lambda a: jnp.roll(a, -oldest, axis=0)
+        seen_f = order(st.seen_f)
+        near = jnp.isfinite(seen_f) & ((st.best_f <= 0) | (seen_f <= self.seed_loss_ratio * st.best_f))
+        return self.fallback.start_seeded(st.best_x, f, st.best_g, order(st.seen_x), order(st.seen_g), near)
 
     def query(self, st: _FallbackState):
         if self.primary is None:
@@ -357,6 +433,7 @@ class Fallback:
         primary = self.primary.tell(st.primary, x, f, g) if primary else st.primary
         st = st._replace(primary=_keep_if(st.phase == 0, primary, st.primary),
                          fallback=_keep_if(st.phase == 1, fallback, st.fallback))
+        st = self._remember(st, k, x, f, g, finite, when=st.phase == 0)
         return self._judge(st, x, f0, g0, finite)
 
     def _judge(self, st: _FallbackState, x, f0, g0, finite):
@@ -386,7 +463,7 @@ class Fallback:
         kind = jnp.where(~finite, 1, jnp.where(diverged, 2, jnp.where(stall, 3, jnp.where(stop, 4, jnp.where(
             converged, 5, 0)))))
         switch = in_primary & (kind > 0)
-        restart = self.fallback.start(st.best_x, jnp.where(jnp.isfinite(st.best_f), st.best_f, BIG_LOSS), st.best_g)
+        restart = self._restart(st)
         return st._replace(
             phase=jnp.where(switch, jnp.where(kind == 5, 2, 1), st.phase),
             fallback=_keep_if(switch & (kind != 5), restart, st.fallback),
