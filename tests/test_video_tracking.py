@@ -238,3 +238,15 @@ def test_the_real_two_people_clip_follows_one_man(shared_data, point):
     assert np.max(_consistent_bones(track)) < 0.2
     assert track.detected.sum() >= 0.7 * track.num_frames
     assert track.detected[:40].all()  # apart for the first 40 frames: found in every one
+
+
+def test_mediapipes_native_notices_stay_off_the_terminal_and_the_progress_bar_stays_on(shared_data, capfd):
+    """With two people in view MediaPipe's graph threads print absl warnings ("Feedback manager requires a model
+    with a single signature inference") at every few frames once the two men hug (from frame 55 of 72); the user
+    sees the progress bar only."""
+    require(shared_data / "video" / "two_people_hug.mp4")
+    track = mediapipe_pose.detect_video(SHARED_DATA / "video" / "two_people_hug.mp4", progress=True)
+    err = capfd.readouterr().err
+    assert track.people_at_start == 2 and track.detected.all()
+    assert "keypoints" in err
+    assert "Feedback manager" not in err and "W0000" not in err, err[-500:]

@@ -191,24 +191,27 @@ def check_model_available(model_complexity: int) -> None:
 
 @contextlib.contextmanager
 def native_stderr_silenced(enabled: bool = True):
-    """Sends file descriptor 2 to /dev/null for the block.
+    """Sends file descriptor 2 to /dev/null for the block; yields a text stream to the stderr it replaced (for a
+    progress bar that should still be seen), or sys.stderr when not `enabled`.
 
-    MediaPipe's C++ side and TensorFlow Lite print start-up notices straight
-    to stderr ("Created TensorFlow Lite XNNPACK delegate", absl warnings about
-    feedback tensors) from their own threads between creating a graph and its
-    first result; no setting turns them off. Used only for that window; Python
-    exceptions are unaffected (an error message printed by MediaPipe's C++
-    code in that window would be lost).
+    MediaPipe's C++ side and TensorFlow Lite print notices straight to stderr
+    ("Created TensorFlow Lite XNNPACK delegate", absl warnings about feedback
+    tensors) from their own graph threads: when a graph starts, and again
+    whenever a tracker meets a new person or the single-image finder runs
+    (every frame with several people in view), at moments no caller can
+    bracket; no setting turns them off. Python exceptions are unaffected and
+    are printed after the block; what Python itself writes to sys.stderr in
+    the block, or an error message printed by MediaPipe's C++ code, is lost.
     """
     if not enabled:
-        yield
+        yield sys.stderr
         return
     sys.stderr.flush()
     saved = os.dup(2)
     try:
-        with open(os.devnull, "wb") as devnull:
+        with open(os.devnull, "wb") as devnull, os.fdopen(os.dup(saved), "w") as console:
             os.dup2(devnull.fileno(), 2)
-            yield
+            yield console
     finally:
         os.dup2(saved, 2)
         os.close(saved)
@@ -521,14 +524,13 @@ def detect_video(video_path: str | os.PathLike, *, model_complexity: int = 1,
     frame_time = stride / info.fps
     t0 = time.perf_counter()
     with contextlib.ExitStack() as stack:
-        # MediaPipe's start-up notices are printed from its threads between creation and the first result.
-        quiet = stack.enter_context(contextlib.ExitStack())
-        quiet.enter_context(native_stderr_silenced())
+        # MediaPipe's notices, printed from its threads at any frame, go nowhere until the graphs are closed
+        console = stack.enter_context(native_stderr_silenced())
         options = dict(model_complexity=model_complexity, smooth_landmarks=False, enable_segmentation=False)
         tracker = stack.enter_context(_PoseSolution(static_image_mode=False, **options))
         finder = stack.enter_context(_PoseSolution(static_image_mode=True, **options))
         bar = stack.enter_context(tqdm(total=expected, desc="keypoints", unit="frame", disable=not progress,
-                                       file=sys.stderr, leave=False))
+                                       file=console, leave=False))
         for k, (index, frame) in enumerate(videoio.iter_frames(info.path, stride=stride, start=start, stop=stop)):
             found, window, note = None, nan4, None
             grey, scale = camera_motion.analysis_image(frame)
@@ -547,7 +549,6 @@ def detect_video(video_path: str | os.PathLike, *, model_complexity: int = 1,
                                                                 step.H)
             if note is not None:
                 events.append(f"frame {index}: {note}")
-            quiet.close()
             rows["index"].append(index)
             rows["found"].append(found is not None)
             rows["j2"].append(nan2 if found is None else found.joints2d)
