@@ -9,6 +9,7 @@ compare its markers with the observations.
          + w_ground* mean_f sum_c max(0, r_c - z_fc)^2                  (cm^2, contact spheres below the floor)
          + w_skate * mean_f sum_c g_fc |v_fc|^2                          (cm^2: sliding on the floor, see below)
          + w_stance* mean_f sum_c s_fc |v_fc|^2                          (cm^2: sliding where the reference stands)
+         + w_planted * mean_f sum_c s_fc max(0, min_{c' on c's part} h_fc')^2  (cm^2: lifted where it stands)
 
 x are the control keyframes [K, U] (offsets from the kinematic initialisation,
 see `physics.control`), m the simulated landmark sites of the observed joints,
@@ -29,7 +30,16 @@ planted in the observations stays planted, while a landing, a take-off or a toe
 skimming the floor, which the skate term also slows, are left free. Both read
 the pairs of frames 1..F; the step out of the initial state (frame 0 -> 1) is
 added with the weight `WindowData.handover` (`handover_sliding`): 0 in a
-window's solve, 1 where a slide retry solves it again.
+window's solve, 1 where a slide retry solves it again. The planted term
+(`lifted_in_stance`) is the vertical counterpart of the stance term: where the
+reference has a part standing, the simulated part's lowest sphere should touch
+the floor (within PLANTED_SLACK). Without it a standing person's simulated
+body can hop to turn or shift its weight (the hug video: both feet 6-8 cm up in
+10-12 of 72 frames, the pelvis 10 cm over the reference's), which neither
+sliding term sees above SKATE_HEIGHT. Its weight is 0 by default, on video too:
+it takes the hug's MPJPE-2d from 1.9-2.0x to 1.55-1.6x the raw detections', but
+raises the dribble clip's foot skate from 2.5 % to 6-12 % (docs/video.md
+"Session 20"); `--config` with {"weights": {"planted": 1.0}} turns it on.
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ from __future__ import annotations
 import dataclasses
 from functools import partial
 
+import numpy as np
 import jax
 import jax.numpy as jnp
 
@@ -44,10 +55,12 @@ from motionrecon.body import BodyArrays, Layout
 from motionrecon.physics import contact, dynamics, rollout
 
 
-PARTS = ("marker3d", "root_relative", "reprojection", "smooth", "reg", "ground", "skate", "stance")  # the loss's terms
+PARTS = ("marker3d", "root_relative", "reprojection", "smooth", "reg", "ground", "skate", "stance",
+         "planted")  # the loss's terms
 SKATE_HEIGHT = 0.03  # m of clearance below which a contact sphere counts as (nearly) on the ground
 SKATE_WIDTH = 0.005  # m, softness of that gate
 SKATE_RATE = 25.0  # Hz, the foot skate metric's frame rate
+PLANTED_SLACK = 0.02  # m a standing part's lowest sphere may rise before the planted term counts it
 
 
 @jax.tree_util.register_dataclass
@@ -61,6 +74,7 @@ class LossWeights:
     ground: float = 0.125  # per sphere: 1.0 on the mean over the 8 foot spheres of earlier versions
     skate: float = 0.0
     stance: float = 0.0
+    planted: float = 0.0
 
 
 @jax.tree_util.register_dataclass
@@ -165,6 +179,25 @@ def stance_sliding(contact_pos, radius, stance, frame_dt):
     return jnp.mean(jnp.sum(stance[1:] * stance[:-1] * _sliding(contact_pos, radius, frame_dt), axis=-1))
 
 
+def lifted_in_stance(contact_pos, radius, stance, contact_bodies: tuple[int, ...]):
+    """Mean over frames of the squared height (m^2) by which each body part that the reference has standing
+    (`stance` 1) is off the floor: its lowest contact sphere's clearance, counted once per sphere of the part. A
+    foot standing on its toes keeps a sphere down and costs nothing; a foot lifted (a hop the observations do
+    not show: a standing person's simulated body jumping to turn, which the skate term, blind above
+    SKATE_HEIGHT, lets through) costs its height squared.
+
+    contact_pos: [F, C, 3]; radius: [C]; stance: [F, C] (or [F, 0]: zero); contact_bodies: [C] the body each
+    sphere sits on (static).
+    """
+    if stance.shape[-1] != contact_pos.shape[1]:
+        return jnp.zeros((), contact_pos.dtype)
+    bodies = np.asarray(contact_bodies)
+    same = bodies[:, None] == bodies[None, :]  # [C, C] spheres on one part
+    clearance = contact_pos[..., 2] - radius  # [F, C]
+    lowest = jnp.min(jnp.where(same[None], clearance[:, None, :], jnp.inf), axis=-1)  # [F, C] of its part
+    return jnp.mean(jnp.sum(stance * jax.nn.relu(lowest - PLANTED_SLACK) ** 2, axis=-1))
+
+
 def handover_sliding(init_contact, contact_pos, radius, stance0, stance, frame_dt):
     """The skate and stance terms' pair (frame 0, frame 1), out of the initial state, in their units: each
     term's sum over the spheres divided by the F - 1 pairs the term averages over (`foot_sliding`,
@@ -201,16 +234,17 @@ def window_loss(x, data: WindowData, arrays: BodyArrays, params: contact.Contact
     skate0, stance0 = handover_sliding(init_contact, traj.contact_pos, arrays.contact_radius, data.stance0,
                                        data.stance, arrays.timestep * spf)
     skate, stance = skate + data.handover * skate0, stance + data.handover * stance0
+    planted = lifted_in_stance(traj.contact_pos, arrays.contact_radius, data.stance, layout.contact_bodies)
     uv = project(sim, data.camera_K, data.camera_R, data.camera_t)
     sq2d = jnp.sum(((uv - data.observed2d) / data.image_scale) ** 2, axis=-1)
     e2d = jnp.sum(data.confidence2d * sq2d) / jnp.maximum(jnp.sum(data.confidence2d), 1e-6)
     parts = {"marker3d": 1e4 * e3d, "root_relative": 1e4 * e_root, "reprojection": 1e4 * e2d, "smooth": smooth,
              "reg": reg, "ground": 1e4 * ground,
-             "skate": 1e4 * skate, "stance": 1e4 * stance}
+             "skate": 1e4 * skate, "stance": 1e4 * stance, "planted": 1e4 * planted}
     loss = (weights.marker3d * parts["marker3d"] + weights.root_relative * parts["root_relative"]
             + weights.reprojection * parts["reprojection"] + weights.smooth * parts["smooth"]
             + weights.reg * parts["reg"] + weights.ground * parts["ground"] + weights.skate * parts["skate"]
-            + weights.stance * parts["stance"])
+            + weights.stance * parts["stance"] + weights.planted * parts["planted"])
     return loss, (traj, parts)
 
 

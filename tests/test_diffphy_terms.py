@@ -97,3 +97,27 @@ def test_pinned_keyframes_hold_the_first_keyframe_and_give_it_no_gradient():
     np.testing.assert_array_equal(diffphy.pinned_keyframes(keyframes, empty), keyframes)
     g = jax.grad(lambda k: jnp.sum(diffphy.pinned_keyframes(k, pinned) ** 2))(keyframes)
     assert float(jnp.abs(g[0]).max()) == 0.0 and float(jnp.abs(g[1:]).min()) > 0.0
+
+
+def test_lifted_in_stance_costs_a_standing_parts_lowest_sphere_height_squared_per_sphere():
+    """Two feet of two spheres each (bodies 7 and 9): a part that the reference has standing costs its lowest
+    sphere's clearance over PLANTED_SLACK squared, once per sphere; a foot on its toes (one sphere down) or just
+    off the floor costs nothing, and so does a lifted foot that the reference does not have standing, or no
+    stance data."""
+    bodies = (7, 7, 9, 9)
+    every = jnp.ones((5, 4))
+    hop, r = _spheres([0.05, 0.08, 0.0, 0.01], 0.0)  # left foot 5 cm up (lowest sphere), right foot down
+    over = 0.05 - diffphy.PLANTED_SLACK
+    np.testing.assert_allclose(float(diffphy.lifted_in_stance(hop, r, every, bodies)), 2 * over ** 2, rtol=1e-5)
+    toes, r = _spheres([0.0, 0.06, 0.0, 0.0], 0.0)  # heel raised, toe sphere on the floor
+    assert float(diffphy.lifted_in_stance(toes, r, every, bodies)) == 0.0
+    skim, r = _spheres([0.9 * diffphy.PLANTED_SLACK] * 2 + [0.0, 0.0], 0.0)
+    assert float(diffphy.lifted_in_stance(skim, r, every, bodies)) == 0.0
+    swing = jnp.asarray(np.array([[0, 0, 1, 1]] * 5, np.float32))  # the left foot swings in the reference
+    assert float(diffphy.lifted_in_stance(hop, r, swing, bodies)) == 0.0
+    half = jnp.asarray(np.array([[1, 1, 1, 1]] * 2 + [[0, 0, 1, 1]] * 3, np.float32))
+    np.testing.assert_allclose(float(diffphy.lifted_in_stance(hop, r, half, bodies)), 0.4 * 2 * over ** 2,
+                               rtol=1e-5)
+    assert float(diffphy.lifted_in_stance(hop, r, jnp.zeros((5, 0)), bodies)) == 0.0
+    g = jax.grad(lambda p: diffphy.lifted_in_stance(p, r, every, bodies))(hop)
+    assert float(g[0, 0, 2]) > 0 and float(g[0, 1, 2]) == 0.0  # pulls the lowest sphere down, not the other

@@ -249,6 +249,21 @@ def test_gradient_matches_central_differences_with_the_stance_term_and_a_pinned_
     _check_gradient_against_central_differences(spec, pinned, evaluate, x)
 
 
+def test_gradient_matches_central_differences_with_the_planted_term(walk_window, test_config):
+    """The planted term (`diffphy.lifted_in_stance`) with every sphere counted as standing in every frame, so that
+    the walk's swinging foot, more than PLANTED_SLACK up, is in it: a gradient that matches central differences."""
+    spec, _, _, problem, _ = walk_window
+    C = problem.body.contact_radius.shape[-1]
+    data = dataclasses.replace(problem.data, stance=jnp.ones((spec.frames, C), jnp.float32))
+    standing = dataclasses.replace(problem, data=data)
+    weights = dataclasses.replace(test_config.weights, planted=1.0)
+    evaluate = jax.jit(lambda x, p: window.loss_and_grad(spec, x, p, test_config.contact, weights))
+    x = 0.05 * np.random.default_rng(3).standard_normal(spec.num_params)
+    (_, (_, parts)), _ = evaluate(jnp.asarray(x, jnp.float32), standing)
+    assert float(parts["planted"]) > 0
+    _check_gradient_against_central_differences(spec, standing, evaluate, x)
+
+
 @pytest.fixture(scope="module")
 def crawl_window(test_config):
     """The first window of pybullet's crawl: hands and knees on the floor."""
