@@ -1,6 +1,7 @@
 """BVH input for `motionrecon mocap`, and `load_motion` on single AIST++ / Human3.6M files."""
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -139,14 +140,18 @@ def test_a_body_upright_along_no_axis_cannot_tell_up(tmp_path):
     assert load_bvh(path, joint_map={"up": "y"}).metadata["up"] == "+y"
 
 
-def test_load_motion_time_window_and_formats(tmp_path):
+def test_load_motion_time_window_and_formats(tmp_path, caplog):
     rows = cmu_rows()
     path = write_bvh(tmp_path / "clip.bvh", rows, walking_frames(rows, 30), 1 / 30)
     whole = load_motion(path)
     part = load_motion(path, start=0.1, duration=0.5)
     assert part.num_frames == 15 and np.array_equal(part.joints3d, whole.joints3d[3:18])
-    with pytest.raises(InputError, match="runs past the end"):
-        load_motion(path, start=0.5, duration=1.0)
+    with caplog.at_level(logging.WARNING):
+        tail = load_motion(path, start=0.5, duration=1.0)  # 1 s from 0.5 s of a 1 s clip: the 0.5 s to the end
+    assert tail.num_frames == 15 and np.array_equal(tail.joints3d, whole.joints3d[15:])
+    assert "runs past the end" in caplog.text and "using the 0.500 s to the end" in caplog.text
+    with pytest.raises(InputError, match="fewer than 2 frames"):
+        load_motion(path, start=0.99, duration=1.0)
 
     # AIST++ keypoints3d pickle: the same as the data-set reader, 60 fps.
     seq = "gBR_sBM_cAll_d06_mBR4_ch06"

@@ -1,6 +1,7 @@
 """The DeepMimic clip reader on pybullet_data's real clips and on small bad files."""
 
 import json
+import logging
 import math
 import warnings
 import xml.etree.ElementTree as ET
@@ -200,13 +201,21 @@ def test_start_picks_the_first_frame_at_or_after_it(walk, walk_clip):
     np.testing.assert_allclose(later.joints3d, long.joints3d[60:90], atol=1e-9)
 
 
-def test_non_looping_clip_past_its_end_is_an_input_error():
+def test_non_looping_clip_past_its_end_stops_at_its_end_with_a_warning(caplog):
+    """As the video command's --duration: "the first 2 s" of a 1.57 s clip is the clip, said in a warning."""
     path = dm.clip_path("kick")
+    whole = dm.load_deepmimic(path)
     assert dm.load_deepmimic(path, duration=1.5).num_frames == 45  # 47 frames at 30 fps
-    with pytest.raises(InputError, match="humanoid3d_kick.txt.*past the end"):
-        dm.load_deepmimic(path, duration=2.0)
-    with pytest.raises(InputError, match="past the end"):
-        dm.load_deepmimic(path, start=1.0, duration=1.0)
+    with caplog.at_level(logging.WARNING):
+        longer = dm.load_deepmimic(path, duration=2.0)
+        tail = dm.load_deepmimic(path, start=1.0, duration=1.0)
+    assert longer.num_frames == whole.num_frames == 47
+    np.testing.assert_array_equal(longer.joints3d, whole.joints3d)
+    # the first frame at or after 1 s: frame 31 (the file's frame time is a hair under 1/30 s)
+    assert tail.num_frames == 16 and np.array_equal(tail.joints3d, whole.joints3d[31:])
+    assert caplog.text.count("past the end") == 2 and "humanoid3d_kick.txt" in caplog.text
+    with pytest.raises(InputError, match="fewer than 2 frames"):
+        dm.load_deepmimic(path, start=1.55, duration=1.0)
 
 
 # --- bad input --------------------------------------------------------------

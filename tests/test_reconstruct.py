@@ -163,7 +163,7 @@ def test_mocap_skips_complete_folders(mocap_run, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["mocap", "missing.txt", "--out", "OUT"], "no such file"),
-    (["mocap", "KICK", "--out", "OUT", "--duration", "10"], "runs past the end"),
+    (["mocap", "KICK", "--out", "OUT", "--start", "100", "--duration", "1"], "fewer than 2 frames"),
     (["mocap", "WALK", "--out", "OUT", "--solver", "nonsense"], "unknown solver"),
     (["mocap", "WALK", "--out", "OUT", "--optimus-weights", "OUT/missing.npz"], "weight file not found"),
     (["mocap", "WALK", "--out", "OUT", "--solver", "lbfgs", "--optimus-weights", "W"], "has no weights"),

@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import math
 import os
 import sys
@@ -95,6 +96,8 @@ _JOINT_SOURCES: dict[str, tuple[str, tuple[float, float, float] | None]] = {
 
 # y-up -> z-up: (x, y, z) -> (x, -z, y), a proper rotation (det +1).
 Y_UP_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -342,8 +345,8 @@ def load_deepmimic(path: str | os.PathLike, *, start: float = 0.0, duration: flo
       start: seconds; the first frame returned is the first at or after it.
       duration: seconds; round(duration · fps) frames are returned. None:
         every frame from `start` to the file's last. A "wrap" clip is repeated
-        as a cycle (see `cycle_transform`) for as long as asked; for a "none"
-        clip a duration past its last frame is an InputError.
+        as a cycle (see `cycle_transform`) for as long as asked; a "none" clip
+        stops at its last frame, with a warning naming the duration kept.
     Returns:
       Observations with joints3d [T, 18, 3] in metres, world z-up, confidence
       all ones, fps, source = the path.
@@ -365,8 +368,13 @@ def load_deepmimic(path: str | os.PathLike, *, start: float = 0.0, duration: flo
         if count < 2:
             raise InputError(path, f"duration {duration} s is less than 2 frames at {clip.fps:g} fps")
         if clip.loop == "none" and first + count > n_file:
-            raise InputError(path, f"start {start} s + duration {duration} s runs past the end of this "
-                                   f"non-looping clip ({n_file} frames = {n_file / clip.fps:.3f} s at {clip.fps:g} fps)")
+            if first > n_file - 2:
+                raise InputError(path, f"start {start} s leaves fewer than 2 frames of the clip "
+                                       f"({n_file} frames at {clip.fps:g} fps)")
+            log.warning("%s: start %g s + duration %g s runs past the end of this non-looping clip (%d frames = "
+                        "%.3f s at %g fps); using the %.3f s to the end", path, start, duration, n_file,
+                        n_file / clip.fps, clip.fps, (n_file - first) / clip.fps)
+            count = n_file - first
     joints = _frame_sequence(clip, first, count)
     return Observations(
         fps=clip.fps,

@@ -12,6 +12,7 @@ round(duration * fps) frames).
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
@@ -22,12 +23,15 @@ from motionrecon.datasets.common import check_thigh_length
 from motionrecon.errors import InputError
 from motionrecon.observations import Observations
 
+log = logging.getLogger(__name__)
+
 
 def time_window(num_frames: int, fps: float, start: float, duration: float | None, source: str) -> slice:
     """Frames of [start, start + duration) seconds: the first at or after `start`, round(duration * fps) of them.
 
-    duration None: every frame from `start` to the end. InputError when fewer than
-    2 frames remain or the window runs past the end.
+    duration None: every frame from `start` to the end. A window that runs past the end stops at the end, with a
+    warning naming the duration kept (as `motionrecon VIDEO --duration` does: "the first 5 s" of a 4.5 s clip is
+    the clip). InputError when fewer than 2 frames remain.
     """
     if not (math.isfinite(start) and start >= 0):
         raise InputError(source, f"start must be a time >= 0 s, got {start}")
@@ -43,8 +47,12 @@ def time_window(num_frames: int, fps: float, start: float, duration: float | Non
     if count < 2:
         raise InputError(source, f"duration {duration} s is less than 2 frames at {fps:g} fps")
     if first + count > num_frames:
-        raise InputError(source, f"start {start} s + duration {duration} s runs past the end "
-                                 f"({num_frames} frames = {num_frames / fps:.3f} s at {fps:g} fps)")
+        if num_frames - first < 2:
+            raise InputError(source, f"start {start} s leaves fewer than 2 frames ({num_frames} frames at {fps:g} fps)")
+        log.warning("%s: start %g s + duration %g s runs past the end (%d frames = %.3f s at %g fps); using the "
+                    "%.3f s to the end", source, start, duration, num_frames, num_frames / fps, fps,
+                    (num_frames - first) / fps)
+        count = num_frames - first
     return slice(first, first + count)
 
 
