@@ -9,7 +9,7 @@ compare its markers with the observations.
          + w_ground* mean_f sum_c max(0, r_c - z_fc)^2                  (cm^2, contact spheres below the floor)
          + w_skate * mean_f sum_c g_fc |v_fc|^2                          (cm^2: sliding on the floor, see below)
          + w_stance* mean_f sum_c s_fc |v_fc|^2                          (cm^2: sliding where the reference stands)
-         + w_planted * mean_f sum_c s_fc max(0, min_{c' on c's part} h_fc')^2  (cm^2: lifted where it stands)
+         + w_planted * mean_f sum_c s_fc max(0, min_{c' on c's part} h_fc' - 2 cm)^2  (cm^2: lifted where it stands)
 
 x are the control keyframes [K, U] (offsets from the kinematic initialisation,
 see `physics.control`), m the simulated landmark sites of the observed joints,
@@ -47,9 +47,9 @@ from __future__ import annotations
 import dataclasses
 from functools import partial
 
-import numpy as np
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from motionrecon.body import BodyArrays, Layout
 from motionrecon.physics import contact, dynamics, rollout
@@ -181,10 +181,10 @@ def stance_sliding(contact_pos, radius, stance, frame_dt):
 
 def lifted_in_stance(contact_pos, radius, stance, contact_bodies: tuple[int, ...]):
     """Mean over frames of the squared height (m^2) by which each body part that the reference has standing
-    (`stance` 1) is off the floor: its lowest contact sphere's clearance, counted once per sphere of the part. A
-    foot standing on its toes keeps a sphere down and costs nothing; a foot lifted (a hop the observations do
-    not show: a standing person's simulated body jumping to turn, which the skate term, blind above
-    SKATE_HEIGHT, lets through) costs its height squared.
+    (`stance` 1) is off the floor: its lowest contact sphere's clearance over PLANTED_SLACK, counted once per
+    sphere of the part. A foot standing on its toes keeps a sphere down and costs nothing; a foot lifted (a hop
+    the observations do not show: a standing person's simulated body jumping to turn, which the skate term,
+    blind above SKATE_HEIGHT, lets through) costs its height over the slack, squared.
 
     contact_pos: [F, C, 3]; radius: [C]; stance: [F, C] (or [F, 0]: zero); contact_bodies: [C] the body each
     sphere sits on (static).
