@@ -224,8 +224,12 @@ def test_run_json_gets_the_reading_decisions(tmp_path):
     reader = info["reader"]
     assert reader["unit"] == "cm" and reader["up"] == "+y" and reader["joints"]["left_knee"] == ["LeftLeg"]
     assert reader["skipped_frames"] == 0 and reader["summary"].startswith("up +y, centimetres")
+    assert info["seconds"] == pytest.approx(0.8)  # 8 frames at 10 fps
     deepmimic = load_motion(clip_path("walk"))
     assert "reader" not in run_info("walk.txt", Namespace(start=0.0, duration=None), deepmimic)
+    kick = load_motion(clip_path("kick"), duration=5.0)  # runs past the end of the 1.57 s clip: stops there
+    info = run_info("kick.txt", Namespace(start=0.0, duration=5.0), kick)
+    assert kick.num_frames == 47 and info["duration"] == 5.0 and info["seconds"] == pytest.approx(47 / kick.fps)
 
 
 @pytest.mark.slow

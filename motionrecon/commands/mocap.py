@@ -171,9 +171,10 @@ def _reconstruct_together(batch: list, cfg, args) -> list[Path]:
 
 
 def run_info(path, args, obs) -> dict:
-    """What run.json records about the input: the file, the time window, the joint map, and how it was read
-    (`Observations.metadata`, under "reader", when the reader says anything)."""
-    info = {"input": str(path), "start": args.start, "duration": args.duration}
+    """What run.json records about the input: the file, the time window asked for ("start", "duration") and the
+    seconds reconstructed ("seconds": shorter where the window ran past the clip's end), the joint map, and how it
+    was read (`Observations.metadata`, under "reader", when the reader says anything)."""
+    info = {"input": str(path), "start": args.start, "duration": args.duration, "seconds": obs.duration}
     if getattr(args, "joint_map", None) is not None:
         info["joint_map"] = str(args.joint_map)
     if obs.metadata:
