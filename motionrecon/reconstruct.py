@@ -454,7 +454,8 @@ def reconstruct_many(observations: list[Observations], config: ReconstructionCon
         body, qkin = kinematic_reference(obs, cfg, spf, shape)
         segments = window.observed_segments(obs.confidence, obs.fps, cfg.restart_after_gap)
         placed = window.segment_window_starts(segments, F, ov)
-        stance = reference_stance(body, qkin, obs.fps) if cfg.weights.stance or cfg.weights.planted or cfg.slide_retry else None
+        wants_stance = cfg.weights.stance or cfg.weights.planted or cfg.slide_retry
+        stance = reference_stance(body, qkin, obs.fps) if wants_stance else None
         clip = _Clip(obs, body, qkin, [a for a, _ in placed], [b for _, b in placed], segments, stance)
         groups.setdefault((F, ov, K, spf, obs.skeleton.num_joints, body.layout), []).append((i, clip))
     out: list = [None] * len(observations)

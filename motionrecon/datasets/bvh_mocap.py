@@ -44,8 +44,7 @@ from motionrecon.datasets.bvh import BvhMotion, read_bvh, rest_positions
 from motionrecon.datasets.bvh_rig import (SIDES, UNIT_NAMES, JointMap, RigDecision, ancestors, axes_to_world,
                                           common_ancestor, decide_rig, descendants, joint_map_from_dict, point,
                                           read_joint_map)
-from motionrecon.datasets.common import check_thigh_length
-from motionrecon.datasets.single_files import time_window
+from motionrecon.datasets.common import check_thigh_length, time_window
 from motionrecon.errors import InputError
 from motionrecon.observations import Observations
 from motionrecon.skeleton import get_joint_set
@@ -263,7 +262,7 @@ def load_bvh(path: str | Path, *, start: float = 0.0, duration: float | None = N
 
     Args:
       path: the .bvh file.
-      start, duration: seconds, as `single_files.time_window`, counted from the first frame after
+      start, duration: seconds, as `common.time_window`, counted from the first frame after
         any skipped calibration frames (the floor uses every kept frame).
       joint_map: roles, up axis and unit the file cannot tell (`bvh_rig.JointMap`, a dict of the same
         keys, or a JSON file path); None decides everything from the file.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import pickle
 from pathlib import Path
 
@@ -9,9 +11,47 @@ import numpy as np
 
 from motionrecon.errors import InputError
 
+log = logging.getLogger(__name__)
+
 # Plausible median thigh (hip-knee) length of an adult, metres. A skeleton
 # outside this range was almost surely read in the wrong unit.
 THIGH_RANGE_M: tuple[float, float] = (0.25, 0.75)
+
+
+def start_frame(start: float, fps: float, source: str) -> int:
+    """The first frame at or after `start` seconds; InputError naming `source` unless start is a time >= 0."""
+    if not (math.isfinite(start) and start >= 0):
+        raise InputError(source, f"start must be a time >= 0 s, got {start}")
+    return math.ceil(start * fps - 1e-6)
+
+
+def frame_count(duration: float, fps: float, source: str) -> int:
+    """round(duration * fps) frames; InputError naming `source` unless that is a duration > 0 s of 2 frames or more."""
+    if not (math.isfinite(duration) and duration > 0):
+        raise InputError(source, f"duration must be > 0 s, got {duration}")
+    count = round(duration * fps)
+    if count < 2:
+        raise InputError(source, f"duration {duration} s is less than 2 frames at {fps:g} fps")
+    return count
+
+
+def time_window(num_frames: int, fps: float, start: float, duration: float | None, source: str) -> slice:
+    """Frames of [start, start + duration) seconds: the first at or after `start`, round(duration * fps) of them.
+
+    duration None: every frame from `start` to the end. A window that runs past the end stops at the end, with a
+    warning naming the duration kept (as `motionrecon VIDEO --duration` does: "the first 5 s" of a 4.5 s clip is
+    the clip). InputError when fewer than 2 frames remain.
+    """
+    first = start_frame(start, fps, source)
+    count = num_frames - first if duration is None else frame_count(duration, fps, source)
+    if num_frames - first < 2:
+        raise InputError(source, f"start {start} s leaves fewer than 2 frames ({num_frames} frames at {fps:g} fps)")
+    if first + count > num_frames:
+        log.warning("%s: start %g s + duration %g s runs past the end (%d frames = %.3f s at %g fps); using the "
+                    "%.3f s to the end", source, start, duration, num_frames, num_frames / fps, fps,
+                    (num_frames - first) / fps)
+        count = num_frames - first
+    return slice(first, first + count)
 
 
 def frame_slice(num_frames: int, frames: tuple[int, int] | None, step: int, source: str) -> slice:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import logging
 import math
 import os
 import sys
@@ -41,6 +40,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from motionrecon.datasets.common import frame_count, start_frame, time_window
 from motionrecon.errors import InputError
 from motionrecon.observations import Observations
 from motionrecon.skeleton import DEEPMIMIC
@@ -96,8 +96,6 @@ _JOINT_SOURCES: dict[str, tuple[str, tuple[float, float, float] | None]] = {
 
 # y-up -> z-up: (x, y, z) -> (x, -z, y), a proper rotation (det +1).
 Y_UP_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
-
-log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -352,29 +350,11 @@ def load_deepmimic(path: str | os.PathLike, *, start: float = 0.0, duration: flo
       all ones, fps, source = the path.
     """
     clip = read_clip(path)
-    if not (math.isfinite(start) and start >= 0):
-        raise InputError(path, f"start must be a time >= 0 s, got {start}")
-    first = math.ceil(start * clip.fps - 1e-6)
-    n_file = clip.num_frames
-    if duration is None:
-        if first > n_file - 2:
-            raise InputError(path, f"start {start} s leaves fewer than 2 frames of the clip "
-                                   f"({n_file} frames at {clip.fps:g} fps)")
-        count = n_file - first
-    else:
-        if not (math.isfinite(duration) and duration > 0):
-            raise InputError(path, f"duration must be > 0 s, got {duration}")
-        count = round(duration * clip.fps)
-        if count < 2:
-            raise InputError(path, f"duration {duration} s is less than 2 frames at {clip.fps:g} fps")
-        if clip.loop == "none" and first + count > n_file:
-            if first > n_file - 2:
-                raise InputError(path, f"start {start} s leaves fewer than 2 frames of the clip "
-                                       f"({n_file} frames at {clip.fps:g} fps)")
-            log.warning("%s: start %g s + duration %g s runs past the end of this non-looping clip (%d frames = "
-                        "%.3f s at %g fps); using the %.3f s to the end", path, start, duration, n_file,
-                        n_file / clip.fps, clip.fps, (n_file - first) / clip.fps)
-            count = n_file - first
+    if clip.loop == "none" or duration is None:
+        window = time_window(clip.num_frames, clip.fps, start, duration, str(path))
+        first, count = window.start, window.stop - window.start
+    else:  # a cycle, repeated for as long as asked
+        first, count = start_frame(start, clip.fps, str(path)), frame_count(duration, clip.fps, str(path))
     joints = _frame_sequence(clip, first, count)
     return Observations(
         fps=clip.fps,

@@ -5,55 +5,21 @@
 - Human3.6M `S*/MyPoseFeatures/D3_Positions/<Action>.cdf`: 32 joints in
   millimetres, world z-up, floor z = 0, 50 fps; reduced to "h36m17".
 
-Both are cut to a time window with `time_window` (the same semantics as the
+Both are cut to a time window with `common.time_window` (the same semantics as the
 DeepMimic reader: `start` rounds up to a frame, `duration` gives
 round(duration * fps) frames).
 """
 
 from __future__ import annotations
 
-import logging
-import math
 from pathlib import Path
 
 import numpy as np
 
 from motionrecon.datasets import aist, h36m
-from motionrecon.datasets.common import check_thigh_length
+from motionrecon.datasets.common import check_thigh_length, time_window
 from motionrecon.errors import InputError
 from motionrecon.observations import Observations
-
-log = logging.getLogger(__name__)
-
-
-def time_window(num_frames: int, fps: float, start: float, duration: float | None, source: str) -> slice:
-    """Frames of [start, start + duration) seconds: the first at or after `start`, round(duration * fps) of them.
-
-    duration None: every frame from `start` to the end. A window that runs past the end stops at the end, with a
-    warning naming the duration kept (as `motionrecon VIDEO --duration` does: "the first 5 s" of a 4.5 s clip is
-    the clip). InputError when fewer than 2 frames remain.
-    """
-    if not (math.isfinite(start) and start >= 0):
-        raise InputError(source, f"start must be a time >= 0 s, got {start}")
-    first = math.ceil(start * fps - 1e-6)
-    if duration is None:
-        count = num_frames - first
-        if count < 2:
-            raise InputError(source, f"start {start} s leaves fewer than 2 frames ({num_frames} frames at {fps:g} fps)")
-        return slice(first, num_frames)
-    if not (math.isfinite(duration) and duration > 0):
-        raise InputError(source, f"duration must be > 0 s, got {duration}")
-    count = round(duration * fps)
-    if count < 2:
-        raise InputError(source, f"duration {duration} s is less than 2 frames at {fps:g} fps")
-    if first + count > num_frames:
-        if num_frames - first < 2:
-            raise InputError(source, f"start {start} s leaves fewer than 2 frames ({num_frames} frames at {fps:g} fps)")
-        log.warning("%s: start %g s + duration %g s runs past the end (%d frames = %.3f s at %g fps); using the "
-                    "%.3f s to the end", source, start, duration, num_frames, num_frames / fps, fps,
-                    (num_frames - first) / fps)
-        count = num_frames - first
-    return slice(first, first + count)
 
 
 def load_aist_keypoints_file(path: str | Path, *, start: float = 0.0, duration: float | None = None,
