@@ -51,7 +51,7 @@ def measure(video: Path, seconds: float) -> dict:
     return {
         "video": video.name, "frames": track.num_frames, "detected": int(track.detected.sum()),
         "people_at_start": track.people_at_start, "rejected_frames": int(track.rejected.sum()),
-        "jumps_in_track": tracking.find_jumps(track.joints2d, track.detected),
+        "jumps_in_track": tracking.find_jumps(track.joints2d, track.detected, track.shots.starts),
         "camera_verdict": motion.verdict, "camera_model": obs.camera_model.kind,
         "trajectory_reliable": obs.camera_model.trajectory_reliable,
         "pan_deg_range": d["pan_deg_range"], "tilt_deg_range": d["tilt_deg_range"],

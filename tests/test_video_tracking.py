@@ -20,11 +20,18 @@ FACE = (30, 200, 240)
 
 # ------------------------------------------------------------ a synthetic scene with two people
 
-def _person(name: str, k: int):
+CUT = 15  # the two-shot video cuts here: another background, the people elsewhere and larger
+SECOND_SHOT = (60, 150, 60)
+
+
+def _person(name: str, k: int, cut: bool = False):
     """(joints2d [33, 2] pixels, joints3d [33, 3] metres) of person A (walks right, 100 px/m) or B
-    (walks left, in front, 120 px/m: the bigger one) at frame k, seen from the front."""
+    (walks left, in front, 120 px/m: the bigger one) at frame k, seen from the front. With `cut`, from
+    frame CUT on, the second shot: A at the right walking left (160 px/m), B at the left (170 px/m)."""
     body = _template()  # x forward, y the person's left, z up; feet at z = 0
     scale, x, ground = (100.0, 150 + 10 * k, 400.0) if name == "A" else (120.0, 490 - 10 * k, 430.0)
+    if cut and k >= CUT:
+        scale, x, ground = (160.0, 520 - 5 * (k - CUT), 460.0) if name == "A" else (170.0, 150.0, 465.0)
     j2 = np.stack([x - scale * body[:, 1], ground - scale * body[:, 2]], 1)
     size = 1.0 if name == "A" else 1.2
     j3 = size * np.stack([-body[:, 1], -body[:, 2], -body[:, 0]], 1)
@@ -35,27 +42,37 @@ def _face(j2):
     return j2[:11].mean(0)
 
 
-def _frame(k: int) -> np.ndarray:
-    image = np.full((H, W, 3), 120, np.uint8)
+def _frame(k: int, cut: bool = False) -> np.ndarray:
+    second = cut and k >= CUT
+    image = np.full((H, W, 3), SECOND_SHOT if second else (120, 120, 120), np.uint8)
     for name in ("A", "B"):  # B is drawn last: in front
-        j2, _ = _person(name, k)
+        j2, _ = _person(name, k, cut)
         cv2.fillConvexPoly(image, np.round(j2[[11, 12, 24, 23]]).astype(np.int32), COLOURS[name])
         for a, b in ((23, 27), (24, 28), (11, 15), (12, 16)):
             cv2.line(image, tuple(np.round(j2[a]).astype(int)), tuple(np.round(j2[b]).astype(int)), COLOURS[name], 9)
         cv2.circle(image, tuple(np.round(_face(j2)).astype(int)), 14, FACE, -1)
     image[:8, :8] = 8 * k  # the frame number, for the stand-in detector
+    image[:8, 8:16] = 200 if cut else 0  # which video, for the stand-in detector
     return image
+
+
+def _write_video(path, cut: bool = False):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (W, H))
+    assert writer.isOpened()
+    for k in range(FRAMES):
+        writer.write(_frame(k, cut))
+    writer.release()
+    return path
 
 
 @pytest.fixture(scope="module")
 def two_people_video(tmp_path_factory):
-    path = tmp_path_factory.mktemp("tracking") / "two.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (W, H))
-    assert writer.isOpened()
-    for k in range(FRAMES):
-        writer.write(_frame(k))
-    writer.release()
-    return path
+    return _write_video(tmp_path_factory.mktemp("tracking") / "two.avi")
+
+
+@pytest.fixture(scope="module")
+def two_shot_video(tmp_path_factory):
+    return _write_video(tmp_path_factory.mktemp("tracking") / "two_shots.avi", cut=True)
 
 
 class _FakePose:
@@ -78,10 +95,11 @@ def _fake_detect(pose, frame, window, side_px=None):
     """What MediaPipe does with two people in its window: it returns the larger one. A person counts as
     in view when their face is (not covered, not painted out) and their hips lie inside the window."""
     k = int(round(frame[:8, :8].mean() / 8))
+    cut = frame[:8, 8:16].mean() > 100
     window = np.asarray(window, float)
     seen = []
     for name in ("A", "B"):
-        j2, j3 = _person(name, k)
+        j2, j3 = _person(name, k, cut)
         face = np.round(_face(j2)).astype(int)
         inside = window[0] <= j2[23:25, 0].mean() <= window[2] and window[1] <= j2[23:25, 1].mean() <= window[3]
         visible = np.abs(frame[face[1], face[0]].astype(int) - FACE).max() < 60
@@ -123,6 +141,29 @@ def test_the_chosen_person_is_followed_through_a_crossing(two_people_video, fake
     assert not found[np.linalg.norm(truth_a - truth_b, axis=1) < 20].any()  # hidden behind B: undetected
     assert tracking.find_jumps(track.joints2d, track.detected) == []
     assert any("rejected" in e for e in track.events)
+
+
+def test_across_a_cut_the_person_is_found_again_by_their_clothes(two_shot_video, fake_mediapipe, monkeypatch):
+    """A video that cuts to another shot: the person is elsewhere and larger, and the other person is the
+    larger one. The cut is found, the whole frame searched, and the followed person taken by their clothes;
+    the jump across the cut is no switch. Without the cut, the checks refuse them for a second."""
+    truth_a = np.stack([_person("A", k, cut=True)[0][23:25].mean(0) for k in range(FRAMES)])
+    track = mediapipe_pose.detect_video(two_shot_video, progress=False, person=tuple(truth_a[0]))
+    cuts = track.shots
+    assert cuts.starts == (CUT + 1,)  # the cut's first frame differs from the one before: a transition
+    assert np.flatnonzero(cuts.transition).tolist() == [CUT]
+    assert not track.detected[CUT]
+    found = track.detected
+    assert np.linalg.norm(_hips(track)[found] - truth_a[found], axis=1).max() < 3.0  # A throughout, never B
+    assert found[CUT + 1:].all()  # at once in the new shot
+    assert tracking.find_jumps(track.joints2d, track.detected, cuts.starts) == []
+    assert tracking.find_jumps(track.joints2d, track.detected) == [CUT + 1]  # the audit knows the cut
+    assert track.describe_person()["shot_cuts"] == [{"frame": CUT + 1, "time_s": round((CUT + 1) / FPS, 3)}]
+
+    monkeypatch.setattr(mediapipe_pose.shots, "find_shots",
+                        lambda d1, dk, fps: mediapipe_pose.shots.Shots((), np.zeros(len(d1), bool)))
+    blind = mediapipe_pose.detect_video(two_shot_video, progress=False, person=tuple(truth_a[0]))
+    assert blind.detected[CUT + 1:].sum() < found[CUT + 1:].sum() - 5
 
 
 def test_without_the_identity_checks_the_same_video_switches(two_people_video, fake_mediapipe, monkeypatch):
@@ -176,6 +217,27 @@ def test_clothes_of_another_person_are_refused():
     check = tracking.check_identity(other, memory, 1, frame_time=1 / 30)
     assert not check.accepted and any("another person" in r for r in check.reasons)
     assert tracking.check_identity(me, memory, 1, frame_time=1 / 30).accepted
+
+
+def test_after_a_cut_position_and_size_say_nothing_and_clothes_decide():
+    red, blue = np.zeros(tracking.HIST_BINS, np.float32), np.zeros(tracking.HIST_BINS, np.float32)
+    red[0, 2, 2], blue[6, 2, 2] = 1.0, 1.0
+    me = dataclasses.replace(_standing(200.0), appearance=red.ravel())
+    memory = tracking.start_memory(me, 0, [dataclasses.replace(me, appearance=blue.ravel())])
+    memory = tracking.remember(memory, dataclasses.replace(_standing(205.0), appearance=red.ravel()), 1)
+    cut = tracking.after_cut(memory, 3)
+    assert cut.lost_to_cut and not memory.lost_to_cut
+    assert tracking.search_window(cut, 3, W, H).tolist() == [0.0, -80.0, 640.0, 560.0]  # the whole frame
+    there = dataclasses.replace(_standing(600.0, scale=180.0), appearance=red.ravel())
+    assert not tracking.check_identity(there, memory, 3, frame_time=1 / 30).accepted  # no cut: a jump
+    assert tracking.check_identity(there, cut, 3, frame_time=1 / 30).accepted
+    other = dataclasses.replace(there, appearance=blue.ravel())
+    assert not tracking.check_identity(other, cut, 3, frame_time=1 / 30).accepted
+    # The first detection in the new shot starts positions and sizes afresh; proportions carry over.
+    after = tracking.remember(cut, there, 3)
+    assert after.frames.tolist() == [3] and not after.lost_to_cut
+    assert after.torso_px[0] == pytest.approx(tracking.torso_length(there.joints2d))
+    assert len(after.bones_m) == 3
 
 
 def test_choice_most_visible_or_at_a_point():

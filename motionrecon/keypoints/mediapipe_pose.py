@@ -53,7 +53,7 @@ import numpy as np
 from motionrecon import video as videoio
 from motionrecon.errors import InputError
 from motionrecon.fileio import write_npz
-from motionrecon.keypoints import camera_motion, tracking
+from motionrecon.keypoints import camera_motion, shots, tracking
 
 PINNED_MEDIAPIPE = "0.10.14"
 _MISSING = (f"motionrecon needs the legacy MediaPipe Pose solution (mediapipe.solutions.pose) with its bundled "
@@ -74,7 +74,7 @@ DETECT_MAX_SIDE = 1920
 MAX_PEOPLE = 6  # people looked for in the first frame (each found one is painted out before the next search)
 # Frame rates above this are subsampled (every k-th frame, k = ceil(fps / 60)).
 DEFAULT_MAX_FPS = 60.0
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3  # 3: the frames' colour changes (shot cuts) are kept
 
 _MODEL_FILES = {0: "pose_landmark_lite.tflite", 1: "pose_landmark_full.tflite", 2: "pose_landmark_heavy.tflite"}
 
@@ -112,6 +112,8 @@ class PoseTrack:
       background_inliers: [T] int, background points that agree with each homography.
       background_parallax: [T] fraction of the image's grid cells whose background moves off the
         homography (`camera_motion.parallax_fraction`): a travelling camera; NaN where not measured.
+      frame_change, span_change: [T] how much each frame's colours changed from the previous kept frame
+        and from `shots.SPAN_S` seconds before (`shots.changes`); `shots` finds the cuts from them.
     """
 
     joints2d: np.ndarray
@@ -136,6 +138,8 @@ class PoseTrack:
     homographies: np.ndarray | None = None
     background_inliers: np.ndarray | None = None
     background_parallax: np.ndarray | None = None
+    frame_change: np.ndarray | None = None
+    span_change: np.ndarray | None = None
 
     @property
     def num_frames(self) -> int:
@@ -151,12 +155,18 @@ class PoseTrack:
         """[T, 33] visibility, 0 on frames without a detection."""
         return np.where(self.detected[:, None], self.visibility, 0.0).astype(np.float32)
 
+    @property
+    def shots(self) -> shots.Shots:
+        """The video's cuts between shots (`shots.find_shots`); none when the changes were not measured."""
+        if self.frame_change is None or self.span_change is None:
+            return shots.Shots(starts=(), transition=np.zeros(self.num_frames, bool))
+        return shots.find_shots(self.frame_change, self.span_change, self.fps)
+
     def describe_person(self) -> dict:
         """JSON-ready summary of whom the track followed and how (metrics.json "person"); frames are
         given as [first, last] spans of track frames."""
-        from motionrecon.keypoints import camera_motion, tracking
-
         rejected = np.zeros(self.num_frames, bool) if self.rejected is None else self.rejected
+        cuts = self.shots
         return {
             "chosen": ("the most visible person" if self.person_point is None
                        else f"the person at {tuple(round(v, 1) for v in self.person_point)} px in the first frame"),
@@ -165,7 +175,9 @@ class PoseTrack:
             "frames": self.num_frames,
             "undetected_frames": _spans(~self.detected),
             "rejected_frames": _spans(rejected),
-            "jumps_in_track": tracking.find_jumps(self.joints2d, self.detected),
+            "jumps_in_track": tracking.find_jumps(self.joints2d, self.detected, cuts.starts),
+            "shot_cuts": [{"frame": k, "time_s": round(k / self.fps, 3)} for k in cuts.starts],
+            "shot_transition_frames": _spans(cuts.transition),
             "search_window": f"square of {tracking.CROP_SCALE:g} x the person's box (at least "
                              f"{tracking.CROP_MIN_SIDE} px, x{tracking.LOST_GROWTH:g} per missed frame), "
                              f"resized to {tracking.CROP_INPUT_SIDE} px",
@@ -425,6 +437,16 @@ def _follow_step(follower: _Follower, finder, frame_bgr: np.ndarray, k: int, fra
     return None, None, window, note
 
 
+def _cut_to_next_shot(follower: _Follower | None, k: int) -> _Follower | None:
+    """The follower when the video cuts to another shot at track frame k (`tracking.after_cut`); the
+    neighbours followed alongside are let go (who is near whom starts again in the new shot)."""
+    if follower is None:
+        return None
+    follower.tracker.reset()
+    follower.memory = tracking.after_cut(follower.memory, k)
+    return follower
+
+
 def _start_following(finder, frame_bgr: np.ndarray, k: int, point: tuple[float, float] | None, tracker,
                      new_tracker, source: str) -> tuple[_Follower | None, list[_Follower], int]:
     """Chooses the person to follow in one frame (`find_people`, `tracking.choose_person`).
@@ -518,10 +540,11 @@ def detect_video(video_path: str | os.PathLike, *, model_complexity: int = 1,
     nan4 = np.full(4, np.nan, np.float32)
     zeros = np.zeros(NUM_LANDMARKS, np.float32)
     rows: dict[str, list] = {key: [] for key in ("j2", "j3", "vis", "found", "index", "box", "window", "rejected",
-                                                 "H", "inliers", "parallax")}
+                                                 "H", "inliers", "parallax", "d1", "dk")}
     events: list[str] = []
     follower, neighbours, people_at_start, previous = None, [], 0, None
     frame_time = stride / info.fps
+    signatures: list[np.ndarray] = []  # the last few frames' colours, for the shot cuts
     t0 = time.perf_counter()
     with contextlib.ExitStack() as stack:
         # MediaPipe's notices, printed from its threads at any frame, go nowhere until the graphs are closed
@@ -540,11 +563,19 @@ def detect_video(video_path: str | os.PathLike, *, model_complexity: int = 1,
                                                      exclude=[f.memory.boxes[-1] for f in [follower] + neighbours
                                                               if f is not None])
             previous = grey
-            if follower is None:
+            signatures = signatures[-shots.span_frames(1 / frame_time):] + [shots.frame_signature(frame)]
+            change = shots.changes(signatures, 1 / frame_time)
+            rows["d1"].append(change[0])
+            rows["dk"].append(change[1])
+            cuts = shots.find_shots(np.array(rows["d1"]), np.array(rows["dk"]), 1 / frame_time)
+            in_transition = bool(cuts.transition[-1])  # blended or changing frames of a cut: nobody is looked for
+            if in_transition or (cuts.starts and cuts.starts[-1] == k):
+                follower, neighbours = _cut_to_next_shot(follower, k), []
+            if follower is None and not in_transition:
                 follower, neighbours, people_at_start = _start_following(
                     finder, frame, k, person if k == 0 else None, tracker,
                     lambda: stack.enter_context(_PoseSolution(static_image_mode=False, **options)), str(info.path))
-            if follower is not None:
+            if follower is not None and not in_transition:
                 found, window, note, neighbours = _follow_frame(follower, neighbours, finder, frame, k, frame_time,
                                                                 step.H)
             if note is not None:
@@ -581,7 +612,8 @@ def detect_video(video_path: str | os.PathLike, *, model_complexity: int = 1,
                      people_at_start=people_at_start,
                      person_point=_as_point(person),
                      homographies=np.stack(rows["H"]), background_inliers=np.array(rows["inliers"], np.int64),
-                     background_parallax=np.array(rows["parallax"], np.float64))
+                     background_parallax=np.array(rows["parallax"], np.float64),
+                     frame_change=np.array(rows["d1"], np.float64), span_change=np.array(rows["dk"], np.float64))
 
 
 # ------------------------------------------------------------------ cache
@@ -604,7 +636,9 @@ def save_track(track: PoseTrack, path: str | os.PathLike) -> None:
               person_point=point, homographies=nan(3, 3) if track.homographies is None else track.homographies,
               background_inliers=(np.zeros(T, np.int64) if track.background_inliers is None
                                   else track.background_inliers),
-              background_parallax=nan() if track.background_parallax is None else track.background_parallax)
+              background_parallax=nan() if track.background_parallax is None else track.background_parallax,
+              frame_change=nan() if track.frame_change is None else track.frame_change,
+              span_change=nan() if track.span_change is None else track.span_change)
 
 
 def load_track(path: str | os.PathLike) -> PoseTrack:
@@ -624,7 +658,8 @@ def load_track(path: str | os.PathLike) -> PoseTrack:
                              person_point=(None if not np.isfinite(z["person_point"]).all()
                                            else tuple(float(v) for v in z["person_point"])),
                              homographies=z["homographies"], background_inliers=z["background_inliers"],
-                             background_parallax=z["background_parallax"])
+                             background_parallax=z["background_parallax"], frame_change=z["frame_change"],
+                             span_change=z["span_change"])
     except InputError:
         raise
     except (OSError, KeyError, ValueError) as e:

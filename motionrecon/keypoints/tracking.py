@@ -25,6 +25,12 @@ explicitly (`mediapipe_pose.detect_video` runs the loop; this module decides):
    histogram within `MAX_APPEARANCE` Bhattacharyya distance of the reference).
    A rejected detection is another person: the frame is marked undetected,
    never filled with them.
+4. **Cuts** (`after_cut`): where an edited video cuts to another shot
+   (`shots.find_shots`, decided as the frames come), the frames of the
+   transition are not searched, the people followed alongside are let go, and
+   in the new shot the whole frame is searched; the person is taken by what a
+   cut does not change (clothes, 3D proportions), their position and size
+   start afresh, and the audit (`find_jumps`) does not compare across the cut.
 
 Pixels are those of the full-resolution video frame; boxes are
 [x0, y0, x1, y1]; frame numbers count the kept (track) frames.
@@ -182,6 +188,8 @@ class TrackMemory:
       appearance: reference torso histogram (running mean) or None.
       others: torso histograms of the other people seen when the person was chosen.
       feet: [k, 2] the visible feet (`feet`) of the last accepted detection, pixels.
+      shot_start: track frame where the current shot began (`after_cut`); while the last accepted
+        detection is older, where the person was and how large says nothing about where they are.
     """
 
     frames: np.ndarray
@@ -192,10 +200,23 @@ class TrackMemory:
     appearance: np.ndarray | None
     others: tuple[np.ndarray, ...] = ()
     feet: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 2)))
+    shot_start: int = 0
 
     @property
     def last_frame(self) -> int:
         return int(self.frames[-1])
+
+    @property
+    def lost_to_cut(self) -> bool:
+        """Whether the person has not been seen since the video cut to another shot."""
+        return self.last_frame < self.shot_start
+
+
+def after_cut(memory: TrackMemory, frame: int) -> TrackMemory:
+    """The memory when the video cuts to another shot at track frame `frame` (`shots`): the person may be
+    anywhere, at any size (the whole frame is searched, `search_window`), and only what a cut does not
+    change tells them apart: clothes and 3D proportions (`check_identity`)."""
+    return dataclasses.replace(memory, shot_start=int(frame))
 
 
 def start_memory(person: Person, frame: int, others: list[Person] = ()) -> TrackMemory:
@@ -209,17 +230,20 @@ def start_memory(person: Person, frame: int, others: list[Person] = ()) -> Track
 
 
 def remember(memory: TrackMemory, person: Person, frame: int) -> TrackMemory:
-    """`memory` with an accepted detection at `frame` added (the oldest beyond `MEMORY` dropped)."""
+    """`memory` with an accepted detection at `frame` added (the oldest beyond `MEMORY` dropped). The first
+    detection after a cut starts the positions and sizes afresh (they belong to the last shot); clothes and
+    bone lengths carry over."""
     new = start_memory(person, frame)
     keep = lambda a, b: np.concatenate([a, b])[-MEMORY:]
+    shot = (lambda a: a[:0]) if memory.lost_to_cut else (lambda a: a)  # the last shot's positions and sizes
     appearance = memory.appearance
     if person.appearance is not None:
         appearance = person.appearance if appearance is None else (
             (1 - APPEARANCE_RATE) * appearance + APPEARANCE_RATE * person.appearance)
-    return TrackMemory(frames=keep(memory.frames, new.frames), centres=keep(memory.centres, new.centres),
-                       torso_px=keep(memory.torso_px, new.torso_px), boxes=keep(memory.boxes, new.boxes),
+    return TrackMemory(frames=keep(shot(memory.frames), new.frames), centres=keep(shot(memory.centres), new.centres),
+                       torso_px=keep(shot(memory.torso_px), new.torso_px), boxes=keep(shot(memory.boxes), new.boxes),
                        bones_m=keep(memory.bones_m, new.bones_m), appearance=appearance, others=memory.others,
-                       feet=new.feet)
+                       feet=new.feet, shot_start=memory.shot_start)
 
 
 def predict_centre(memory: TrackMemory, frame: int) -> np.ndarray:
@@ -235,7 +259,11 @@ def predict_centre(memory: TrackMemory, frame: int) -> np.ndarray:
 def search_window(memory: TrackMemory, frame: int, width: int, height: int) -> np.ndarray:
     """[4] square window (pixels, may reach past the frame) to search at `frame`: centred on the
     predicted hip centre, `CROP_SCALE` times the last box's longer side, times `LOST_GROWTH` per missed
-    frame, at least `CROP_MIN_SIDE` and at most what covers the whole frame from that centre."""
+    frame, at least `CROP_MIN_SIDE` and at most what covers the whole frame from that centre. After a cut
+    that the person has not been seen since (`after_cut`): the whole frame."""
+    if memory.lost_to_cut:
+        side = float(max(width, height))
+        return np.array([width / 2 - side / 2, height / 2 - side / 2, width / 2 + side / 2, height / 2 + side / 2])
     centre = predict_centre(memory, frame)
     box = memory.boxes[-1]
     missed = max(0, frame - memory.last_frame - 1)
@@ -314,7 +342,7 @@ def check_identity(person: Person, memory: TrackMemory, frame: int, *, frame_tim
     appearance = appearance_distance(person.appearance, memory.appearance)
     other = min((appearance_distance(person.appearance, h) for h in memory.others), default=float("nan"))
     reasons = []
-    nearby = missed * frame_time <= REACQUIRE_AFTER
+    nearby = missed * frame_time <= REACQUIRE_AFTER and not memory.lost_to_cut
     if nearby and jump > MAX_JUMP + MAX_JUMP_PER_MISS * missed:
         reasons.append(f"jump {jump:.1f} torso lengths")
     if nearby and not 1 / MAX_SCALE_CHANGE <= scale <= MAX_SCALE_CHANGE:
@@ -377,22 +405,26 @@ def choose_person(people: list[Person], width: int, height: int,
 
 # ------------------------------------------------------------ audit
 
-def find_jumps(joints2d: np.ndarray, detected: np.ndarray) -> list[int]:
+def find_jumps(joints2d: np.ndarray, detected: np.ndarray, shot_starts: tuple[int, ...] = ()) -> list[int]:
     """Track frames where the person seems to change between two successive detected frames.
 
     A change: the hip centre moves more than `AUDIT_JUMP` torso lengths per frame between
     them, or the torso length changes by more than a factor `AUDIT_SCALE` (no person does
-    either in one frame); detections more than `AUDIT_GAP` frames apart are not compared.
+    either in one frame); detections more than `AUDIT_GAP` frames apart, or in different shots
+    (a cut moves everything), are not compared.
 
     Args:
-      joints2d: [T, 33, 2] pixels. detected: [T] bool.
+      joints2d: [T, 33, 2] pixels. detected: [T] bool. shot_starts: frames where a new shot begins.
 
     Returns:
       The later frame of each such pair.
     """
     frames = np.flatnonzero(detected)
+    shot = np.searchsorted(np.asarray(shot_starts, np.int64), frames, side="right")
     out = []
-    for a, b in zip(frames[:-1], frames[1:]):
+    for a, b, same_shot in zip(frames[:-1], frames[1:], shot[:-1] == shot[1:]):
+        if not same_shot:
+            continue
         torso_a, torso_b = torso_length(joints2d[a]), torso_length(joints2d[b])
         short = max(min(torso_a, torso_b), 1.0)
         jump = np.linalg.norm(hip_centre(joints2d[b]) - hip_centre(joints2d[a])) / short / (b - a)
