@@ -105,6 +105,7 @@ def facts(folder: Path) -> dict:
         "lowest_contact_sphere_mm": 1000 * lowest_sphere, "penetration_mm": m.get("penetration_mm"),
         "track_jumps": len(person.get("jumps_in_track") or []), "people_at_start": person.get("people_at_start"),
         "camera_verdict": camera.get("verdict"), "global_trajectory_reliable": m.get("global_trajectory_reliable"),
+        "shot_cuts": len(m.get("shot_cuts_s") or []),
         "compute_s_per_video_s": m["wall_s"] / max(seconds, 1e-9), "wall_s": m["wall_s"], "ready_s": m["ready_s"],
         "n_evals": m["n_evals"], "fallback_windows": m.get("fallback_windows"),
     }
@@ -178,7 +179,8 @@ def markdown(summary: dict, label: str, budgets: list[str]) -> str:
             ("foot_skate_stance_pct", "stance skate %", "{:.1f}"), ("tv_over_raw", "TV/raw", "{:.2f}"),
             ("lowest_pelvis_m", "lowest pelvis m", "{:.2f}"), ("lowest_pelvis_over_reference", "pelvis/ref", "{:.2f}"),
             ("lowest_contact_sphere_mm", "lowest sphere mm", "{:.0f}"), ("track_jumps", "jumps", "{}"),
-            ("camera_verdict", "camera", "{}"), ("compute_s_per_video_s", "s per video s", "{:.1f}")]
+            ("camera_verdict", "camera", "{}"), ("shot_cuts", "cuts", "{}"),
+            ("compute_s_per_video_s", "s per video s", "{:.1f}")]
     lines = [f"# Video corpus: {label} (budgets {', '.join(budgets)})", "",
              "| video | " + " | ".join(c[1] for c in cols) + " | targets missed |",
              "|---|" + "---:|" * len(cols) + "---|"]

@@ -94,6 +94,8 @@ class Observations:
         joint mapping, with a one-line "summary"); empty when there is nothing to say.
       camera_model: for video, the camera model assumed (static or rotating, per-frame rotations) and
         whether the world trajectory is reliable; None where nothing is known (motion capture).
+      shot_starts: frames where an edited video cuts to another shot (`keypoints.shots`): the motion is not
+        continuous across them, so the simulation starts again there.
     """
 
     fps: float
@@ -105,6 +107,7 @@ class Observations:
     source: str = ""
     metadata: dict = dataclasses.field(default_factory=dict, compare=False)
     camera_model: CameraModel | None = None
+    shot_starts: tuple[int, ...] = ()
 
     def __post_init__(self):
         js = get_joint_set(self.joint_set)
@@ -150,4 +153,5 @@ class Observations:
         if model is not None:
             model = dataclasses.replace(model, rotations=cut(model.rotations), to_video=cut(model.to_video))
         return dataclasses.replace(self, joints3d=cut(self.joints3d), joints2d=cut(self.joints2d),
-                                   confidence=self.confidence[start:stop], camera_model=model)
+                                   confidence=self.confidence[start:stop], camera_model=model,
+                                   shot_starts=tuple(k - start for k in self.shot_starts if start < k < stop))

@@ -452,7 +452,7 @@ def reconstruct_many(observations: list[Observations], config: ReconstructionCon
         F, ov, K, spf = window.window_frames(obs.fps, obs.num_frames, cfg.window, cfg.overlap, cfg.keyframe_spacing,
                                              cfg.sim_rate)
         body, qkin = kinematic_reference(obs, cfg, spf, shape)
-        segments = window.observed_segments(obs.confidence, obs.fps, cfg.restart_after_gap)
+        segments = window.observed_segments(obs.confidence, obs.fps, cfg.restart_after_gap, obs.shot_starts)
         placed = window.segment_window_starts(segments, F, ov)
         wants_stance = cfg.weights.stance or cfg.weights.planted or cfg.slide_retry
         stance = reference_stance(body, qkin, obs.fps) if wants_stance else None

@@ -89,22 +89,28 @@ def window_starts(num_frames: int, F: int, overlap: int) -> list[int]:
     return starts
 
 
-def observed_segments(confidence: np.ndarray, fps: float, gap_s: float) -> list[tuple[int, int]]:
+def observed_segments(confidence: np.ndarray, fps: float, gap_s: float,
+                      shot_starts: tuple[int, ...] = ()) -> list[tuple[int, int]]:
     """The stretches of a clip that are simulated, [(first, stop), ...] frame ranges in order: the clip cut at
     every run of at least `gap_s` seconds of frames without any observed joint (confidence [T, J], 0 where
-    unobserved), without those runs. Stretches of fewer than 2 frames are dropped; a clip with no such gap is
-    one stretch, [(0, T)], and so is every clip when `gap_s` <= 0 or when nothing is observed at all.
+    unobserved), without those runs, and cut at every frame of `shot_starts` (an edited video's cuts to
+    another shot). Stretches of fewer than 2 frames are dropped; a clip with no such gap or cut is one
+    stretch, [(0, T)], and so is every clip when `gap_s` <= 0 and it has no cut, or when nothing is observed.
     Frames before the first and after the last observation are left out only when they too last `gap_s`."""
     T = confidence.shape[0]
     seen = np.any(np.asarray(confidence) > 0, axis=1)
-    if gap_s <= 0 or not seen.any():
+    if not seen.any():
         return [(0, T)]
-    shortest = max(1, int(np.ceil(gap_s * fps - 1e-9)))
     kept = np.ones(T, bool)
-    for first, stop in _runs(~seen):
-        if stop - first >= shortest:
-            kept[first:stop] = False
-    return [(first, stop) for first, stop in _runs(kept) if stop - first >= 2] or [(0, T)]
+    if gap_s > 0:
+        shortest = max(1, int(np.ceil(gap_s * fps - 1e-9)))
+        for first, stop in _runs(~seen):
+            if stop - first >= shortest:
+                kept[first:stop] = False
+    edges = [0, *[k for k in shot_starts if 0 < k < T], T]
+    stretches = [(first + a, first + b) for first, stop in zip(edges[:-1], edges[1:])
+                 for a, b in _runs(kept[first:stop])]
+    return [(first, stop) for first, stop in stretches if stop - first >= 2] or [(0, T)]
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:

@@ -176,14 +176,19 @@ def test_undoing_the_pan_keeps_the_world_still_and_the_body_on_the_ground():
     assert np.abs(undone.observations.joints3d[s["stance"]][:, 2]).max() < 0.04
 
 
-def test_keep_on_ground_lowers_a_floating_second_and_keeps_2d_and_3d_together():
+def _walk_lifted_from_frame_15():
+    """(placed walk with frames 15 on half a metre up, as a camera that moved would place them, frames)."""
     s = _panned_walk(tilt_deg=0.0)
     T = len(s["world"])
     p = placement.place(s["pixels"], s["own"], np.ones((T, 33)), np.ones(T, bool), s["K"], 1920, 1080, 20.0)
     obs = p.observations
     lifted = obs.joints3d.copy()
-    lifted[15:, :, 2] += 0.5  # the last 2.25 s in the air, as a camera that moved would place them
-    lifted_obs = dataclasses.replace(obs, joints3d=lifted, joints2d=obs.camera.project(lifted).astype(np.float32))
+    lifted[15:, :, 2] += 0.5
+    return dataclasses.replace(obs, joints3d=lifted, joints2d=obs.camera.project(lifted).astype(np.float32)), T
+
+
+def test_keep_on_ground_lowers_a_floating_second_and_keeps_2d_and_3d_together():
+    lifted_obs, T = _walk_lifted_from_frame_15()  # the last 2.25 s in the air
     grounded, lowered, shift = placement.keep_on_ground(lifted_obs, np.ones(T, bool))
     feet = grounded.joints3d[:, list(placement.FOOT_POINTS), 2].min(1)
     assert np.abs(feet[35:]).max() < 0.03, feet  # a whole window past the lift
@@ -193,3 +198,35 @@ def test_keep_on_ground_lowers_a_floating_second_and_keeps_2d_and_3d_together():
     assert np.median(reproj) < 2.0  # 2D moved with the 3D
     # The video's pixels are the observed ones less the shift.
     assert np.abs(grounded.joints2d - shift[:, None] - lifted_obs.joints2d).max() < 0.01
+
+
+def test_keep_on_ground_takes_each_shot_on_its_own():
+    """At a cut the ground comes from the new shot alone: no window reaches across it."""
+    lifted_obs, T = _walk_lifted_from_frame_15()  # the next shot placed half a metre up
+    grounded, lowered, _ = placement.keep_on_ground(lifted_obs, np.ones(T, bool), shot_starts=(15,))
+    feet = grounded.joints3d[:, list(placement.FOOT_POINTS), 2].min(1)
+    assert np.abs(feet).max() < 0.03, feet  # right up to and from the cut
+    assert np.abs(lowered[:15]).max() < 0.03 and lowered[15:] == pytest.approx(0.5, abs=0.03)
+    _, across, _ = placement.keep_on_ground(lifted_obs, np.ones(T, bool))
+    assert np.abs(across[13:17] - lowered[13:17]).max() > 0.1  # one window over both shots blends them
+
+
+def test_a_cut_is_no_camera_motion_and_the_rotations_start_again_there():
+    """A pan of 1 degree per frame with a cut at frame 10 (the step into it: a zoom, no rotation at all)."""
+    from motionrecon.keypoints.shots import Shots
+
+    K = intrinsics_matrix(1280, 720, 65.0)
+    step = K @ Rotation.from_euler("y", 1.0, degrees=True).as_matrix() @ np.linalg.inv(K)
+    T = 20
+    H = np.repeat(step[None], T, axis=0)
+    H[0] = np.nan
+    H[10] = np.diag([1.8, 1.8, 1.0]) @ np.array([[1, 0, -200], [0, 1, -50], [0, 0, 1.0]])
+    parallax = np.zeros(T)
+    plain = camera_motion.camera_motion(H, parallax, K, 1280, 720)
+    assert plain.verdict == "moving"  # the cut's step is no rotation
+    cuts = Shots(starts=(10,), transition=np.zeros(T, bool))
+    cut = camera_motion.camera_motion(H, parallax, K, 1280, 720, cuts)
+    assert cut.verdict == "panning"
+    turned = np.degrees(np.linalg.norm(Rotation.from_matrix(cut.rotations).as_rotvec(), axis=1))
+    assert turned[9] == pytest.approx(9.0, abs=0.05) and turned[10] == pytest.approx(9.0, abs=0.05)
+    assert turned[19] == pytest.approx(18.0, abs=0.05)  # 9 steps after the cut, chained on without one at it

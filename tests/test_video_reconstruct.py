@@ -123,3 +123,9 @@ def test_the_terminal_says_which_stretches_were_not_simulated(tmp_path):
     lines.clear()
     print_video_notes(tmp_path, echo=lines.append)
     assert lines == []
+    (tmp_path / "metrics.json").write_text(json.dumps({"video_frames": 100, "detected_frames": 100, "fps": 10.0,
+                                                       "simulated_stretches": [[0, 60], [61, 99]],
+                                                       "shot_cuts_s": [6.1]}))
+    print_video_notes(tmp_path, echo=lines.append)
+    assert lines == ["  the person after the cut at 6.10 s was recognised by their clothes and proportions only "
+                     "(check overlay.mp4)"]

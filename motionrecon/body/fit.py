@@ -333,7 +333,8 @@ def smooth_in_time(obs: Observations, sigma_s: float) -> Observations:
 
     Used for the kinematic *reference* of the controllers (the PD targets and the
     initial state), never for the loss's targets. Frames and joints with zero
-    confidence take their value from their confident neighbours.
+    confidence take their value from their confident neighbours. Each shot of an
+    edited video (`Observations.shot_starts`) is filtered on its own.
     """
     from scipy.ndimage import gaussian_filter1d
 
@@ -341,12 +342,14 @@ def smooth_in_time(obs: Observations, sigma_s: float) -> Observations:
         return obs
     sigma = sigma_s * obs.fps
     c = np.asarray(obs.confidence, np.float64)[..., None]
-    den = gaussian_filter1d(c, sigma, axis=0, mode="nearest")
+    edges = [0, *[k for k in obs.shot_starts if 0 < k < obs.num_frames], obs.num_frames]
+    shots = [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
+    filtered = lambda a: np.concatenate([gaussian_filter1d(a[s], sigma, axis=0, mode="nearest") for s in shots])
+    den = filtered(c)
 
     def smooth(values):
         y = np.nan_to_num(np.asarray(values, np.float64))
-        num = gaussian_filter1d(y * c, sigma, axis=0, mode="nearest")
-        return np.where(den > 1e-6, num / np.maximum(den, 1e-6), y).astype(np.float32)
+        return np.where(den > 1e-6, filtered(y * c) / np.maximum(den, 1e-6), y).astype(np.float32)
 
     return dataclasses.replace(obs, joints3d=smooth(obs.joints3d),
                                joints2d=None if obs.joints2d is None else smooth(obs.joints2d))

@@ -106,6 +106,7 @@ def reconstruct_video(video: Path, folder: Path, args, cfg, echo=print,
                                                             fps=obs.fps, foot_joint_indices=feet),
         "detected_frames": int(vo.track.detected[first:stop].sum()), "video_frames": int(stop - first),
         "start_s": first / obs.fps,
+        "shot_cuts_s": [round((first + k) / obs.fps, 3) for k in obs.shot_starts],
         "camera": {"K": cam.K.tolist(), "R": cam.R.tolist(), "t": cam.t.tolist(), "width": cam.width,
                    "height": cam.height, "intrinsics": vo.intrinsics.describe(),
                    "placement": vo.placement.describe()},
@@ -148,13 +149,17 @@ def print_video_notes(folder: Path, echo=print) -> None:
     if m.get("global_trajectory_reliable") is not True and camera.get("note"):
         lead = "warning" if m.get("global_trajectory_reliable") is False else "note"
         echo(f"  {lead}: {camera['note']} (camera model assumed: {m.get('camera_model')})")
+    if m.get("shot_cuts_s"):
+        at = ", ".join(f"{t:.2f} s" for t in m["shot_cuts_s"])
+        echo(f"  the person after the cut at {at} was recognised by their clothes and proportions only "
+             f"(check overlay.mp4)")
     missing = m.get("video_frames", 0) - m.get("detected_frames", 0)
     if missing > 0:
         person = m.get("person") or {}
         echo(f"  the followed person ({person.get('chosen', 'one person')}) was not detected in {missing} of the "
              f"{m['video_frames']} frames (overlay.mp4 marks them); in short gaps the motion is simulated only")
     stretches = m.get("simulated_stretches") or []
-    gaps = [(a[1] + 1, b[0] - 1) for a, b in zip(stretches, stretches[1:])]
+    gaps = [(a[1] + 1, b[0] - 1) for a, b in zip(stretches, stretches[1:]) if b[0] > a[1] + 1]  # not at a cut
     if stretches:
         gaps = ([(0, stretches[0][0] - 1)] if stretches[0][0] > 0 else []) + gaps
         last = m.get("video_frames", 0) - 1

@@ -114,6 +114,9 @@ def place_track(track: "PoseTrack", K: np.ndarray, source: str = ""):
 
     A pan is undone first (2D mapped into the first frame's camera); a camera that moved
     otherwise is taken as static and the body kept on the ground (`placement.keep_on_ground`).
+    A video that cuts between shots (`track.shots`) is kept on the ground shot by shot, its
+    transitions' frames count as undetected, and `Observations.shot_starts` says where the
+    motion starts again.
 
     Args:
       track: detections with their background homographies (`mediapipe_pose.detect_video`).
@@ -124,22 +127,31 @@ def place_track(track: "PoseTrack", K: np.ndarray, source: str = ""):
     """
     from motionrecon.keypoints import camera_motion, placement
 
+    cuts = track.shots
     motion = camera_motion.camera_motion(track.homographies, track.background_parallax, K, track.width,
-                                         track.height)
+                                         track.height, cuts)
     joints2d = track.joints2d
     if motion.rotation_recovered:
         joints2d = camera_motion.to_reference_pixels(track.joints2d, motion.rotations, K).astype(np.float32)
-    placed = placement.place(joints2d, track.joints3d, track.visibility, track.detected, K, track.width,
-                             track.height, track.fps, source=source)
+    detected = track.detected & ~cuts.transition
+    placed = placement.place(joints2d, track.joints3d, np.where(detected[:, None], track.visibility, 0.0),
+                             detected, K, track.width, track.height, track.fps, source=source)
     obs, model = placed.observations, motion.camera_model(K)
-    if motion.trajectory_reliable is False:
-        obs, lowered, shift = placement.keep_on_ground(obs, placed.detected)
+    if cuts.starts:
+        at = ", ".join(f"{k / track.fps:.2f} s" for k in cuts.starts)
+        model = dataclasses.replace(model, trajectory_reliable=False, note=(
+            f"{model.note}; the video cuts to another shot at {at}: the body starts again at each cut, and "
+            "where it stands in one shot says nothing of where it stands in another"))
+    if model.trajectory_reliable is False:
+        obs, lowered, shift = placement.keep_on_ground(obs, placed.detected, shot_starts=cuts.starts)
         to_video = np.repeat(np.eye(3)[None], len(shift), axis=0)
         to_video[:, :2, 2] = -shift
+        if model.to_video is not None:  # a pan undone: the shift applies before the rotation back
+            to_video = model.to_video @ to_video
         model = dataclasses.replace(model, to_video=to_video, note=(
             f"{model.note}; the body is kept on the ground over {placement.GROUND_WINDOW_S:g} s windows "
             f"(moved by up to {np.abs(lowered).max():.2f} m)"))
-    obs = dataclasses.replace(obs, camera_model=model)
+    obs = dataclasses.replace(obs, camera_model=model, shot_starts=cuts.starts)
     return obs, dataclasses.replace(placed, observations=obs), motion
 
 

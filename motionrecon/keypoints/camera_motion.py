@@ -51,6 +51,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 if TYPE_CHECKING:
+    from motionrecon.keypoints.shots import Shots
     from motionrecon.observations import CameraModel
 
 ANALYSIS_SIDE = 640       # px: longer side of the grey frames the background is followed in
@@ -294,9 +295,10 @@ class CameraMotion:
         }
 
 
-def _chain(steps: np.ndarray, measured: np.ndarray) -> np.ndarray:
+def _chain(steps: np.ndarray, measured: np.ndarray, breaks: tuple[int, ...] = ()) -> np.ndarray:
     """[T, 3, 3] cumulative rotations from [T, 3, 3] step rotations; missing steps get the rotation
-    vector interpolated from their measured neighbours (zero when none is measured)."""
+    vector interpolated from their measured neighbours (zero when none is measured), except the steps
+    into the frames in `breaks` (cuts to another shot: no rotation relates the shots), which are none."""
     T = len(steps)
     vecs = np.zeros((T, 3))
     good = np.flatnonzero(measured)
@@ -304,6 +306,7 @@ def _chain(steps: np.ndarray, measured: np.ndarray) -> np.ndarray:
         vecs[good] = Rotation.from_matrix(steps[good]).as_rotvec()
         for k in range(3):
             vecs[1:, k] = np.interp(np.arange(1, T), good, vecs[good, k])
+    vecs[[k for k in breaks if 0 < k < T]] = 0.0
     out = np.zeros((T, 3, 3))
     out[0] = np.eye(3)
     for t in range(1, T):
@@ -312,17 +315,24 @@ def _chain(steps: np.ndarray, measured: np.ndarray) -> np.ndarray:
 
 
 def camera_motion(homographies: np.ndarray, parallax: np.ndarray, K: np.ndarray, width: int,
-                  height: int) -> CameraMotion:
+                  height: int, cuts: "Shots | None" = None) -> CameraMotion:
     """Verdict and rotations from the background homographies of a clip (module docstring, steps 2-3).
 
     Args:
       homographies: [T, 3, 3] pixels of frame t-1 -> frame t (row 0 unused; NaN where not measured).
       parallax: [T] `parallax_fraction` of each step (NaN where not measured).
       K: [3, 3] intrinsics, pixels. width, height: frame size, pixels.
+      cuts: the video's cuts between shots (`shots.find_shots`): the steps into a transition's frames
+        and into a new shot are not camera motion and are left out (the rotation chain starts again).
     """
     T = len(homographies)
     measured = np.isfinite(homographies).all(axis=(1, 2))
     measured[0] = False
+    breaks: tuple[int, ...] = ()
+    if cuts is not None:
+        measured &= ~cuts.transition
+        measured[[k for k in cuts.starts if k < T]] = False
+        breaks = cuts.starts
     steps = np.repeat(np.eye(3)[None], T, axis=0)
     residual = np.full(T, np.nan)
     shift = np.full(T, np.nan)
@@ -332,7 +342,7 @@ def camera_motion(homographies: np.ndarray, parallax: np.ndarray, K: np.ndarray,
         shift[t] = float(np.linalg.norm(_apply(homographies[t], centre) - centre))
     step_deg = np.where(measured, np.degrees(np.linalg.norm(Rotation.from_matrix(steps).as_rotvec(), axis=1)),
                         np.nan)
-    turned = _chain(steps, measured)
+    turned = _chain(steps, measured, breaks)
     # The camera's own attitude in the first camera's frame is R_t^T; YXZ: pan about y, tilt about x, roll about z.
     euler = np.degrees(Rotation.from_matrix(np.transpose(turned, (0, 2, 1))).as_euler("YXZ"))
     pan, tilt, roll = euler[:, 0], -euler[:, 1], euler[:, 2]

@@ -424,8 +424,8 @@ def place(joints2d: np.ndarray, joints3d: np.ndarray, visibility: np.ndarray, de
 GROUND_WINDOW_S = 1.0  # seconds: the ground under a moving camera is re-found over windows this long
 
 
-def keep_on_ground(observations: Observations, detected: np.ndarray,
-                   window_s: float = GROUND_WINDOW_S) -> tuple[Observations, np.ndarray, np.ndarray]:
+def keep_on_ground(observations: Observations, detected: np.ndarray, window_s: float = GROUND_WINDOW_S,
+                   shot_starts: tuple[int, ...] = ()) -> tuple[Observations, np.ndarray, np.ndarray]:
     """Observations placed by a static camera that in fact moved, kept standing on the ground.
 
     A camera that travels, tilts or zooms while a static one is assumed carries the body
@@ -440,6 +440,7 @@ def keep_on_ground(observations: Observations, detected: np.ndarray,
       observations: from `place` (joint_set "mediapipe33", with a camera).
       detected: [T] frames with a detection.
       window_s: seconds.
+      shot_starts: frames where the video cuts to another shot; the windows stay within a shot.
 
     Returns:
       (observations, lowered_m [T] metres each frame was lowered (negative: raised),
@@ -449,14 +450,21 @@ def keep_on_ground(observations: Observations, detected: np.ndarray,
     T = len(j3)
     feet = j3[:, list(FOOT_POINTS), 2].min(1)
     half = max(1, int(round(window_s * observations.fps / 2)))
-    good = np.flatnonzero(detected)
-    lowest = np.full(T, np.nan)
-    for i in good:
-        near = good[(good >= i - half) & (good <= i + half)]
-        lowest[i] = feet[near].min()
-    lowest = fill_gaps(lowest[:, None], detected)[:, 0]
     kernel = np.ones(2 * half + 1) / (2 * half + 1)
-    lowered = np.convolve(np.pad(lowest, half, mode="edge"), kernel, mode="valid")
+    lowered, placed = np.zeros(T), np.zeros(T, bool)
+    edges = [0, *[k for k in shot_starts if 0 < k < T], T]
+    for first, stop in zip(edges[:-1], edges[1:]):
+        good = first + np.flatnonzero(detected[first:stop])
+        if good.size == 0:
+            continue  # a shot without the person: as its neighbours
+        placed[first:stop] = True
+        lowest = np.full(stop - first, np.nan)
+        for i in good:
+            near = good[(good >= i - half) & (good <= i + half)]
+            lowest[i - first] = feet[near].min()
+        lowest = fill_gaps(lowest[:, None], detected[first:stop])[:, 0]
+        lowered[first:stop] = np.convolve(np.pad(lowest, half, mode="edge"), kernel, mode="valid")
+    lowered = fill_gaps(lowered[:, None], placed)[:, 0] if placed.any() else lowered
     moved = j3.copy()
     moved[..., 2] -= lowered[:, None]
     cam = observations.camera

@@ -1,0 +1,138 @@
+"""Shot cuts: found in a synthetic edit (a hard cut and a dissolve between two panned scenes), in the real
+soccer broadcast's dissolve to a replay, and nowhere in the other real clips; what a cut does downstream
+(the simulated stretches, the grounding, the smoothing of the reference)."""
+
+import dataclasses
+
+import cv2
+import numpy as np
+import pytest
+
+from motionrecon.keypoints import shots
+from motionrecon.video import iter_frames
+
+from video_support import SHARED_DATA, require
+
+W, H, FPS = 480, 270, 30.0
+
+
+def _scene(seed: int, hue: int) -> np.ndarray:
+    """A textured scene twice the frame's width: blobs of colours around `hue` (OpenCV hue, 0-180)."""
+    rng = np.random.default_rng(seed)
+    hsv = np.stack([(hue + rng.integers(-12, 12, (H // 8, W // 4))) % 180, rng.integers(60, 255, (H // 8, W // 4)),
+                    rng.integers(60, 255, (H // 8, W // 4))], -1).astype(np.uint8)
+    hsv = cv2.resize(hsv, (2 * W, H), interpolation=cv2.INTER_NEAREST)
+    return cv2.GaussianBlur(cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR), (5, 5), 0)
+
+
+def _shot(scene: np.ndarray, first: int, count: int) -> list[np.ndarray]:
+    """`count` frames of a camera panning 6 px per frame over `scene`, with a grey figure walking across."""
+    out = []
+    for k in range(first, first + count):
+        frame = scene[:, 6 * k:6 * k + W].copy()
+        cv2.rectangle(frame, (40 + 5 * k, 80), (90 + 5 * k, 250), (90, 90, 90), -1)
+        out.append(frame)
+    return out
+
+
+def _edit() -> tuple[list[np.ndarray], int, range]:
+    """Frames: scene X panned, a hard cut to scene Y, then a dissolve back to X.
+    Returns (frames, the hard cut's first frame, the dissolve's blended frames)."""
+    x, y = _scene(0, 20), _scene(1, 110)
+    frames = _shot(x, 0, 20) + _shot(y, 0, 20)
+    ending, incoming = _shot(y, 20, 8), _shot(x, 20, 8)
+    blends = [cv2.addWeighted(a, 1 - (i + 1) / 9, b, (i + 1) / 9, 0) for i, (a, b) in enumerate(zip(ending, incoming))]
+    return frames + blends + _shot(x, 28, 20), 20, range(40, 48)
+
+
+def _changes(frames, fps=FPS):
+    signatures, d1, dk = [], [], []
+    for frame in frames:
+        signatures.append(shots.frame_signature(frame))
+        a, b = shots.changes(signatures, fps)
+        d1.append(a)
+        dk.append(b)
+    return np.array(d1), np.array(dk)
+
+
+def test_a_hard_cut_and_a_dissolve_are_found_and_a_panning_camera_is_not_a_cut():
+    frames, hard, dissolve = _edit()
+    d1, dk = _changes(frames)
+    found = shots.find_shots(d1, dk, FPS)
+    assert len(found.starts) == 2
+    assert found.starts[0] == hard + 1  # the cut's own frame counts as its transition (it differs from before)
+    assert np.flatnonzero(found.transition[:hard + 5]).tolist() == [hard]
+    # The dissolve: its blended frames are the transition, the new shot starts as it ends.
+    assert dissolve.stop - 1 <= found.starts[1] <= dissolve.stop + 1
+    blended = found.transition[dissolve.start:dissolve.stop]
+    assert blended.sum() >= len(dissolve) - 2
+    assert not found.transition[found.starts[1]:].any()
+    # The pans and the walking figure alone are far from a cut.
+    pans = np.r_[1:hard, hard + 8:dissolve.start, dissolve.stop + 8:len(frames)]
+    assert dk[pans].max() < shots.CUT_DISTANCE / 2
+    # Decided from the frames so far: each prefix finds the same cuts up to its last frame; a dissolve's
+    # first blended frames are known as such only once the dissolve is, later.
+    for t in range(1, len(frames)):
+        prefix = shots.find_shots(d1[:t + 1], dk[:t + 1], FPS)
+        assert prefix.starts == tuple(s for s in found.starts if s <= t)
+        assert not (prefix.transition & ~found.transition[:t + 1]).any()
+        settled = max([0, *prefix.starts])
+        assert (prefix.transition[:settled] == found.transition[:settled]).all()
+    assert found.shot_of(np.array([0, hard, hard + 1, len(frames) - 1])).tolist() == [0, 0, 1, 2]
+
+
+def test_a_clip_of_one_shot_has_no_cut():
+    frames, hard, _ = _edit()
+    d1, dk = _changes(frames[:hard])
+    found = shots.find_shots(d1, dk, FPS)
+    assert found.starts == () and not found.transition.any() and len(found.transition) == hard
+    assert shots.find_shots(np.zeros(0), np.zeros(0), FPS).starts == ()
+
+
+@pytest.mark.parametrize("name", ["soccer_broadcast.mp4", "running_track_panning.mp4", "studio_dance.mp4",
+                                  "two_people_hug.mp4", "single_person_dribble.mp4",
+                                  "small_person_drinking.avi"])
+def test_the_real_clips_cuts(name):
+    """The broadcast dissolves to a replay at 7.0-7.3 s; no other dev clip has a cut (a fast pan, a dance
+    with turns, people hiding each other, a 12 fps phone clip)."""
+    path = require(SHARED_DATA / "video" / name)
+    fps = cv2.VideoCapture(str(path)).get(cv2.CAP_PROP_FPS)
+    d1, dk = _changes([frame for _, frame in iter_frames(path)], fps)
+    found = shots.find_shots(d1, dk, fps)
+    if name.startswith("soccer"):
+        assert found.starts == (219,)
+        assert np.flatnonzero(found.transition).tolist() == list(range(210, 219))
+    else:
+        assert found.starts == () and not found.transition.any()
+        assert dk.max() < 0.5 * shots.CUT_DISTANCE
+
+
+# ------------------------------------------------------------ what a cut does downstream
+
+def test_a_cut_splits_the_simulated_stretches():
+    from motionrecon.window import observed_segments
+
+    conf = np.ones((100, 3))
+    assert observed_segments(conf, 10.0, 0.5, (40,)) == [(0, 40), (40, 100)]
+    assert observed_segments(conf, 10.0, 0.0, (40, 41)) == [(0, 40), (41, 100)]  # a 1-frame shot: no stretch
+    conf[35:50] = 0.0  # a gap around the cut
+    assert observed_segments(conf, 10.0, 0.5, (40,)) == [(0, 35), (50, 100)]
+
+
+def test_slicing_observations_keeps_the_cuts_that_fall_inside(walk_1s):
+    obs = dataclasses.replace(walk_1s, shot_starts=(5, 12, 20))
+    assert obs.slice_frames(6, 20).shot_starts == (6,)
+    assert obs.slice_frames(0, 30).shot_starts == (5, 12, 20)
+
+
+def test_the_reference_is_smoothed_within_each_shot(walk_1s):
+    from motionrecon.body.fit import smooth_in_time
+
+    joints = np.array(walk_1s.joints3d)
+    joints[15:, :, 0] += 1.0  # the next shot sees the person a metre further on
+    cut = dataclasses.replace(walk_1s, joints3d=joints, shot_starts=(15,))
+    smooth = smooth_in_time(cut, 0.08).joints3d
+    alone = [smooth_in_time(cut.slice_frames(a, b), 0.08).joints3d for a, b in ((0, 15), (15, cut.num_frames))]
+    assert np.abs(smooth - np.concatenate(alone)).max() < 1e-5  # each shot as if it were the whole clip
+    blurred = smooth_in_time(dataclasses.replace(cut, shot_starts=()), 0.08).joints3d
+    assert np.abs(blurred[14, :, 0] - alone[0][14, :, 0]).min() > 0.2  # across the cut: pulled a metre over
