@@ -25,7 +25,7 @@ their clothes, the body restarts, each shot is kept on the ground).
 
 Measured on the dev videos (docs/video.md "Shot cuts"): the span change
 (0.25 s) peaks at 0.76 in the soccer broadcast's dissolve to a replay, and
-stays below 0.17 in every other clip (a studio dance with turns, a running
+stays at or below 0.15 in every other clip (a studio dance with turns, a running
 track filmed by a panning camera, a basketball dribble at 12 fps); the frame
 change stays below 0.1 outside the dissolve. `find_shots` decides from the
 frames so far only, so the tracker calls it on the frames seen up to each one
