@@ -46,19 +46,27 @@ def _edit() -> tuple[list[np.ndarray], int, range]:
 
 
 def _changes(frames, fps=FPS):
+    """(frame changes [T], span changes [T], signatures [T, S]) as the detection loop measures them."""
     signatures, d1, dk = [], [], []
     for frame in frames:
         signatures.append(shots.frame_signature(frame))
         a, b = shots.changes(signatures, fps)
         d1.append(a)
         dk.append(b)
-    return np.array(d1), np.array(dk)
+    return np.array(d1), np.array(dk), np.array(signatures)
+
+
+def _flash(frame: np.ndarray, strength: float) -> np.ndarray:
+    """The frame lit by a flash: blended towards white."""
+    return cv2.addWeighted(frame, 1 - strength, np.full_like(frame, 255), strength, 0)
 
 
 def test_a_hard_cut_and_a_dissolve_are_found_and_a_panning_camera_is_not_a_cut():
     frames, hard, dissolve = _edit()
-    d1, dk = _changes(frames)
-    found = shots.find_shots(d1, dk, FPS)
+    d1, dk, signatures = _changes(frames)
+    found = shots.find_shots(d1, dk, FPS, signatures)
+    unchecked = shots.find_shots(d1, dk, FPS)  # without the signatures (no flash test): the same cuts
+    assert unchecked.starts == found.starts and (unchecked.transition == found.transition).all()
     assert len(found.starts) == 2
     assert found.starts[0] == hard + 1  # the cut's own frame counts as its transition (it differs from before)
     assert np.flatnonzero(found.transition[:hard + 5]).tolist() == [hard]
@@ -72,10 +80,11 @@ def test_a_hard_cut_and_a_dissolve_are_found_and_a_panning_camera_is_not_a_cut()
     assert dk[pans].max() < shots.CUT_DISTANCE / 2
     # Decided from the frames so far: each prefix finds the same cuts up to its last frame; a dissolve's
     # first blended frames are known as such only once the dissolve is, later.
+    hold = shots.hold_frames(FPS)  # a cut is known once its new picture has lasted this long
     for t in range(1, len(frames)):
-        prefix = shots.find_shots(d1[:t + 1], dk[:t + 1], FPS)
-        assert prefix.starts == tuple(s for s in found.starts if s <= t)
-        assert not (prefix.transition & ~found.transition[:t + 1]).any()
+        prefix = shots.find_shots(d1[:t + 1], dk[:t + 1], FPS, signatures[:t + 1])
+        assert prefix.starts == tuple(s for s in found.starts if s + hold <= t)
+        assert (np.flatnonzero(prefix.transition & ~found.transition[:t + 1]) > t - hold).all()
         settled = max([0, *prefix.starts])
         assert (prefix.transition[:settled] == found.transition[:settled]).all()
     assert found.shot_of(np.array([0, hard, hard + 1, len(frames) - 1])).tolist() == [0, 0, 1, 2]
@@ -83,10 +92,33 @@ def test_a_hard_cut_and_a_dissolve_are_found_and_a_panning_camera_is_not_a_cut()
 
 def test_a_clip_of_one_shot_has_no_cut():
     frames, hard, _ = _edit()
-    d1, dk = _changes(frames[:hard])
-    found = shots.find_shots(d1, dk, FPS)
+    d1, dk, signatures = _changes(frames[:hard])
+    found = shots.find_shots(d1, dk, FPS, signatures)
     assert found.starts == () and not found.transition.any() and len(found.transition) == hard
     assert shots.find_shots(np.zeros(0), np.zeros(0), FPS).starts == ()
+
+
+def test_a_flash_is_no_cut_but_a_cut_in_the_middle_of_one_still_is():
+    """A camera flash (one frame), a strobe (two lit frames) and a lamp flickering for a third of a second
+    change the colours as much as a cut does, and the picture comes back: no cut. Told without the
+    signatures, the same changes read as cuts."""
+    x, y = _scene(0, 20), _scene(1, 110)
+    frames = _shot(x, 0, 40)
+    for k, strength in [(12, 0.8), (20, 0.7), (21, 0.7), (28, 0.6), (30, 0.6), (32, 0.6)]:
+        frames[k] = _flash(frames[k], strength)
+    d1, dk, signatures = _changes(frames)
+    assert dk.max() > shots.CUT_DISTANCE  # as much change as a cut
+    found = shots.find_shots(d1, dk, FPS, signatures)
+    assert found.starts == () and not found.transition.any()
+    assert shots.find_shots(d1, dk, FPS).starts != ()
+    # While a flash lasts it may yet be a cut: its frames are marked until the picture comes back.
+    assert shots.find_shots(d1[:13], dk[:13], FPS, signatures[:13]).transition[12]
+    # A hard cut lit by a flash on its first frame is still a cut (the lit frame and the next, which
+    # differs from it, are its transition).
+    cut = frames[:20] + [_flash(f, 0.8) if i == 0 else f for i, f in enumerate(_shot(y, 0, 20))]
+    d1, dk, signatures = _changes(cut)
+    found = shots.find_shots(d1, dk, FPS, signatures)
+    assert found.starts == (22,) and np.flatnonzero(found.transition).tolist() == [20, 21]
 
 
 @pytest.mark.parametrize("name", ["soccer_broadcast.mp4", "running_track_panning.mp4", "studio_dance.mp4",
@@ -97,8 +129,8 @@ def test_the_real_clips_cuts(name):
     with turns, people hiding each other, a 12 fps phone clip)."""
     path = require(SHARED_DATA / "video" / name)
     fps = cv2.VideoCapture(str(path)).get(cv2.CAP_PROP_FPS)
-    d1, dk = _changes([frame for _, frame in iter_frames(path)], fps)
-    found = shots.find_shots(d1, dk, fps)
+    d1, dk, signatures = _changes([frame for _, frame in iter_frames(path)], fps)
+    found = shots.find_shots(d1, dk, fps, signatures)
     if name.startswith("soccer"):
         assert found.starts == (219,)
         assert np.flatnonzero(found.transition).tolist() == list(range(210, 219))

@@ -56,11 +56,18 @@ def _frame(k: int, cut: bool = False) -> np.ndarray:
     return image
 
 
-def _write_video(path, cut: bool = False):
+def _write_video(path, cut: bool = False, flashes: tuple[int, ...] = ()):
+    """The two people's video (`cut`: the two-shot one); `flashes`: frames lit by a camera flash (all but
+    the stand-in detector's corner blended towards white)."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (W, H))
     assert writer.isOpened()
     for k in range(FRAMES):
-        writer.write(_frame(k, cut))
+        frame = _frame(k, cut)
+        if k in flashes:
+            lit = cv2.addWeighted(frame, 0.25, np.full_like(frame, 255), 0.75, 0)
+            lit[:8, :16] = frame[:8, :16]
+            frame = lit
+        writer.write(frame)
     writer.release()
     return path
 
@@ -155,15 +162,36 @@ def test_across_a_cut_the_person_is_found_again_by_their_clothes(two_shot_video,
     assert not track.detected[CUT]
     found = track.detected
     assert np.linalg.norm(_hips(track)[found] - truth_a[found], axis=1).max() < 3.0  # A throughout, never B
-    assert found[CUT + 1:].all()  # at once in the new shot
+    hold = mediapipe_pose.shots.hold_frames(FPS)  # the new picture must last (a flash does not) ...
+    assert not found[CUT + 1:CUT + 1 + hold].any() and found[CUT + 1 + hold:].all()  # ... then found at once
     assert tracking.find_jumps(track.joints2d, track.detected, cuts.starts) == []
-    assert tracking.find_jumps(track.joints2d, track.detected) == [CUT + 1]  # the audit knows the cut
+    # Side by side, the last detection before the cut and the first after it are a jump the audit would
+    # flag, were it not told of the cut.
+    joints = np.concatenate([track.joints2d[:CUT], track.joints2d[CUT + 1 + hold:]])
+    seen = np.concatenate([track.detected[:CUT], track.detected[CUT + 1 + hold:]])
+    assert tracking.find_jumps(joints, seen) == [CUT] and tracking.find_jumps(joints, seen, (CUT,)) == []
     assert track.describe_person()["shot_cuts"] == [{"frame": CUT + 1, "time_s": round((CUT + 1) / FPS, 3)}]
 
     monkeypatch.setattr(mediapipe_pose.shots, "find_shots",
-                        lambda d1, dk, fps: mediapipe_pose.shots.Shots((), np.zeros(len(d1), bool)))
+                        lambda d1, dk, fps, colours=None: mediapipe_pose.shots.Shots((), np.zeros(len(d1), bool)))
     blind = mediapipe_pose.detect_video(two_shot_video, progress=False, person=tuple(truth_a[0]))
     assert blind.detected[CUT + 1:].sum() < found[CUT + 1:].sum() - 5
+
+
+def test_a_flash_is_no_cut_and_the_person_is_followed_through_it(tmp_path, fake_mediapipe, monkeypatch):
+    """Two frames lit by a flash change the colours as a cut does; the picture comes back, so no cut is
+    found: the lit frames are skipped and the track goes on (B, the most visible, before and after)."""
+    video = _write_video(tmp_path / "flash.avi", flashes=(6, 7))
+    track = mediapipe_pose.detect_video(video, progress=False)
+    assert np.nanmax(track.span_change) > mediapipe_pose.shots.CUT_DISTANCE  # as much change as a cut
+    assert track.shots.starts == () and not track.shots.transition.any()
+    assert not track.detected[6:8].any() and track.detected[[5, 8, 9]].all()
+    truth_b = np.stack([_person("B", k)[0][23:25].mean(0) for k in range(FRAMES)])
+    found = track.detected
+    assert np.linalg.norm(_hips(track)[found] - truth_b[found], axis=1).max() < 3.0
+    assert track.describe_person()["shot_cuts"] == []
+    # Told without the frames' colours, the same changes are a cut.
+    assert mediapipe_pose.shots.find_shots(track.frame_change, track.span_change, track.fps).starts != ()
 
 
 def test_without_the_identity_checks_the_same_video_switches(two_people_video, fake_mediapipe, monkeypatch):

@@ -74,7 +74,7 @@ DETECT_MAX_SIDE = 1920
 MAX_PEOPLE = 6  # people looked for in the first frame (each found one is painted out before the next search)
 # Frame rates above this are subsampled (every k-th frame, k = ceil(fps / 60)).
 DEFAULT_MAX_FPS = 60.0
-CACHE_FORMAT = 3  # 3: the frames' colour changes (shot cuts) are kept
+CACHE_FORMAT = 3  # 3: the frames' colours and their changes (shot cuts) are kept
 
 _MODEL_FILES = {0: "pose_landmark_lite.tflite", 1: "pose_landmark_full.tflite", 2: "pose_landmark_heavy.tflite"}
 
@@ -114,6 +114,8 @@ class PoseTrack:
         homography (`camera_motion.parallax_fraction`): a travelling camera; NaN where not measured.
       frame_change, span_change: [T] how much each frame's colours changed from the previous kept frame
         and from `shots.SPAN_S` seconds before (`shots.changes`); `shots` finds the cuts from them.
+      colour_signatures: [T, S] float32 each kept frame's colours (`shots.frame_signature`): whether the
+        picture came back after a change (a flash, not a cut).
     """
 
     joints2d: np.ndarray
@@ -140,6 +142,7 @@ class PoseTrack:
     background_parallax: np.ndarray | None = None
     frame_change: np.ndarray | None = None
     span_change: np.ndarray | None = None
+    colour_signatures: np.ndarray | None = None
 
     @property
     def num_frames(self) -> int:
@@ -160,7 +163,7 @@ class PoseTrack:
         """The video's cuts between shots (`shots.find_shots`); none when the changes were not measured."""
         if self.frame_change is None or self.span_change is None:
             return shots.Shots(starts=(), transition=np.zeros(self.num_frames, bool))
-        return shots.find_shots(self.frame_change, self.span_change, self.fps)
+        return shots.find_shots(self.frame_change, self.span_change, self.fps, self.colour_signatures)
 
     def describe_person(self) -> dict:
         """JSON-ready summary of whom the track followed and how (metrics.json "person"); frames are
@@ -401,7 +404,8 @@ def _follow_step(follower: _Follower, finder, frame_bgr: np.ndarray, k: int, fra
     belongs to them (`tracking.holder`). Then the graph is reset (so it does not follow that
     person), and, given a static `finder`, the window is searched once more with that
     person's head painted out (MediaPipe's person detector looks for faces): while the person
-    was seen within the last `tracking.RETRY_WITHIN` frames, then every `tracking.RETRY_EVERY`-th.
+    was seen within the last `tracking.RETRY_WITHIN` frames (or the shot began), then every
+    `tracking.RETRY_EVERY`-th.
 
     Returns:
       (accepted Person or None, its IdentityCheck or None, window searched [4], rejection text or None).
@@ -426,7 +430,7 @@ def _follow_step(follower: _Follower, finder, frame_bgr: np.ndarray, k: int, fra
         return found, check, window, None
     follower.tracker.reset()
     note = f"another person rejected ({', '.join(check.reasons)})"
-    missing = k - memory.last_frame
+    missing = k - max(memory.last_frame, memory.shot_start)  # a new shot starts the count again
     if finder is not None and (missing <= tracking.RETRY_WITHIN or missing % tracking.RETRY_EVERY == 0):
         retry = detect_in_window(finder, _head_painted_out(frame_bgr, found), window)
         if retry is not None:
@@ -540,11 +544,10 @@ def detect_video(video_path: str | os.PathLike, *, model_complexity: int = 1,
     nan4 = np.full(4, np.nan, np.float32)
     zeros = np.zeros(NUM_LANDMARKS, np.float32)
     rows: dict[str, list] = {key: [] for key in ("j2", "j3", "vis", "found", "index", "box", "window", "rejected",
-                                                 "H", "inliers", "parallax", "d1", "dk")}
+                                                 "H", "inliers", "parallax", "d1", "dk", "colours")}
     events: list[str] = []
-    follower, neighbours, people_at_start, previous = None, [], 0, None
+    follower, neighbours, people_at_start, previous, cuts_so_far = None, [], 0, None, 0
     frame_time = stride / info.fps
-    signatures: list[np.ndarray] = []  # the last few frames' colours, for the shot cuts
     t0 = time.perf_counter()
     with contextlib.ExitStack() as stack:
         # MediaPipe's notices, printed from its threads at any frame, go nowhere until the graphs are closed
@@ -563,14 +566,16 @@ def detect_video(video_path: str | os.PathLike, *, model_complexity: int = 1,
                                                      exclude=[f.memory.boxes[-1] for f in [follower] + neighbours
                                                               if f is not None])
             previous = grey
-            signatures = signatures[-shots.span_frames(1 / frame_time):] + [shots.frame_signature(frame)]
-            change = shots.changes(signatures, 1 / frame_time)
+            rows["colours"].append(shots.frame_signature(frame))
+            change = shots.changes(rows["colours"], 1 / frame_time)
             rows["d1"].append(change[0])
             rows["dk"].append(change[1])
-            cuts = shots.find_shots(np.array(rows["d1"]), np.array(rows["dk"]), 1 / frame_time)
-            in_transition = bool(cuts.transition[-1])  # blended or changing frames of a cut: nobody is looked for
-            if in_transition or (cuts.starts and cuts.starts[-1] == k):
-                follower, neighbours = _cut_to_next_shot(follower, k), []
+            cuts = shots.find_shots(np.array(rows["d1"]), np.array(rows["dk"]), 1 / frame_time, rows["colours"])
+            # Blended or changing frames of a cut, or a new picture not yet known to last: nobody is looked for.
+            in_transition = bool(cuts.transition[-1])
+            if len(cuts.starts) > cuts_so_far:  # a cut is known (`shots.HOLD_S` into the new shot)
+                follower, neighbours = _cut_to_next_shot(follower, cuts.starts[-1]), []
+                cuts_so_far = len(cuts.starts)
             if follower is None and not in_transition:
                 follower, neighbours, people_at_start = _start_following(
                     finder, frame, k, person if k == 0 else None, tracker,
@@ -613,7 +618,8 @@ def detect_video(video_path: str | os.PathLike, *, model_complexity: int = 1,
                      person_point=_as_point(person),
                      homographies=np.stack(rows["H"]), background_inliers=np.array(rows["inliers"], np.int64),
                      background_parallax=np.array(rows["parallax"], np.float64),
-                     frame_change=np.array(rows["d1"], np.float64), span_change=np.array(rows["dk"], np.float64))
+                     frame_change=np.array(rows["d1"], np.float64), span_change=np.array(rows["dk"], np.float64),
+                     colour_signatures=np.array(rows["colours"], np.float32))
 
 
 # ------------------------------------------------------------------ cache
@@ -638,7 +644,9 @@ def save_track(track: PoseTrack, path: str | os.PathLike) -> None:
                                   else track.background_inliers),
               background_parallax=nan() if track.background_parallax is None else track.background_parallax,
               frame_change=nan() if track.frame_change is None else track.frame_change,
-              span_change=nan() if track.span_change is None else track.span_change)
+              span_change=nan() if track.span_change is None else track.span_change,
+              colour_signatures=(np.zeros((T, 0), np.float32) if track.colour_signatures is None
+                                 else track.colour_signatures))
 
 
 def load_track(path: str | os.PathLike) -> PoseTrack:
@@ -659,7 +667,8 @@ def load_track(path: str | os.PathLike) -> PoseTrack:
                                            else tuple(float(v) for v in z["person_point"])),
                              homographies=z["homographies"], background_inliers=z["background_inliers"],
                              background_parallax=z["background_parallax"], frame_change=z["frame_change"],
-                             span_change=z["span_change"])
+                             span_change=z["span_change"],
+                             colour_signatures=z["colour_signatures"] if z["colour_signatures"].size else None)
     except InputError:
         raise
     except (OSError, KeyError, ValueError) as e:

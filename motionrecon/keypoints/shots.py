@@ -22,6 +22,14 @@ their clothes, the body restarts, each shot is kept on the ground).
    the new shot starts at the first frame after it. A transition lasts at most
    `MAX_TRANSITION_S`; a new cut is looked for only once the span no longer
    reaches back before the last shot's start.
+4. **A flash is no cut**: a flash, a strobe or lightning changes a frame or
+   a few and the picture comes back. A cut is kept only where the new shot's
+   first `HOLD_S` seconds (`hold_frames`) all differ, by more than
+   `CUT_DISTANCE`, from every frame of the span before the one the cut was
+   seen against (`find_shots` with the signatures: frames `SPAN_S` to twice
+   that before it; more than one, in case that one was lit by an earlier
+   flash). So a cut is known `HOLD_S` after the new shot starts, and the
+   frames until then are not searched.
 
 Measured on the dev videos (docs/video.md "Shot cuts"): the span change
 (0.25 s) peaks at 0.76 in the soccer broadcast's dissolve to a replay, and
@@ -38,6 +46,7 @@ what it found there).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -48,6 +57,7 @@ SPAN_S = 0.25               # seconds: the span change compares frames this far 
 CUT_DISTANCE = 0.4          # span change (Bhattacharyya) above which the picture is another shot
 TRANSITION_DISTANCE = 0.1   # frame change above which a frame near a cut is part of the transition
 MAX_TRANSITION_S = 1.0      # seconds: the longest dissolve
+HOLD_S = 0.1                # seconds a new picture must last past its first frame to be a new shot, not a flash
 
 
 def frame_signature(frame_bgr: np.ndarray) -> np.ndarray:
@@ -69,6 +79,11 @@ def signature_distance(a: np.ndarray, b: np.ndarray) -> float:
 def span_frames(fps: float) -> int:
     """Kept frames the span change reaches back: `SPAN_S` seconds, at least 1."""
     return max(1, int(round(SPAN_S * fps)))
+
+
+def hold_frames(fps: float) -> int:
+    """Kept frames past a new shot's first that must differ from the last shot too: `HOLD_S`, at least 1."""
+    return max(1, int(round(HOLD_S * fps)))
 
 
 def changes(signatures: list[np.ndarray], fps: float) -> tuple[float, float]:
@@ -99,22 +114,26 @@ class Shots:
         return np.searchsorted(np.asarray(self.starts, np.int64), np.asarray(frames), side="right")
 
 
-def find_shots(frame_change: np.ndarray, span_change: np.ndarray, fps: float) -> Shots:
-    """The cuts of a clip from its changes (module docstring, step 3).
+def find_shots(frame_change: np.ndarray, span_change: np.ndarray, fps: float,
+               signatures: np.ndarray | Sequence[np.ndarray] | None = None) -> Shots:
+    """The cuts of a clip from its changes (module docstring, steps 3 and 4).
 
     Args:
       frame_change, span_change: [T] per kept frame (`changes`); NaN counts as no change.
       fps: frame rate of the kept frames.
+      signatures: [T, S] the frames' signatures (`frame_signature`; or a list of them), to tell a flash from
+        a cut (step 4); None: every change over `CUT_DISTANCE` is a cut.
 
-    The cuts up to frame t depend on the changes up to frame t only; a frame at the end that may
-    still be part of a transition is marked as one.
+    The cuts up to frame t depend on the frames up to t only; frames at the end that may still be part
+    of a transition, or the first frames of a new picture that may yet be a flash, are marked as a
+    transition (and unmarked if the picture comes back).
     """
     d1 = np.nan_to_num(np.asarray(frame_change, np.float64))
     dk = np.nan_to_num(np.asarray(span_change, np.float64))
     T = len(d1)
     transition = np.zeros(T, bool)
     starts: list[int] = []
-    k, longest = span_frames(fps), max(1, int(round(MAX_TRANSITION_S * fps)))
+    k, longest, hold = span_frames(fps), max(1, int(round(MAX_TRANSITION_S * fps))), hold_frames(fps)
     shot_start = 0
     for t in np.flatnonzero(dk > CUT_DISTANCE):
         if t - k < shot_start:  # the span reaches back into the last shot, or it is the same cut
@@ -125,9 +144,17 @@ def find_shots(frame_change: np.ndarray, span_change: np.ndarray, fps: float) ->
         end = t
         while end < T and d1[end] > TRANSITION_DISTANCE and end - first < longest:
             end += 1
-        transition[first:end] = True
-        if end >= T:
+        if signatures is not None:
+            before = [signatures[s] for s in range(max(shot_start, t - 2 * k), t - k + 1)]
+            like_before = lambda j: min(signature_distance(signatures[j], b) for b in before) <= CUT_DISTANCE
+            if like_before(t):
+                continue  # the change was against one odd frame back then (an earlier flash)
+            if end < T and any(like_before(j) for j in range(end, min(end + hold, T - 1) + 1)):
+                continue  # the picture came back: a flash
+        if end + (0 if signatures is None else hold) >= T:  # the transition goes on, or the new picture may not last
+            transition[first:] = True
             break
+        transition[first:end] = True
         starts.append(int(end))
         shot_start = end
     return Shots(starts=tuple(starts), transition=transition)
