@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from functools import partial
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -94,7 +94,8 @@ def observed_segments(confidence: np.ndarray, fps: float, gap_s: float,
     """The stretches of a clip that are simulated, [(first, stop), ...] frame ranges in order: the clip cut at
     every run of at least `gap_s` seconds of frames without any observed joint (confidence [T, J], 0 where
     unobserved), without those runs, and cut at every frame of `shot_starts` (an edited video's cuts to
-    another shot). Stretches of fewer than 2 frames are dropped; a clip with no such gap or cut is one
+    another shot). Stretches of fewer than 2 frames, or without an observed frame (a shot whose person
+    was never seen), are dropped; a clip with no such gap or cut is one
     stretch, [(0, T)], and so is every clip when `gap_s` <= 0 and it has no cut, or when nothing is observed.
     Frames before the first and after the last observation are left out only when they too last `gap_s`."""
     T = confidence.shape[0]
@@ -110,7 +111,7 @@ def observed_segments(confidence: np.ndarray, fps: float, gap_s: float,
     edges = [0, *[k for k in shot_starts if 0 < k < T], T]
     stretches = [(first + a, first + b) for first, stop in zip(edges[:-1], edges[1:])
                  for a, b in _runs(kept[first:stop])]
-    return [(first, stop) for first, stop in stretches if stop - first >= 2] or [(0, T)]
+    return [(first, stop) for first, stop in stretches if stop - first >= 2 and seen[first:stop].any()] or [(0, T)]
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:

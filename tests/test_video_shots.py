@@ -149,12 +149,50 @@ def test_a_cut_splits_the_simulated_stretches():
     assert observed_segments(conf, 10.0, 0.0, (40, 41)) == [(0, 40), (41, 100)]  # a 1-frame shot: no stretch
     conf[35:50] = 0.0  # a gap around the cut
     assert observed_segments(conf, 10.0, 0.5, (40,)) == [(0, 35), (50, 100)]
+    conf[35:50] = 1.0
+    conf[40:44] = 0.0  # a shot of 4 frames (shorter than the gap) in which the person is never seen: not simulated
+    assert observed_segments(conf, 10.0, 0.5, (40, 44)) == [(0, 40), (44, 100)]
+
+
+def test_undetected_frames_are_filled_within_their_shot():
+    from motionrecon.keypoints.placement import fill_gaps, fill_rotation_gaps, fill_within_shots
+
+    values = np.arange(12, dtype=float)[:, None] * np.array([[1.0, 10.0]])  # [12, 2]
+    valid = np.ones(12, bool)
+    valid[[4, 5, 6, 7]] = False  # the last frame of shot 1 and the first three of shot 2 (a cut at 5)
+    filled = fill_within_shots(fill_gaps, values, valid, (5,))
+    assert np.allclose(filled[4], values[3]) and np.allclose(filled[5:8], values[8])  # held, not blended
+    assert np.allclose(fill_gaps(values, valid)[4:8], values[4:8])  # across the cut: a blend of both shots
+    assert np.allclose(fill_within_shots(fill_gaps, values, valid), fill_gaps(values, valid))
+    turns = np.stack([np.eye(3)] * 6 + [np.diag([-1.0, -1.0, 1.0])] * 6)
+    assert np.allclose(fill_within_shots(fill_rotation_gaps, turns, valid, (5,))[5:8], turns[8])
 
 
 def test_slicing_observations_keeps_the_cuts_that_fall_inside(walk_1s):
     obs = dataclasses.replace(walk_1s, shot_starts=(5, 12, 20))
     assert obs.slice_frames(6, 20).shot_starts == (6,)
     assert obs.slice_frames(0, 30).shot_starts == (5, 12, 20)
+
+
+def test_the_reference_starts_afresh_at_the_first_detection_of_each_shot(walk_1s):
+    """After a cut the person is two metres on and not seen for three frames: the reference's pose there is
+    the first detection's of the new shot, not the last shot's, and that first pose is not pulled back."""
+    from motionrecon.body import build_body
+    from motionrecon.body.fit import inverse_kinematics, measure_shape
+
+    joints = np.array(walk_1s.joints3d)
+    joints[15:, :, 0] += 2.0
+    confidence = np.array(walk_1s.confidence)
+    confidence[15:18] = 0.0
+    obs = dataclasses.replace(walk_1s, joints3d=joints, confidence=confidence, shot_starts=(15,))
+    model = build_body(measure_shape(walk_1s)).model
+    q = inverse_kinematics(model, obs)
+    assert np.allclose(q[15:18], q[18])  # held from the shot's first detection
+    assert abs(q[18, 0] - q[19, 0]) < 0.1  # no step back towards the last shot at the first detection
+    alone = inverse_kinematics(model, obs.slice_frames(18, obs.num_frames))
+    assert np.abs(q[18:, :3] - alone[:, :3]).max() < 0.02  # as if the shot were the whole clip
+    blind = inverse_kinematics(model, dataclasses.replace(obs, shot_starts=()))
+    assert np.abs(blind[15:18, 0] - q[18, 0]).min() > 1.5  # without the cut: the last shot's pose held
 
 
 def test_the_reference_is_smoothed_within_each_shot(walk_1s):

@@ -245,7 +245,10 @@ def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first:
     foot's weight at that frame, so the foot lies level (its sole parallel to the floor). For observations
     without toes the foot's orientation moves no observed site; without this it follows the shin.
 
-    Frames with no confident joint keep the previous solution.
+    Frames with no confident joint keep the previous solution; each shot of an edited video
+    (`obs.shot_starts`) starts afresh at its first frame with a confident joint, as the clip does
+    (the root guessed from that frame, no pull towards the previous frame), and its frames before
+    that one take its solution.
     """
     js = obs.skeleton
     site_ids = np.array([mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, lm) for lm in js.landmarks])
@@ -257,9 +260,13 @@ def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first:
     use_2d = weight_2d > 0 and obs.joints2d is not None and obs.camera is not None
     geoms = list(contact_geoms) if ground_weight > 0 else []
     radii = model.geom_size[geoms, 0] if geoms else np.zeros(0)
+    seen = np.asarray(obs.confidence > 0).any(axis=1)
+    shots = [0, *[k for k in obs.shot_starts if 0 < k < obs.num_frames], obs.num_frames]
+    first_seen = {a: a + int(np.argmax(seen[a:b])) for a, b in zip(shots[:-1], shots[1:]) if seen[a:b].any()}
+    fresh = {0, *first_seen.values()}
     for t in range(obs.num_frames):
         y, c = obs.joints3d[t], obs.confidence[t]
-        if t == 0:
+        if t in fresh:
             guess = _root_guess({lm: y[j] for j, lm in enumerate(js.landmarks) if c[j] > 0})
             if guess is not None:
                 qpos[:3], qpos[3:7] = guess
@@ -267,7 +274,7 @@ def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first:
         w = np.sqrt(np.repeat(c, 3))
         w2 = np.sqrt(weight_2d * np.repeat(c, 2))
         lam = 1e-2
-        for _ in range(iters_first if t == 0 else iters):
+        for _ in range(iters_first if t in fresh else iters):
             data.qpos[:] = qpos
             mujoco.mj_kinematics(model, data)
             mujoco.mj_comPos(model, data)  # the Jacobians read cdof
@@ -304,7 +311,7 @@ def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first:
             mujoco.mj_differentiatePos(model, d_prev, 1.0, prev, qpos)
             reg = np.full(nv, rest_weight)
             reg[:6] = 0.0  # the root is free
-            tw = temporal_weight if t > 0 else 0.0
+            tw = 0.0 if t in fresh else temporal_weight
             H = J.T @ J + np.diag(reg + tw + lam)
             g = J.T @ r + reg * d_rest + tw * d_prev
             step = -np.linalg.solve(H, g)
@@ -312,6 +319,8 @@ def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first:
             if np.linalg.norm(step) < 1e-6:
                 break
         out[t] = qpos
+    for start, first in first_seen.items():  # a shot's frames before its first detection: as that one
+        out[start:first] = out[first]
     return out
 
 

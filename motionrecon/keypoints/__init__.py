@@ -135,7 +135,8 @@ def place_track(track: "PoseTrack", K: np.ndarray, source: str = ""):
         joints2d = camera_motion.to_reference_pixels(track.joints2d, motion.rotations, K).astype(np.float32)
     detected = track.detected & ~cuts.transition
     placed = placement.place(joints2d, track.joints3d, np.where(detected[:, None], track.visibility, 0.0),
-                             detected, K, track.width, track.height, track.fps, source=source)
+                             detected, K, track.width, track.height, track.fps, source=source,
+                             shot_starts=cuts.starts)
     obs, model = placed.observations, motion.camera_model(K)
     if cuts.starts:
         at = ", ".join(f"{k / track.fps:.2f} s" for k in cuts.starts)

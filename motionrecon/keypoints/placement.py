@@ -235,6 +235,20 @@ def running_median(values: np.ndarray, valid: np.ndarray, window: int) -> np.nda
     return out
 
 
+def fill_within_shots(fill, values: np.ndarray, valid: np.ndarray, shot_starts: tuple[int, ...] = ()) -> np.ndarray:
+    """`fill(values, valid)` (`fill_gaps`, `fill_rotation_gaps`) within each shot on its own, shots beginning at
+    the frames of `shot_starts` (an edited video's cuts): nothing is interpolated across a cut, and a shot's
+    frames before its first valid one hold that one. A shot without a valid frame takes the whole clip's fill."""
+    out = fill(values, valid)
+    edges = [0, *[k for k in shot_starts if 0 < k < len(valid)], len(valid)]
+    if len(edges) == 2:
+        return out
+    for first, stop in zip(edges[:-1], edges[1:]):
+        if valid[first:stop].any():
+            out[first:stop] = fill(values[first:stop], valid[first:stop])
+    return out
+
+
 def fill_rotation_gaps(rotations: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """[T, 3, 3] rotations with invalid frames slerped between valid neighbours (held at the ends)."""
     if valid.all():
@@ -373,7 +387,7 @@ def world_from_ground(up_cam: np.ndarray, d: float, origin_above: np.ndarray):
 
 def place(joints2d: np.ndarray, joints3d: np.ndarray, visibility: np.ndarray, detected: np.ndarray,
           K: np.ndarray, width: int, height: int, fps: float, *, dist: np.ndarray | None = None,
-          source: str = "") -> Placement:
+          source: str = "", shot_starts: tuple[int, ...] = ()) -> Placement:
     """Per-frame camera-frame fit, ground plane, world frame (see module docstring).
 
     Args:
@@ -384,6 +398,8 @@ def place(joints2d: np.ndarray, joints3d: np.ndarray, visibility: np.ndarray, de
       K: [3, 3] intrinsics; dist: OpenCV distortion or None.
       width, height: image size in pixels; fps: frame rate.
       source: recorded in the Observations.
+      shot_starts: frames where an edited video cuts to another shot: undetected frames are filled within
+        their shot (`fill_within_shots`), never across a cut.
     """
     joints_cam, rotations, translations, rms, fitted = place_in_camera(joints2d, joints3d, visibility, detected,
                                                                         K, dist)
@@ -398,15 +414,15 @@ def place(joints2d: np.ndarray, joints3d: np.ndarray, visibility: np.ndarray, de
     up, d, contacts = fit_ground(feet_sole, fitted, up0)
     if up @ up0 < 0:
         up, d = -up, -d
-    joints_cam = fill_gaps(joints_cam, fitted)
-    rotations = fill_rotation_gaps(rotations, fitted)
+    joints_cam = fill_within_shots(fill_gaps, joints_cam, fitted, shot_starts)
+    rotations = fill_within_shots(fill_rotation_gaps, rotations, fitted, shot_starts)
     root_cam = joints_cam[:, HIPS].mean(1)
     first = int(np.flatnonzero(fitted)[0])
     R, origin = world_from_ground(up, d, root_cam[first])
     joints_world = (joints_cam - origin) @ R
     camera = make_camera(K, R, origin, width, height, dist)
     confidence = np.where(fitted[:, None], visibility, 0.0).astype(np.float32)
-    j2 = fill_gaps(np.where(np.isfinite(joints2d), joints2d, 0.0), fitted)
+    j2 = fill_within_shots(fill_gaps, np.where(np.isfinite(joints2d), joints2d, 0.0), fitted, shot_starts)
     obs = Observations(fps=float(fps), joint_set="mediapipe33", joints3d=joints_world.astype(np.float32),
                        joints2d=j2.astype(np.float32), confidence=confidence, camera=camera, source=str(source))
     # Camera attitude relative to the ground.
