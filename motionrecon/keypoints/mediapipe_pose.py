@@ -37,6 +37,7 @@ match, so a rerun with other solver settings skips detection.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import logging
@@ -502,6 +503,17 @@ def _follow_frame(follower: _Follower, neighbours: list[_Follower], finder, fram
     return found, window, note, kept
 
 
+def _detection_row(found: tracking.Person | None, window, note: str | None) -> dict:
+    """One frame's entries of `detect_video`'s rows: the accepted detection (NaN, zero visibility where none),
+    the window searched and whether a detection was rejected."""
+    return {"found": found is not None,
+            "j2": np.full((NUM_LANDMARKS, 2), np.nan, np.float32) if found is None else found.joints2d,
+            "j3": np.full((NUM_LANDMARKS, 3), np.nan, np.float32) if found is None else found.joints3d,
+            "vis": np.zeros(NUM_LANDMARKS, np.float32) if found is None else found.visibility,
+            "box": np.full(4, np.nan, np.float32) if found is None else found.box.astype(np.float32),
+            "window": np.asarray(window, np.float32), "rejected": note is not None}
+
+
 def detect_video(video_path: str | os.PathLike, *, model_complexity: int = 1,
                  max_fps: float | None = DEFAULT_MAX_FPS, progress: bool = True, start: int = 0,
                  stop: int | None = None, stride: int | None = None,
@@ -539,14 +551,12 @@ def detect_video(video_path: str | os.PathLike, *, model_complexity: int = 1,
         stride = videoio.frame_stride(info.fps, max_fps)
     last = info.frame_count if stop is None else min(stop, info.frame_count)
     expected = max(0, math.ceil((last - start) / stride))
-    nan2 = np.full((NUM_LANDMARKS, 2), np.nan, np.float32)
-    nan3 = np.full((NUM_LANDMARKS, 3), np.nan, np.float32)
     nan4 = np.full(4, np.nan, np.float32)
-    zeros = np.zeros(NUM_LANDMARKS, np.float32)
     rows: dict[str, list] = {key: [] for key in ("j2", "j3", "vis", "found", "index", "box", "window", "rejected",
                                                  "H", "inliers", "parallax", "d1", "dk", "colours")}
     events: list[str] = []
     follower, neighbours, people_at_start, previous, cuts_so_far = None, [], 0, None, 0
+    recent = collections.deque(maxlen=shots.hold_frames(info.fps / stride))  # (k, frame): the last few frames
     frame_time = stride / info.fps
     t0 = time.perf_counter()
     with contextlib.ExitStack() as stack:
@@ -573,9 +583,19 @@ def detect_video(video_path: str | os.PathLike, *, model_complexity: int = 1,
             cuts = shots.find_shots(np.array(rows["d1"]), np.array(rows["dk"]), 1 / frame_time, rows["colours"])
             # Blended or changing frames of a cut, or a new picture not yet known to last: nobody is looked for.
             in_transition = bool(cuts.transition[-1])
-            if len(cuts.starts) > cuts_so_far:  # a cut is known (`shots.HOLD_S` into the new shot)
+            if len(cuts.starts) > cuts_so_far:  # a cut is known (`shots.HOLD_S` into the new shot) ...
                 follower, neighbours = _cut_to_next_shot(follower, cuts.starts[-1]), []
                 cuts_so_far = len(cuts.starts)
+                for j, held in recent:  # ... and the new shot's frames until now are searched after all
+                    if j >= cuts.starts[-1] and follower is not None:
+                        found, window, note, neighbours = _follow_frame(follower, neighbours, finder, held, j,
+                                                                        frame_time, rows["H"][j])
+                        for key, value in _detection_row(found, window, note).items():
+                            rows[key][j] = value
+                        if note is not None:
+                            events.append(f"frame {rows['index'][j]}: {note}")
+                found, window, note = None, nan4, None
+            recent.append((k, frame))
             if follower is None and not in_transition:
                 follower, neighbours, people_at_start = _start_following(
                     finder, frame, k, person if k == 0 else None, tracker,
@@ -586,13 +606,8 @@ def detect_video(video_path: str | os.PathLike, *, model_complexity: int = 1,
             if note is not None:
                 events.append(f"frame {index}: {note}")
             rows["index"].append(index)
-            rows["found"].append(found is not None)
-            rows["j2"].append(nan2 if found is None else found.joints2d)
-            rows["j3"].append(nan3 if found is None else found.joints3d)
-            rows["vis"].append(zeros if found is None else found.visibility)
-            rows["box"].append(nan4 if found is None else found.box.astype(np.float32))
-            rows["window"].append(np.asarray(window, np.float32))
-            rows["rejected"].append(note is not None)
+            for key, value in _detection_row(found, window, note).items():
+                rows[key].append(value)
             rows["H"].append(step.H)
             rows["inliers"].append(step.inliers)
             rows["parallax"].append(step.parallax)

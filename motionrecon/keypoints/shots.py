@@ -28,8 +28,8 @@ their clothes, the body restarts, each shot is kept on the ground).
    `CUT_DISTANCE`, from every frame of the span before the one the cut was
    seen against (`find_shots` with the signatures: frames `SPAN_S` to twice
    that before it; more than one, in case that one was lit by an earlier
-   flash). So a cut is known `HOLD_S` after the new shot starts, and the
-   frames until then are not searched.
+   flash). So a cut is known `HOLD_S` after the new shot starts (the tracker
+   keeps those frames and searches them then).
 
 Measured on the dev videos (docs/video.md "Shot cuts"): the span change
 (0.25 s) peaks at 0.76 in the soccer broadcast's dissolve to a replay, and
