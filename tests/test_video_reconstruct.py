@@ -129,3 +129,12 @@ def test_the_terminal_says_which_stretches_were_not_simulated(tmp_path):
     print_video_notes(tmp_path, echo=lines.append)
     assert lines == ["  the person after the cut at 6.10 s was recognised by their clothes and proportions only "
                      "(check overlay.mp4)"]
+    # A jump left in the track (`tracking.find_jumps`, track frames from the video's start): said where it
+    # falls in the frames reconstructed (from 2 s here: 30 frames at 10 fps), not elsewhere.
+    (tmp_path / "metrics.json").write_text(json.dumps({"video_frames": 30, "detected_frames": 30, "fps": 10.0,
+                                                       "start_s": 2.0, "simulated_stretches": [[0, 29]],
+                                                       "person": {"jumps_in_track": [5, 44, 61]}}))
+    lines.clear()
+    print_video_notes(tmp_path, echo=lines.append)
+    assert lines == ["  warning: the track may have changed to another person at 4.40 s (a jump no person makes "
+                     "between two detections; check overlay.mp4, and pick the person with --person X,Y)"]

@@ -141,7 +141,8 @@ def video_notes(vo, obs) -> dict:
 
 
 def print_video_notes(folder: Path, echo=print) -> None:
-    """Says in the terminal when the world trajectory is not reliable, and how many frames had no detection."""
+    """Says in the terminal when the world trajectory is not reliable, where the video cuts, where the track may
+    have changed person, how many frames had no detection and which were not simulated."""
     import json
 
     m = json.loads((folder / "metrics.json").read_text())
@@ -153,6 +154,13 @@ def print_video_notes(folder: Path, echo=print) -> None:
         at = ", ".join(f"{t:.2f} s" for t in m["shot_cuts_s"])
         echo(f"  the person after the cut at {at} was recognised by their clothes and proportions only "
              f"(check overlay.mp4)")
+    fps, t0 = m.get("fps") or 1.0, m.get("start_s", 0.0)
+    jumps = [k / fps for k in (m.get("person") or {}).get("jumps_in_track") or []
+             if t0 <= k / fps < t0 + m.get("video_frames", 0) / fps]  # track frames count from the video's start
+    if jumps:
+        at = ", ".join(f"{t:.2f} s" for t in jumps)
+        echo(f"  warning: the track may have changed to another person at {at} (a jump no person makes between "
+             f"two detections; check overlay.mp4, and pick the person with --person X,Y)")
     missing = m.get("video_frames", 0) - m.get("detected_frames", 0)
     if missing > 0:
         person = m.get("person") or {}
@@ -165,7 +173,6 @@ def print_video_notes(folder: Path, echo=print) -> None:
         last = m.get("video_frames", 0) - 1
         gaps += [(stretches[-1][1] + 1, last)] if 0 <= stretches[-1][1] < last else []
     if gaps:
-        fps, t0 = m.get("fps") or 1.0, m.get("start_s", 0.0)
         spans = ", ".join(f"{t0 + a / fps:.1f}-{t0 + (b + 1) / fps:.1f} s" for a, b in gaps)
         echo(f"  not simulated, too long without a detection: {spans} (the pose there is the detections' "
              f"interpolation; the body restarts from the next detection)")
