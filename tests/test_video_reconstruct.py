@@ -138,3 +138,12 @@ def test_the_terminal_says_which_stretches_were_not_simulated(tmp_path):
     print_video_notes(tmp_path, echo=lines.append)
     assert lines == ["  warning: the track may have changed to another person at 4.40 s (a jump no person makes "
                      "between two detections; check overlay.mp4, and pick the person with --person X,Y)"]
+    # Back after more than `tracking.REACQUIRE_AFTER` out of view, the person was taken by clothes: said, except
+    # for a gap that a cut already explains, or one shorter, or one the person does not come back from.
+    (tmp_path / "metrics.json").write_text(json.dumps({
+        "video_frames": 100, "detected_frames": 60, "fps": 10.0, "simulated_stretches": [[0, 99]],
+        "shot_cuts_s": [6.1], "person": {"undetected_frames": [[10, 24], [30, 34], [55, 70], [85, 99]]}}))
+    lines.clear()
+    print_video_notes(tmp_path, echo=lines.append)
+    assert lines[0] == ("  the person after the cut at 6.10 s and after being out of view 1.0-2.5 s was recognised "
+                        "by their clothes and proportions only (check overlay.mp4)")

@@ -150,13 +150,20 @@ def print_video_notes(folder: Path, echo=print) -> None:
     if m.get("global_trajectory_reliable") is not True and camera.get("note"):
         lead = "warning" if m.get("global_trajectory_reliable") is False else "note"
         echo(f"  {lead}: {camera['note']} (camera model assumed: {m.get('camera_model')})")
-    if m.get("shot_cuts_s"):
-        at = ", ".join(f"{t:.2f} s" for t in m["shot_cuts_s"])
-        echo(f"  the person after the cut at {at} was recognised by their clothes and proportions only "
-             f"(check overlay.mp4)")
+    from motionrecon.keypoints.tracking import REACQUIRE_AFTER
+
     fps, t0 = m.get("fps") or 1.0, m.get("start_s", 0.0)
-    jumps = [k / fps for k in (m.get("person") or {}).get("jumps_in_track") or []
-             if t0 <= k / fps < t0 + m.get("video_frames", 0) / fps]  # track frames count from the video's start
+    inside = lambda k: t0 <= k / fps < t0 + m.get("video_frames", 0) / fps  # track frames count from the video's start
+    cuts = m.get("shot_cuts_s") or []
+    # Back after more than REACQUIRE_AFTER out of view (a gap that is not a cut's): taken anywhere, by clothes.
+    away = [f"after being out of view {a / fps:.1f}-{(b + 1) / fps:.1f} s"
+            for a, b in (m.get("person") or {}).get("undetected_frames") or []
+            if (b + 1 - a) / fps > REACQUIRE_AFTER and inside(b + 1) and not any(a <= t * fps <= b + 1 for t in cuts)]
+    if cuts or away:
+        after = [f"after the cut at {', '.join(f'{t:.2f} s' for t in cuts)}"] if cuts else []
+        echo(f"  the person {' and '.join(after + away)} was recognised by their clothes and proportions only "
+             f"(check overlay.mp4)")
+    jumps = [k / fps for k in (m.get("person") or {}).get("jumps_in_track") or [] if inside(k)]
     if jumps:
         at = ", ".join(f"{t:.2f} s" for t in jumps)
         echo(f"  warning: the track may have changed to another person at {at} (a jump no person makes between "
