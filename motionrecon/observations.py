@@ -10,6 +10,14 @@ from motionrecon.errors import InputError
 from motionrecon.skeleton import JointSet, get_joint_set
 
 
+def shot_spans(shot_starts: tuple[int, ...], num_frames: int) -> list[tuple[int, int]]:
+    """[(first, stop), ...] the frame ranges of the shots of a clip of `num_frames` frames that an edited video
+    cuts at `shot_starts` (`Observations.shot_starts`; starts outside (0, num_frames) ignored), in order;
+    [(0, num_frames)] without a cut."""
+    edges = [0, *[k for k in shot_starts if 0 < k < num_frames], num_frames]
+    return list(zip(edges[:-1], edges[1:]))
+
+
 @dataclasses.dataclass(frozen=True)
 class Camera:
     """Pinhole camera, OpenCV convention (x right, y down, z forward).

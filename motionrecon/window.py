@@ -37,7 +37,7 @@ import numpy as np
 from motionrecon import diffphy
 from motionrecon.body import Body, BodyArrays, Layout
 from motionrecon.body.fit import finite_difference_velocity
-from motionrecon.observations import Observations
+from motionrecon.observations import Observations, shot_spans
 from motionrecon.optim import batched
 from motionrecon.physics.contact import ContactParams
 from motionrecon.physics.rollout import SimState, Trajectory
@@ -108,8 +108,7 @@ def observed_segments(confidence: np.ndarray, fps: float, gap_s: float,
         for first, stop in _runs(~seen):
             if stop - first >= shortest:
                 kept[first:stop] = False
-    edges = [0, *[k for k in shot_starts if 0 < k < T], T]
-    stretches = [(first + a, first + b) for first, stop in zip(edges[:-1], edges[1:])
+    stretches = [(first + a, first + b) for first, stop in shot_spans(shot_starts, T)
                  for a, b in _runs(kept[first:stop])]
     return [(first, stop) for first, stop in stretches if stop - first >= 2 and seen[first:stop].any()] or [(0, T)]
 

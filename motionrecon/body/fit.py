@@ -20,7 +20,7 @@ import mujoco
 import numpy as np
 
 from motionrecon.body.template import OFFSET_SITES, BodyShape
-from motionrecon.observations import Observations
+from motionrecon.observations import Observations, shot_spans
 from motionrecon.skeleton import BODY_LANDMARKS
 
 
@@ -261,8 +261,8 @@ def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first:
     geoms = list(contact_geoms) if ground_weight > 0 else []
     radii = model.geom_size[geoms, 0] if geoms else np.zeros(0)
     seen = np.asarray(obs.confidence > 0).any(axis=1)
-    shots = [0, *[k for k in obs.shot_starts if 0 < k < obs.num_frames], obs.num_frames]
-    first_seen = {a: a + int(np.argmax(seen[a:b])) for a, b in zip(shots[:-1], shots[1:]) if seen[a:b].any()}
+    first_seen = {a: a + int(np.argmax(seen[a:b])) for a, b in shot_spans(obs.shot_starts, obs.num_frames)
+                  if seen[a:b].any()}
     fresh = {0, *first_seen.values()}
     for t in range(obs.num_frames):
         y, c = obs.joints3d[t], obs.confidence[t]
@@ -351,8 +351,7 @@ def smooth_in_time(obs: Observations, sigma_s: float) -> Observations:
         return obs
     sigma = sigma_s * obs.fps
     c = np.asarray(obs.confidence, np.float64)[..., None]
-    edges = [0, *[k for k in obs.shot_starts if 0 < k < obs.num_frames], obs.num_frames]
-    shots = [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
+    shots = [slice(a, b) for a, b in shot_spans(obs.shot_starts, obs.num_frames)]
     filtered = lambda a: np.concatenate([gaussian_filter1d(a[s], sigma, axis=0, mode="nearest") for s in shots])
     den = filtered(c)
 

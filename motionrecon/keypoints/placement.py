@@ -46,7 +46,7 @@ from scipy.spatial.transform import Rotation, Slerp
 
 from motionrecon.camera import make_camera, undistort_pixels
 from motionrecon.errors import InputError
-from motionrecon.observations import Observations
+from motionrecon.observations import Observations, shot_spans
 from motionrecon.skeleton import MEDIAPIPE33
 
 VISIBLE = 0.5  # landmarks at least this visible take part in the per-frame fit
@@ -239,14 +239,9 @@ def fill_within_shots(fill, values: np.ndarray, valid: np.ndarray, shot_starts: 
     """`fill(values, valid)` (`fill_gaps`, `fill_rotation_gaps`) within each shot on its own, shots beginning at
     the frames of `shot_starts` (an edited video's cuts): nothing is interpolated across a cut, and a shot's
     frames before its first valid one hold that one. A shot without a valid frame takes the whole clip's fill."""
-    out = fill(values, valid)
-    edges = [0, *[k for k in shot_starts if 0 < k < len(valid)], len(valid)]
-    if len(edges) == 2:
-        return out
-    for first, stop in zip(edges[:-1], edges[1:]):
-        if valid[first:stop].any():
-            out[first:stop] = fill(values[first:stop], valid[first:stop])
-    return out
+    spans = shot_spans(shot_starts, len(valid))
+    whole = fill(values, valid) if any(not valid[a:b].any() for a, b in spans) else None
+    return np.concatenate([fill(values[a:b], valid[a:b]) if valid[a:b].any() else whole[a:b] for a, b in spans])
 
 
 def fill_rotation_gaps(rotations: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -468,8 +463,7 @@ def keep_on_ground(observations: Observations, detected: np.ndarray, window_s: f
     half = max(1, int(round(window_s * observations.fps / 2)))
     kernel = np.ones(2 * half + 1) / (2 * half + 1)
     lowered, placed = np.zeros(T), np.zeros(T, bool)
-    edges = [0, *[k for k in shot_starts if 0 < k < T], T]
-    for first, stop in zip(edges[:-1], edges[1:]):
+    for first, stop in shot_spans(shot_starts, T):
         good = first + np.flatnonzero(detected[first:stop])
         if good.size == 0:
             continue  # a shot without the person: as its neighbours
