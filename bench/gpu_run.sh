@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The one command for a lent GPU machine, under 9 minutes (docs/performance.md, "On a GPU"):
+#   here:   python bench/gpu_prepare.py            (writes .gpu/: wheels, pybullet's clips and kinematics)
+#   there:  bash bench/gpu_run.sh                  (device tool: carry .gpu; results under $OUT)
+# 1. the device, JAX and the packages it found (always);
+# 2. "throughput": windows per second against batch size (bench/gpu_throughput.py) and one chunk of the
+#    batched L-BFGS, 2.5 minutes;
+# 3. "demo": `motionrecon demo` end to end on the GPU (4 s of pybullet's walk), about 2 minutes;
+# 4. "meta": issue 19's meta-training plan (bench/gpu_meta_training.py), ES on real windows, 6 minutes.
+# STEPS names the steps to run (default "throughput meta", 9 minutes in all; session 22 measured all three,
+# bench/results/session22/gpu/). Each step has its own time limit, so a step that hangs costs only its share.
+# SMOKE=1 runs the same steps with tiny sizes (to check the script on a CPU); PYTHON names the interpreter.
+set -uo pipefail
+OUT=${OUT:-/tmp/gpu-out}
+PY=${PYTHON:-python3}
+SMOKE=${SMOKE:-0}
+STEPS=${STEPS:-throughput meta}
+WORK=/tmp/gpu-work
+mkdir -p "$OUT" "$WORK"
+export PYTHONUNBUFFERED=1 MOTIONRECON_ONE_CORE=0 MOTIONRECON_CACHE=$WORK/cache
+"$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$WORK/site" \
+    .gpu/wheels/*.whl || { echo "gpu_run: could not install .gpu/wheels (run bench/gpu_prepare.py first)"; exit 1; }
+export PYTHONPATH="$WORK/site:$PWD/.gpu/site:$PWD"
+start=$(date +%s)
+elapsed() { echo "[$(( $(date +%s) - start )) s] $*"; }
+
+elapsed "1. device"
+nvidia-smi -L 2>/dev/null
+"$PY" - <<'EOF' 2>&1 | tee "$OUT/versions.log"
+import importlib.metadata as md, sys
+import jax
+print(sys.version.split()[0], jax.default_backend(), jax.devices())
+for name in ("jax", "jaxlib", "numpy", "scipy", "optax", "optimistix", "equinox", "lineax", "mujoco", "dm-haiku"):
+    try:
+        print(name, md.version(name))
+    except md.PackageNotFoundError:
+        print(name, "missing")
+import motionrecon.datasets.deepmimic as dm
+print("walk joints", dm.load_deepmimic(dm.clip_path("walk"), duration=0.1).joints3d.shape)
+EOF
+
+if [ "$SMOKE" = 1 ]; then sizes="1 2"; budget=5; demo_args="--clip walk"; meta="--smoke"
+else sizes="1 64 1024 8192"; budget=80; demo_args="--clip walk"; meta="--budget-min 6"; fi
+wanted() { case " $STEPS " in *" $1 "*) return 0;; *) return 1;; esac; }
+
+if wanted throughput; then
+  elapsed "2. throughput"
+  timeout 130 "$PY" bench/gpu_throughput.py --sizes $sizes --budget-s $budget --solver-chunk \
+      --out "$OUT/gpu_throughput.json" > "$OUT/throughput.log" 2>&1
+  echo "exit $?" >> "$OUT/throughput.log"; tail -3 "$OUT/throughput.log"
+fi
+
+if wanted demo; then
+  elapsed "3. demo"
+  timeout 125 "$PY" -m motionrecon.cli demo $demo_args --out "$WORK/demo" > "$OUT/demo.log" 2>&1
+  echo "exit $?" >> "$OUT/demo.log"; tail -15 "$OUT/demo.log"
+fi
+
+if wanted meta; then
+  elapsed "4. meta-training"
+  "$PY" bench/gpu_meta_training.py $meta --out "$WORK/meta" > "$OUT/meta.log" 2>&1
+  echo "exit $?" >> "$OUT/meta.log"; tail -4 "$OUT/meta.log"
+fi
+
+elapsed "done"
+tar czf "$OUT/results.tgz" -C "$WORK" --exclude=cache --exclude=site --exclude="*.mp4" --exclude="*.glb" \
+    --exclude="*.bvh" --exclude="*.fbx" . 2>/dev/null
+ls -la "$OUT"
