@@ -9,11 +9,14 @@ ES estimate runs `pairs` antithetic pairs, each member a whole episode (`episode
 truncation) on the same `problems` windows of the "diffphy" task's training bank (common random
 numbers), objective mean log10(f_T / f_0), rank fitness shaping, optax Adam. Validation: the same objective
 on the held-out windows with a fixed key, before and after. One CPU core (see bench/train_pop.py).
+The result file is rewritten after every step ("finished": false until the end); run the same command again
+after an interruption and it carries on from the last step written (Adam's moments start afresh).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -33,6 +36,11 @@ def main() -> int:
     ap.add_argument("--lr", type=float, default=0.05)
     ap.add_argument("--pop-step", type=float, default=0.01)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "es_diffphy_pop.json"))
+    ap.add_argument("--weights-out", default=None,
+                    help="POP's weights with the searched numbers as trained, first step --pop-step (default: --out "
+                         "with .npz); compare them with bench/optimus_vs_bfgs.py --pop before shipping them")
+    ap.add_argument("--from-json", default=None, metavar="RESULT",
+                    help="train nothing: write --weights-out from an earlier run's result file (its v_after)")
     args = ap.parse_args()
 
     from motionrecon import jaxsetup
@@ -41,9 +49,10 @@ def main() -> int:
     jaxsetup.use_one_core()
     jaxsetup.enable_compilation_cache()
     import jax
+    import jax.numpy as jnp
 
     from motionrecon.fileio import write_json
-    from motionrecon.optim.learned import load_weights
+    from motionrecon.optim.learned import load_weights, save_weights
     from motionrecon.optim.meta import es
     from motionrecon.optim.meta.diffphy_task import DiffPhyTask
 
@@ -52,6 +61,12 @@ def main() -> int:
     pop = pop.with_step_scale(args.pop_step)
     prefixes = ["decays", "net::log_step_head::b"]
     v0, to_meta = es.subspace(theta, prefixes)
+    weights_out = args.weights_out or str(Path(args.out).with_suffix(".npz"))
+    if args.from_json:
+        v = jnp.asarray(json.loads(Path(args.from_json).read_text())["v_after"], v0.dtype)
+        save_weights(weights_out, pop, to_meta(v))
+        print("wrote", weights_out)
+        return 0
     task = DiffPhyTask(windows_per_clip=4)
     val_task = task.validation_task()
     dim = task.dims[0]
@@ -61,18 +76,30 @@ def main() -> int:
     before = float(validate(v0, val_key))
     print(f"validation log10(f_T/f_0) before {before:.4f} ({time.time() - t0:.0f} s)", flush=True)
     config = es.ESConfig(pairs=args.pairs, sigma=args.sigma, shaping="rank")
-    v, rows = es.es_train(objective, v0, config, args.steps, args.lr, jax.random.PRNGKey(0), args.minutes,
-                          log=lambda m: print(m, flush=True))
+    same = ("pairs", "problems", "episode", "sigma", "lr", "pop_step")
+    done, v_start = [], v0
+    if Path(args.out).is_file():  # resume an unfinished run of the same configuration
+        earlier = json.loads(Path(args.out).read_text())
+        if not earlier.get("finished", True) and all(earlier["config"][k] == vars(args)[k] for k in same):
+            done, v_start = earlier["steps"], jnp.asarray(earlier["v_after"], v0.dtype)
+            print(f"resuming {args.out} after step {len(done)}", flush=True)
+
+    def result(v, rows, after=None):
+        return {"command": " ".join(["python", "bench/es_diffphy.py"] + sys.argv[1:]),
+                "searched": prefixes, "dims": int(v0.shape[0]), "config": vars(args),
+                "train_windows": task.num_windows, "validation_windows": val_task.num_windows,
+                "validation_log10_fT_over_f0": {"before": before, "after": after},
+                "v_before": [float(x) for x in v0], "v_after": [float(x) for x in v], "steps": done + rows,
+                "finished": after is not None, "wall_s": round(time.time() - t0, 1), "weights": weights_out}
+
+    v, rows = es.es_train(objective, v_start, config, args.steps, args.lr, jax.random.PRNGKey(0), args.minutes,
+                          log=lambda m: print(m, flush=True), first_step=len(done) + 1,
+                          on_step=lambda v, rows: write_json(args.out, result(v, rows)))
     after = float(validate(v, val_key))
     print(f"validation log10(f_T/f_0) after {after:.4f}", flush=True)
-    write_json(args.out, {
-        "command": " ".join(["python", "bench/es_diffphy.py"] + sys.argv[1:]),
-        "searched": prefixes, "dims": int(v0.shape[0]), "config": vars(args),
-        "train_windows": task.num_windows, "validation_windows": val_task.num_windows,
-        "validation_log10_fT_over_f0": {"before": before, "after": after},
-        "v_before": [float(x) for x in v0], "v_after": [float(x) for x in v], "steps": rows,
-        "wall_s": round(time.time() - t0, 1)})
-    print("wrote", args.out)
+    save_weights(weights_out, pop, to_meta(v))
+    write_json(args.out, result(v, rows, after))
+    print("wrote", args.out, "and", weights_out)
     return 0
 
 

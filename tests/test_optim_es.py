@@ -67,3 +67,17 @@ def test_es_training_descends_the_smoothed_objective():
                           key=jax.random.PRNGKey(3), log=lambda m: None)
     minimiser = -np.linalg.solve(np.asarray(A), np.asarray(B))
     assert len(rows) == 150 and np.linalg.norm(np.asarray(v) - minimiser) < 0.25 * np.linalg.norm(minimiser)
+
+
+def test_resumed_training_draws_what_an_uninterrupted_run_would():
+    config, key = es.ESConfig(pairs=4, sigma=0.1), jax.random.PRNGKey(5)
+    saved = []
+    v4, rows = es.es_train(_objective, jnp.zeros(3), config, steps=4, learning_rate=0.05, key=key, log=lambda m: None,
+                           on_step=lambda v, rows: saved.append((np.asarray(v), len(rows))))
+    assert [n for _, n in saved] == [1, 2, 3, 4] and np.array_equal(saved[-1][0], np.asarray(v4))
+    # interrupted after step 2: carry on from its checkpoint, numbering (and so the keys) from step 3
+    _, resumed = es.es_train(_objective, jnp.asarray(saved[1][0]), config, steps=4, learning_rate=0.05, key=key,
+                             log=lambda m: None, first_step=3)
+    assert [r["step"] for r in resumed] == [3, 4]
+    # the same point and the same step's key: the same estimate (Adam's moments start afresh, so later points differ)
+    assert resumed[0]["objective"] == rows[2]["objective"] and resumed[0]["grad_norm"] == rows[2]["grad_norm"]

@@ -95,9 +95,13 @@ def episode_log_ratio(optimizer, to_meta: Callable, task, dim: int, problems: in
 
 
 def es_train(objective: Callable, v0, config: ESConfig, steps: int, learning_rate: float, key,
-             max_minutes: float = float("inf"), log: Callable = print):
+             max_minutes: float = float("inf"), log: Callable = print, on_step: Callable | None = None,
+             first_step: int = 1):
     """optax Adam on ES estimates of objective(v, key) from v0 [P], for `steps` steps or `max_minutes`.
-    Returns (v, rows: one dict per step with the pairs' mean objective and the estimate's norm)."""
+    on_step(v, rows) after each step (a checkpoint); first_step numbers the rows of a resumed run (its keys
+    follow from `key` and the step number, so a resumed run draws what an uninterrupted one would; Adam's
+    moments start afresh). Returns (v, rows: one dict per step with the pairs' mean objective and the
+    estimate's norm)."""
     import time
 
     import optax
@@ -111,11 +115,12 @@ def es_train(objective: Callable, v0, config: ESConfig, steps: int, learning_rat
         return optax.apply_updates(v, updates), opt_state, {**metrics, "grad_norm": jnp.linalg.norm(grad)}
 
     v, opt_state, rows, start = v0, tx.init(v0), [], time.time()
-    for i in range(steps):
+    for i in range(first_step, steps + 1):
         if time.time() - start > 60.0 * max_minutes:
             break
-        key, k = jax.random.split(key)
-        v, opt_state, metrics = step(v, opt_state, k)
-        rows.append({"step": i + 1, "wall_s": round(time.time() - start, 1), **{m: float(x) for m, x in metrics.items()}})
+        v, opt_state, metrics = step(v, opt_state, jax.random.fold_in(key, i))
+        rows.append({"step": i, "wall_s": round(time.time() - start, 1), **{m: float(x) for m, x in metrics.items()}})
         log(" ".join(f"{m}={x:.4g}" if isinstance(x, float) else f"{m}={x}" for m, x in rows[-1].items()))
+        if on_step is not None:
+            on_step(v, rows)
     return v, rows
