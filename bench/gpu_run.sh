@@ -10,6 +10,9 @@
 # STEPS names the steps to run (default "throughput meta", 9 minutes in all; session 22 measured all three,
 # bench/results/session22/gpu/). Each step has its own time limit, so a step that hangs costs only its share.
 # SMOKE=1 runs the same steps with tiny sizes (to check the script on a CPU); PYTHON names the interpreter.
+# The tree that travels must stay under 64 MiB: the repository (58 MiB, 40 of them contact sheets in
+# bench/results/video_corpus) and .gpu (12 MiB) are over it together; session 22 moved that folder aside for
+# the call (`mv bench/results/video_corpus /tmp/` before, back after).
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu-out}
 PY=${PYTHON:-python3}

@@ -75,9 +75,9 @@ def capture(obs, cfg) -> list[dict]:
     return kept
 
 
-def solve_all(kept: list[dict], name: str) -> list[dict]:
-    """Every kept window solved by solver `name` (batched), grouped by what a program shares; per window
-    {trace, mpjpe_g_mm, seconds (the group's solve time over its windows)}."""
+def solve_all(kept: list[dict], name: str, **options) -> list[dict]:
+    """Every kept window solved by solver `name` (batched; options as `batched_solver`'s), grouped by what a
+    program shares; per window {trace, mpjpe_g_mm, seconds (the group's solve time over its windows)}."""
     from motionrecon import window
     from motionrecon.optim import batched_solver
 
@@ -86,7 +86,7 @@ def solve_all(kept: list[dict], name: str) -> list[dict]:
     for i, w in enumerate(kept):
         groups.setdefault((w["spec"], w["weights"], w["params"], w["budget"]), []).append(i)
     for (spec, weights, params, budget), idx in groups.items():
-        solver = batched_solver(name, budget)
+        solver = batched_solver(name, budget, **options)
         problems = window.stack([kept[i]["problem"] for i in idx])
         x0 = np.stack([kept[i]["x0"] for i in idx])
         solved = window.solve(spec, solver, problems, x0, budget, params, weights)
@@ -120,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="clip names or prefixes (default: the real BVH clips and " + ", ".join(PYBULLET_CLIPS) + ")")
     ap.add_argument("--solvers", nargs="+", default=list(DEFAULT_SOLVERS))
     ap.add_argument("--config", default=None, help="JSON settings over the defaults (the capturing runs')")
+    ap.add_argument("--optimus-weights", default=None, metavar="NPZ",
+                    help="Optimus's weights for the solvers optimus and optimus-nofallback when they solve the kept "
+                         "windows again (default: the shipped ones; the capturing runs use the defaults)")
     ap.add_argument("--cache", default=None,
                     help="pickle of the kept windows: read when it exists (the capturing runs are skipped), else "
                          "written (keep it outside the repository: it holds the clips' observations)")
@@ -161,14 +164,17 @@ def main(argv: list[str] | None = None) -> int:
     command = "python bench/window_solvers.py " + " ".join(argv if argv is not None else sys.argv[1:])
     runs = []
     for done, name in enumerate(args.solvers, 1):
-        solved = solve_all(kept, name)
+        mine = args.optimus_weights and name in ("optimus", "optimus-nofallback")
+        options = {"weights": args.optimus_weights} if mine else {}
+        solved = solve_all(kept, name, **options)
         runs += [{"solver": name, "window": w["window"], **r} for w, r in zip(windows, solved)]
         print(f"{name}: mean best loss {np.mean([min(r['trace']) for r in solved]):.4g}, "
               f"MPJPE-G {np.nanmean([r['mpjpe_g_mm'] for r in solved]):.1f} mm", flush=True)
         # written after every solver, so a run that stops keeps what it measured
         summary, targets, result = _result(runs, windows, args.solvers[:done], optimus_vs_bfgs)
         write_json(Path(args.out), {"command": command, "seconds": args.seconds, "clips": names,
-                                    "config": args.config, **result, "total_s": time.perf_counter() - t0})
+                                    "config": args.config, "optimus_weights": args.optimus_weights, **result,
+                                    "total_s": time.perf_counter() - t0})
     for s in summary:
         d = summary[s]
         line = f"{s:16s} best loss {d['final_loss_mean']:.4g}  MPJPE-G {d['mpjpe_g_mm_mean']:.1f} mm"
