@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
-import os
 import sys
 
 from motionrecon.errors import InputError
@@ -58,13 +57,29 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(importlib.import_module(commands[args.command][0]).run(args) or 0)
+        code = int(importlib.import_module(commands[args.command][0]).run(args) or 0)
     except InputError as e:
         print(f"motionrecon: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("motionrecon: interrupted; finished outputs are kept, unfinished ones were not written", file=sys.stderr)
         return 130
+    note = _accelerator_note(args) if code == 0 else None
+    if note:
+        print(note, file=sys.stderr)
+    return code
+
+
+def _accelerator_note(args) -> str | None:
+    """`jaxsetup.accelerator_note` for the commands that reconstruct clips: videos and the demo one at a time,
+    mocap inputs --batch at a time."""
+    from motionrecon.jaxsetup import accelerator_note
+
+    if args.command in ("video", "demo"):
+        return accelerator_note(1)
+    if args.command == "mocap":
+        return accelerator_note(min(len(args.paths), args.batch))
+    return None
 
 
 # Commands whose JAX work is large batched arrays, where XLA's CPU threads pay off.

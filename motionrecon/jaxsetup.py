@@ -153,6 +153,24 @@ def _one_blas_thread() -> None:
     threadpool_limits(limits=1, user_api="blas")
 
 
+# Fewer clips than this reconstructed together: an accelerator is slower than a CPU core (docs/performance.md).
+FEW_CLIPS_FOR_AN_ACCELERATOR = 4
+
+
+def accelerator_note(clips_together: int, backend: str | None = None) -> str | None:
+    """A line for the terminal where JAX runs on an accelerator and fewer than FEW_CLIPS_FOR_AN_ACCELERATOR
+    clips are reconstructed together, else None. A clip's windows are solved in order, in batches of a few:
+    on an H200 one clip took 2.7x as long as on this project's CPU (session 22)."""
+    if backend is None:
+        import jax
+
+        backend = jax.default_backend()
+    if backend == "cpu" or clips_together >= FEW_CLIPS_FOR_AN_ACCELERATOR:
+        return None
+    return (f"note: JAX ran on the {backend}, which is slower than a CPU for a single clip (its windows are solved "
+            f"in order, a few at a time; docs/performance.md \"On a GPU\"): JAX_PLATFORMS=cpu is faster here")
+
+
 def cores_available() -> list[int]:
     """The CPU cores this process may use, as they were before `use_one_core` (sorted)."""
     if _cores_before is not None:

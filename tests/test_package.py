@@ -76,3 +76,26 @@ def test_console_entry_uses_one_core_except_for_meta_training(monkeypatch):
     with pytest.raises(SystemExit):  # missing arguments
         cli.console_main()
     assert calls == [1]
+
+
+def test_a_single_clip_on_an_accelerator_gets_a_note_naming_the_faster_device(monkeypatch, capsys, tmp_path):
+    from motionrecon import cli, jaxsetup
+    from motionrecon.commands import mocap, video
+
+    assert jaxsetup.accelerator_note(1, backend="cpu") is None
+    assert "JAX_PLATFORMS=cpu" in jaxsetup.accelerator_note(1, backend="gpu")
+    assert jaxsetup.accelerator_note(jaxsetup.FEW_CLIPS_FOR_AN_ACCELERATOR, backend="gpu") is None
+
+    # the command line prints it after a successful run on one clip, not for a batch of mocap inputs nor a failure
+    note = jaxsetup.accelerator_note
+    monkeypatch.setattr(jaxsetup, "accelerator_note", lambda clips: note(clips, backend="gpu"))
+    codes = iter([0, 0, 1])
+    monkeypatch.setattr(video, "run", lambda args: next(codes))
+    monkeypatch.setattr(mocap, "run", lambda args: next(codes))
+    out = str(tmp_path)
+    assert cli.main(["clip.mp4", "--out", out]) == 0
+    assert "JAX_PLATFORMS=cpu" in capsys.readouterr().err
+    assert cli.main(["mocap", "a.bvh", "b.bvh", "c.bvh", "d.bvh", "--out", out]) == 0
+    assert "JAX_PLATFORMS" not in capsys.readouterr().err
+    assert cli.main(["clip.mp4", "--out", out]) == 1
+    assert "JAX_PLATFORMS" not in capsys.readouterr().err
