@@ -82,11 +82,11 @@ def main() -> int:
     before = float(validate(v0, val_key))
     print(f"validation log10(f_T/f_0) before {before:.4f} ({time.time() - t0:.0f} s)", flush=True)
     config = es.ESConfig(pairs=args.pairs, sigma=args.sigma, shaping="rank")
-    same = ("pairs", "problems", "episode", "sigma", "lr", "pop_step")
+    same = ("optimizer", "pairs", "problems", "episode", "sigma", "lr", "pop_step")
     done, v_start = [], v0
     if Path(args.out).is_file():  # resume an unfinished run of the same configuration
         earlier = json.loads(Path(args.out).read_text())
-        if not earlier.get("finished", True) and all(earlier["config"][k] == vars(args)[k] for k in same):
+        if not earlier.get("finished", True) and all(earlier["config"].get(k) == vars(args)[k] for k in same):
             done, v_start = earlier["steps"], jnp.asarray(earlier["v_after"], v0.dtype)
             print(f"resuming {args.out} after step {len(done)}", flush=True)
 
