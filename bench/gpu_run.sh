@@ -6,7 +6,9 @@
 # 2. "throughput": windows per second against batch size (bench/gpu_throughput.py) and one chunk of the
 #    batched L-BFGS, 2.5 minutes;
 # 3. "demo": `motionrecon demo` end to end on the GPU (4 s of pybullet's walk), about 2 minutes;
-# 4. "meta": issue 19's meta-training plan (bench/gpu_meta_training.py), ES on real windows, 6 minutes.
+# 4. "meta": issue 19's meta-training plan (bench/gpu_meta_training.py), ES on real windows, 6 minutes;
+# 5. "batch": `motionrecon mocap` of pybullet's 15 clips (2 s each) together (--batch 15), about 2 minutes:
+#    does a GPU pay for many clips at once (session 22 measured one clip: 2.7x slower than this CPU)?
 # STEPS names the steps to run (default "throughput meta", 9 minutes in all; session 22 measured all three,
 # bench/results/session22/gpu/). Each step has its own time limit, so a step that hangs costs only its share.
 # SMOKE=1 runs the same steps with tiny sizes (to check the script on a CPU); PYTHON names the interpreter.
@@ -42,8 +44,8 @@ import motionrecon.datasets.deepmimic as dm
 print("walk joints", dm.load_deepmimic(dm.clip_path("walk"), duration=0.1).joints3d.shape)
 EOF
 
-if [ "$SMOKE" = 1 ]; then sizes="1 2"; budget=5; demo_args="--clip walk"; meta="--smoke"
-else sizes="1 64 1024 8192"; budget=80; demo_args="--clip walk"; meta="--budget-min 6"; fi
+if [ "$SMOKE" = 1 ]; then sizes="1 2"; budget=5; demo_args="--clip walk"; meta="--smoke"; clips=2; seconds=0.5
+else sizes="1 64 1024 8192"; budget=80; demo_args="--clip walk"; meta="--budget-min 6"; clips=15; seconds=2; fi
 wanted() { case " $STEPS " in *" $1 "*) return 0;; *) return 1;; esac; }
 
 if wanted throughput; then
@@ -63,6 +65,14 @@ if wanted meta; then
   elapsed "4. meta-training"
   "$PY" bench/gpu_meta_training.py $meta --out "$WORK/meta" > "$OUT/meta.log" 2>&1
   echo "exit $?" >> "$OUT/meta.log"; tail -4 "$OUT/meta.log"
+fi
+
+if wanted batch; then
+  elapsed "5. many clips at once"
+  inputs=$(ls "$PWD"/.gpu/site/pybullet_data/data/motions/humanoid3d_*.txt | head -n "$clips")
+  timeout 200 "$PY" -m motionrecon.cli mocap $inputs --batch "$clips" --duration "$seconds" --out "$WORK/batch" \
+      > "$OUT/batch.log" 2>&1
+  echo "exit $?" >> "$OUT/batch.log"; grep -E "wall time|per second|exit" "$OUT/batch.log" | tail -4
 fi
 
 elapsed "done"
