@@ -9,7 +9,8 @@
 # 4. "meta": issue 19's meta-training plan (bench/gpu_meta_training.py), ES on real windows, 6 minutes;
 # 5. "batch": `motionrecon mocap` of pybullet's 15 clips (2 s each) together (--batch 15), about 2 minutes:
 #    does a GPU pay for many clips at once (session 22 measured one clip: 2.7x slower than this CPU)?
-# STEPS names the steps to run (default "throughput meta", 9 minutes in all; session 22 measured all three,
+# STEPS names the steps to run (default "throughput meta", 9 minutes in all; META_MIN sets meta's minutes, 6;
+# with STEPS="batch meta" use META_MIN=5 to stay under the 10-minute call; session 22 measured the first three,
 # bench/results/session22/gpu/). Each step has its own time limit, so a step that hangs costs only its share.
 # SMOKE=1 runs the same steps with tiny sizes (to check the script on a CPU); PYTHON names the interpreter.
 # The tree that travels must stay under 64 MiB: the repository (58 MiB, 40 of them contact sheets in
@@ -45,7 +46,8 @@ print("walk joints", dm.load_deepmimic(dm.clip_path("walk"), duration=0.1).joint
 EOF
 
 if [ "$SMOKE" = 1 ]; then sizes="1 2"; budget=5; demo_args="--clip walk"; meta="--smoke"; clips=2; seconds=0.5
-else sizes="1 64 1024 8192"; budget=80; demo_args="--clip walk"; meta="--budget-min 6"; clips=15; seconds=2; fi
+else sizes="1 64 1024 8192"; budget=80; demo_args="--clip walk"; meta="--budget-min ${META_MIN:-6}"
+  clips=15; seconds=2; fi
 wanted() { case " $STEPS " in *" $1 "*) return 0;; *) return 1;; esac; }
 
 if wanted throughput; then
