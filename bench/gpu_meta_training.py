@@ -3,7 +3,7 @@ command that finishes within `--budget-min` minutes (default 9).
 
     python bench/gpu_meta_training.py [--out bench/results/gpu_meta_training] [--budget-min 9] [--smoke]
 
-What it runs, in its own process, resumable only in the sense that its result names the weights it wrote:
+What it runs, in its own process (resumable: the same --out carries on from the last step written):
   ES on real DiffPhy windows (`bench/es_diffphy.py`): 32 antithetic pairs over 16 windows per meta-step
   (4 x 4 on this CPU), 40-evaluation episodes, over POP's 8 step-size numbers; it writes the tuned weights
   (`es_diffphy.npz`) beside its result. Measured on an H200 (session 22, bench/results/session22/gpu/):
@@ -55,10 +55,7 @@ def run_step(name: str, script: str, args: list[str], minutes: float, out: Path,
     """One step as a subprocess with `minutes` of training of its own (the script's --minutes) and a hard
     limit of `limit_s` seconds (start-up, compilation and validation come on top of the training)."""
     target = out / name
-    if name == "es_diffphy":
-        args = args + ["--out", str(target.with_suffix(".json"))]
-    else:
-        args = args + ["--out", str(target)]
+    args = args + ["--out", str(target.with_suffix(".json"))]
     cmd = [sys.executable, script, *args, "--minutes", f"{minutes:.2f}"]
     log = target.with_suffix(".log")  # kept when the step is stopped at its limit
     t0 = time.perf_counter()

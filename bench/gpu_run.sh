@@ -45,8 +45,8 @@ import motionrecon.datasets.deepmimic as dm
 print("walk joints", dm.load_deepmimic(dm.clip_path("walk"), duration=0.1).joints3d.shape)
 EOF
 
-if [ "$SMOKE" = 1 ]; then sizes="1 2"; budget=5; demo_args="--clip walk"; meta="--smoke"; clips=2; seconds=0.5
-else sizes="1 64 1024 8192"; budget=80; demo_args="--clip walk"; meta="--budget-min ${META_MIN:-6}"
+if [ "$SMOKE" = 1 ]; then sizes="1 2"; budget=5; meta="--smoke"; clips=2; seconds=0.5
+else sizes="1 64 1024 8192"; budget=80; meta="--budget-min ${META_MIN:-6}"
   clips=15; seconds=2; fi
 wanted() { case " $STEPS " in *" $1 "*) return 0;; *) return 1;; esac; }
 
@@ -59,7 +59,7 @@ fi
 
 if wanted demo; then
   elapsed "3. demo"
-  timeout 125 "$PY" -m motionrecon.cli demo $demo_args --out "$WORK/demo" > "$OUT/demo.log" 2>&1
+  timeout 125 "$PY" -m motionrecon.cli demo --clip walk --out "$WORK/demo" > "$OUT/demo.log" 2>&1
   echo "exit $?" >> "$OUT/demo.log"; tail -15 "$OUT/demo.log"
 fi
 
