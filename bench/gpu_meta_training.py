@@ -1,11 +1,13 @@
 """Issue 19's GPU plan: meta-training of the learned optimizers for the day an accelerator is lent, in one
 command that finishes within `--budget-min` minutes (default 9).
 
-    python bench/gpu_meta_training.py [--out bench/results/gpu_meta_training] [--budget-min 9] [--smoke]
+    python bench/gpu_meta_training.py [--out bench/results/gpu_meta_training] [--budget-min 9] [--smoke] \
+        [--optimizer pop|optimus]
 
 What it runs, in its own process (resumable: the same --out carries on from the last step written):
   ES on real DiffPhy windows (`bench/es_diffphy.py`): 32 antithetic pairs over 16 windows per meta-step
-  (4 x 4 on this CPU), 40-evaluation episodes, over POP's 8 step-size numbers; it writes the tuned weights
+  (4 x 4 on this CPU), 40-evaluation episodes, over POP's 8 step-size numbers (or Optimus's 9 with
+  `--optimizer optimus`); it writes the tuned weights
   (`es_diffphy.npz`) beside its result. Measured on an H200 (session 22, bench/results/session22/gpu/):
   81 s to start (building the windows, compiling the validation), 75 s to compile the ES step, then 6.2 s per
   step; 13 steps moved the held-out validation log10(f_T/f_0) from -1.045 to -1.316.
@@ -74,16 +76,20 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "gpu_meta_training")
     ap.add_argument("--budget-min", type=float, default=9.0)
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, about 2 minutes: check the plan runs")
+    ap.add_argument("--optimizer", choices=("pop", "optimus"), default="pop",
+                    help="whose few numbers ES tunes (bench/es_diffphy.py --optimizer)")
     a = ap.parse_args()
     budget = 1.0 if a.smoke else a.budget_min
     a.out.mkdir(parents=True, exist_ok=True)
-    summary = {"devices": devices(), "smoke": a.smoke, "budget_min": budget, "steps": {}}
+    summary = {"devices": devices(), "smoke": a.smoke, "budget_min": budget, "optimizer": a.optimizer,
+               "steps": {}}
     print(f"devices: {summary['devices']}", flush=True)
     for name, share, script, gpu_args, smoke_args in STEPS:
         minutes = share * budget
         limit = 900 if a.smoke else 60 * minutes * 1.1
         training = 0.5 if a.smoke else max(minutes - STARTUP_MIN, 0.5)
-        result = run_step(name, script, smoke_args if a.smoke else gpu_args, training, a.out, limit)
+        args = (smoke_args if a.smoke else gpu_args) + ["--optimizer", a.optimizer]
+        result = run_step(name, script, args, training, a.out, limit)
         summary["steps"][name] = result
         print(name, json.dumps({k: result[k] for k in ("returncode", "wall_s")}), flush=True)
     write_json(a.out / "summary.json", summary)

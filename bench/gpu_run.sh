@@ -10,6 +10,7 @@
 # 5. "batch": `motionrecon mocap` of pybullet's 15 clips (2 s each) together (--batch 15), about 2 minutes:
 #    does a GPU pay for many clips at once (session 22 measured one clip: 2.7x slower than this CPU)?
 # STEPS names the steps to run (default "throughput meta", 9 minutes in all; META_MIN sets meta's minutes, 6;
+# META_OPT whose numbers ES tunes, pop (default) or optimus;
 # with STEPS="batch meta" use META_MIN=5 to stay under the 10-minute call; session 22 measured the first three,
 # bench/results/session22/gpu/). Each step has its own time limit, so a step that hangs costs only its share.
 # SMOKE=1 runs the same steps with tiny sizes (to check the script on a CPU); PYTHON names the interpreter.
@@ -45,8 +46,8 @@ import motionrecon.datasets.deepmimic as dm
 print("walk joints", dm.load_deepmimic(dm.clip_path("walk"), duration=0.1).joints3d.shape)
 EOF
 
-if [ "$SMOKE" = 1 ]; then sizes="1 2"; budget=5; meta="--smoke"; clips=2; seconds=0.5
-else sizes="1 64 1024 8192"; budget=80; meta="--budget-min ${META_MIN:-6}"
+if [ "$SMOKE" = 1 ]; then sizes="1 2"; budget=5; meta="--smoke --optimizer ${META_OPT:-pop}"; clips=2; seconds=0.5
+else sizes="1 64 1024 8192"; budget=80; meta="--budget-min ${META_MIN:-6} --optimizer ${META_OPT:-pop}"
   clips=15; seconds=2; fi
 wanted() { case " $STEPS " in *" $1 "*) return 0;; *) return 1;; esac; }
 
