@@ -7,12 +7,14 @@
 #    batched L-BFGS, 2.5 minutes;
 # 3. "demo": `motionrecon demo` end to end on the GPU (4 s of pybullet's walk), about 2 minutes;
 # 4. "meta": issue 19's meta-training plan (bench/gpu_meta_training.py), ES on real windows, 6 minutes;
-# 5. "batch": `motionrecon mocap` of pybullet's 15 clips (2 s each) together (--batch 15), about 2 minutes:
-#    does a GPU pay for many clips at once (session 22 measured one clip: 2.7x slower than this CPU)?
+# 5. "batch": `motionrecon mocap` of pybullet's 15 clips (2 s each) together (--batch 15), stopped at BATCH_LIMIT
+#    seconds (200): does a GPU pay for many clips at once? Session 23: no (8 of 15 clips in 370 s there,
+#    all 15 in 199 s on one core here; docs/performance.md "On a GPU").
 # STEPS names the steps to run (default "throughput meta", 9 minutes in all; META_MIN sets meta's minutes, 6;
 # META_OPT whose numbers ES tunes, pop (default) or optimus;
 # with STEPS="batch meta" use META_MIN=5 to stay under the 10-minute call; session 22 measured the first three,
-# bench/results/session22/gpu/). Each step has its own time limit, so a step that hangs costs only its share.
+# bench/results/session22/gpu/, session 23 "meta" over Optimus and "batch", bench/results/session23/gpu/).
+# Each step has its own time limit, so a step that hangs costs only its share.
 # SMOKE=1 runs the same steps with tiny sizes (to check the script on a CPU); PYTHON names the interpreter.
 # The tree that travels must stay under 64 MiB: the repository (58 MiB, 40 of them contact sheets in
 # bench/results/video_corpus) and .gpu (12 MiB) are over it together; session 22 moved that folder aside for
@@ -73,7 +75,7 @@ fi
 if wanted batch; then
   elapsed "5. many clips at once"
   inputs=$(ls "$PWD"/.gpu/site/pybullet_data/data/motions/humanoid3d_*.txt | head -n "$clips")
-  timeout 200 "$PY" -m motionrecon.cli mocap $inputs --batch "$clips" --duration "$seconds" --out "$WORK/batch" \
+  timeout ${BATCH_LIMIT:-200} "$PY" -m motionrecon.cli mocap $inputs --batch "$clips" --duration "$seconds" --out "$WORK/batch" \
       > "$OUT/batch.log" 2>&1
   echo "exit $?" >> "$OUT/batch.log"; grep -E "wall time|per second|exit" "$OUT/batch.log" | tail -4
 fi
