@@ -75,7 +75,8 @@ fi
 if wanted batch; then
   elapsed "5. many clips at once"
   inputs=$(ls "$PWD"/.gpu/site/pybullet_data/data/motions/humanoid3d_*.txt | head -n "$clips")
-  timeout ${BATCH_LIMIT:-200} "$PY" -m motionrecon.cli mocap $inputs --batch "$clips" --duration "$seconds" --out "$WORK/batch" \
+  timeout ${BATCH_LIMIT:-200} "$PY" -m motionrecon.cli mocap $inputs --batch "$clips" --duration "$seconds" \
+      --out "$WORK/batch" \
       > "$OUT/batch.log" 2>&1
   echo "exit $?" >> "$OUT/batch.log"; grep -E "wall time|per second|exit" "$OUT/batch.log" | tail -4
 fi
