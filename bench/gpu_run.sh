@@ -48,9 +48,9 @@ import motionrecon.datasets.deepmimic as dm
 print("walk joints", dm.load_deepmimic(dm.clip_path("walk"), duration=0.1).joints3d.shape)
 EOF
 
-if [ "$SMOKE" = 1 ]; then sizes="1 2"; budget=5; meta="--smoke --optimizer ${META_OPT:-pop}"; clips=2; seconds=0.5
-else sizes="1 64 1024 8192"; budget=80; meta="--budget-min ${META_MIN:-6} --optimizer ${META_OPT:-pop}"
-  clips=15; seconds=2; fi
+if [ "$SMOKE" = 1 ]; then sizes="1 2"; budget=5; meta="--smoke"; clips=2; seconds=0.5
+else sizes="1 64 1024 8192"; budget=80; meta="--budget-min ${META_MIN:-6}"; clips=15; seconds=2; fi
+meta="$meta --optimizer ${META_OPT:-pop}"
 wanted() { case " $STEPS " in *" $1 "*) return 0;; *) return 1;; esac; }
 
 if wanted throughput; then
@@ -76,8 +76,7 @@ if wanted batch; then
   elapsed "5. many clips at once"
   inputs=$(ls "$PWD"/.gpu/site/pybullet_data/data/motions/humanoid3d_*.txt | head -n "$clips")
   timeout ${BATCH_LIMIT:-200} "$PY" -m motionrecon.cli mocap $inputs --batch "$clips" --duration "$seconds" \
-      --out "$WORK/batch" \
-      > "$OUT/batch.log" 2>&1
+      --out "$WORK/batch" > "$OUT/batch.log" 2>&1
   echo "exit $?" >> "$OUT/batch.log"; grep -E "wall time|per second|exit" "$OUT/batch.log" | tail -4
 fi
 
