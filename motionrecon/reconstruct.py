@@ -68,7 +68,7 @@ Progress = Callable[[str, int, int], None]
 class ReconstructionConfig:
     """Settings of a reconstruction (seconds, Hz; see README for the tuning behind the defaults)."""
 
-    solver: str = "optimus"         # see motionrecon.optim.get_solver; optimus falls back to L-BFGS
+    solver: str = "optimus"         # see motionrecon.optim.get_solver; optimus hands over to BFGS (optim.FALLBACK)
     solver_weights: Optional[str] = None  # weight file of a learned solver (None: the shipped one)
     max_evals: int = 100            # loss+gradient evaluations per window (the shooting pass's, with shooting)
     continuity_evals: int = 60      # with shooting: per window and warm start in the continuity pass

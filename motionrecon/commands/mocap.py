@@ -21,7 +21,7 @@ def add_common_arguments(p: argparse.ArgumentParser, defaults=None) -> None:
     d = defaults or ReconstructionConfig()
     p.add_argument("--solver", default=None,
                    help=f"one of {', '.join(SOLVER_NAMES)}, optionally with +basinhopping (default {d.solver}: "
-                        "the learned optimizer, falling back to L-BFGS where it fails or stalls)")
+                        "the learned optimizer, handing over to BFGS where it fails or stalls)")
     p.add_argument("--optimus-weights", "--solver-weights", dest="solver_weights", default=None, metavar="PATH",
                    help="weight file of the learned solver (default: the shipped weights/optimus_diffphy.npz); "
                         "a file that does not load is an error")
@@ -43,7 +43,9 @@ BATCH_ENTRIES = 4
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", nargs="+", metavar="PATH", help="motion files (DeepMimic .txt/.json, BVH .bvh, AIST++ keypoints3d .pkl, Human3.6M D3_Positions .cdf)")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="motion files (DeepMimic .txt/.json, BVH .bvh, AIST++ keypoints3d .pkl, "
+                        "Human3.6M D3_Positions .cdf)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder; each input goes to DIR/<name>/")
     p.add_argument("--force", action="store_true", help="redo inputs whose output folder is already complete")
     p.add_argument("--batch", type=int, default=BATCH_ENTRIES, metavar="N",
