@@ -1,0 +1,55 @@
+"""bench/compare_corpus.py: runs paired by (clip, budget), means and sign counts, targets counted again."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+sys.path.insert(0, str(BENCH))
+
+
+def _video_run(video, evals, two_d, skate=3.0, tv=0.3, pelvis=0.9, sphere=-5.0, camera="static"):
+    return {"video": video, "max_evals": evals, "budget_label": "0", "frames": 10, "detected_frames": 10,
+            "reconstructed_frames": 10, "mpjpe_2d_over_raw": two_d, "foot_skate_pct": skate,
+            "raw_foot_skate_pct": 60.0, "foot_skate_stance_pct": 0.0, "tv_over_raw": tv,
+            "lowest_pelvis_over_reference": pelvis, "lowest_contact_sphere_mm": sphere, "track_jumps": 0,
+            "camera_verdict": camera, "compute_s_per_video_s": 5.0}
+
+
+def test_video_runs_are_paired_and_counted():
+    from compare_corpus import compare, markdown
+
+    base = {"runs": [_video_run("a.mp4", 100, 1.4), _video_run("a.mp4", 110, 1.6), _video_run("b.mp4", 100, 2.0),
+                     _video_run("c.mp4", 100, 1.0)]}
+    cand = {"runs": [_video_run("a.mp4", 100, 1.3), _video_run("a.mp4", 110, 1.4), _video_run("b.mp4", 100, 2.0,
+                                                                                                 pelvis=0.3),
+                     {"video": "d.mp4", "max_evals": 100, "failed": "boom"}]}
+    out = compare(base, cand)
+    assert out["kind"] == "video" and out["paired_runs"] == 3
+    assert (out["only_in_baseline"], out["only_in_candidate"]) == (1, 1)
+    two_d = next(m for m in out["measures"] if m["key"] == "mpjpe_2d_over_raw")
+    assert (two_d["better"], two_d["worse"], two_d["equal"]) == (2, 0, 1)
+    assert two_d["baseline_mean"] == pytest.approx(5.0 / 3) and two_d["candidate_mean"] == pytest.approx(4.7 / 3)
+    pelvis = next(m for m in out["measures"] if m["key"] == "lowest_pelvis_over_reference")
+    assert (pelvis["better"], pelvis["worse"]) == (0, 1)  # higher is better there
+    # a.mp4 at 110: 1.6x raw misses the static 2D target (1.5x), 1.4x meets it; b.mp4 falls in the candidate
+    assert out["targets_missed"] == {"baseline": 2, "candidate": 2}
+    changed = {(r["clip"], r["max_evals"]): r["candidate_missed"] for r in out["runs"]
+               if r["baseline_missed"] != r["candidate_missed"]}
+    assert changed == {("a.mp4", 110): [], ("b.mp4", 100): ["mpjpe_2d_le_1p5_raw_static", "no_fall"]}
+    text = markdown(out, ("base.json", "cand.json"))
+    assert "| 2D / raw (lower is better) | 1.67 | 1.57 | 2 | 0 | 1 |" in text
+
+
+def test_files_of_two_benchmarks_are_refused_with_one_line(tmp_path):
+    video = tmp_path / "video.json"
+    video.write_text(json.dumps({"runs": [_video_run("a.mp4", 100, 1.0)]}))
+    mocap = tmp_path / "mocap.json"
+    mocap.write_text(json.dumps({"rows": [], "other_budgets": []}))
+    proc = subprocess.run([sys.executable, str(BENCH / "compare_corpus.py"), str(video), str(mocap)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "compare_corpus: the files come from different benchmarks (video and mocap)"
