@@ -127,7 +127,7 @@ def main(argv=None) -> int:
     except (OSError, ValueError, KeyError) as e:
         print(f"compare_corpus: {e}", file=sys.stderr)
         return 2
-    text = markdown(result, (args.baseline.name, args.candidate.name))
+    text = markdown(result, (str(args.baseline), str(args.candidate)))
     print(text, end="")
     if args.out:
         args.out.write_text(text)
