@@ -36,10 +36,11 @@ reference has a part standing, the simulated part's lowest sphere should touch
 the floor (within PLANTED_SLACK). Without it a standing person's simulated
 body can hop to turn or shift its weight (the hug video: both feet 6-8 cm up in
 10-12 of 72 frames, the pelvis 10 cm over the reference's), which neither
-sliding term sees above SKATE_HEIGHT. Its weight is 0 by default, on video too:
-it takes the hug's MPJPE-2d from 1.9-2.0x to 1.55-1.6x the raw detections', but
-raises the dribble clip's foot skate from 2.5 % to 6-12 % (docs/video.md
-"Session 20"); `--config` with {"weights": {"planted": 1.0}} turns it on.
+sliding term sees above SKATE_HEIGHT. Its weight is 0 by default and 1 on video
+since session 24, together with the root-relative pose at 0.3 (docs/video.md
+"Session 24": on the hug the body no longer hops and lands 25 mm into the floor;
+in session 20, with the root-relative pose at 1, it raised the dribble clip's
+foot skate to 6-12 % and stayed off).
 """
 
 from __future__ import annotations
