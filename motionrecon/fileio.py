@@ -45,6 +45,18 @@ def write_npz(path, **arrays) -> None:
             np.savez_compressed(f, **arrays)
 
 
+PARTIAL = ".partial-"  # `atomic_dir`'s temporary folder for `path` is `.<path name>.partial-<random>`
+
+
+def final_name(folder: str | os.PathLike) -> str:
+    """The name `folder` has once written: the output folder's name for an `atomic_dir` temporary folder (whose
+    contents, e.g. a report, are made before it is renamed), otherwise its own name."""
+    name = Path(folder).resolve().name
+    if name.startswith(".") and PARTIAL in name:
+        return name[1:name.rindex(PARTIAL)]
+    return name
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike):
     """Yields a temporary folder beside `path`; it becomes `path` only if the block succeeds.
@@ -54,7 +66,7 @@ def atomic_dir(path: str | os.PathLike):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}{PARTIAL}", dir=path.parent))
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes folders owner-only

@@ -150,3 +150,15 @@ def test_renders_in_headless_chromium_without_errors(recon_dir):
         assert any(e["level"] == "SEVERE" for e in driver.get_log("browser"))
     finally:
         driver.quit()
+
+
+def test_a_report_made_before_its_folder_is_renamed_bears_the_output_s_name(tmp_path):
+    # The commands write every export inside fileio.atomic_dir's hidden temporary folder, renamed when complete:
+    # the page is titled after the folder the user opens, not the temporary one.
+    from motionrecon.fileio import atomic_dir
+
+    with atomic_dir(tmp_path / "two_people_hug") as staging:
+        assert staging.name.startswith(".two_people_hug.partial-")
+        report.write_report(staging / "report.html", load_reconstruction(write_reconstruction(staging)))
+    text = (tmp_path / "two_people_hug" / "report.html").read_text()
+    assert "<title>motionrecon report: two_people_hug</title>" in text and "partial" not in text

@@ -40,6 +40,7 @@ from typing import Callable, Iterable
 
 from motionrecon.datasets.splits import SplitEntry
 from motionrecon.errors import InputError
+from motionrecon.fileio import PARTIAL
 from motionrecon.observations import Observations
 
 
@@ -199,7 +200,7 @@ def remove_stale_partials(out: Path, keys: Iterable[str]) -> list[Path]:
     """
     removed = []
     for key in keys:
-        for p in glob.glob(str(Path(out) / f".{glob.escape(key)}.partial-*")):
+        for p in glob.glob(str(Path(out) / f".{glob.escape(key)}{PARTIAL}*")):
             shutil.rmtree(p, ignore_errors=True)
             removed.append(Path(p))
     return removed

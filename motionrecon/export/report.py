@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 
 from motionrecon.export import kinematics, meshes, plots
 from motionrecon.export.reconstruction import Reconstruction
-from motionrecon.fileio import atomic_path
+from motionrecon.fileio import atomic_path, final_name
 
 MAX_INLINE_VIDEO_BYTES = 8 * 1024 * 1024
 MAX_VIEWER_FRAMES = 1200
@@ -151,7 +151,7 @@ def build_report(recon: Reconstruction, *, pngs: dict[str, bytes] | None = None,
     poses = kinematics.forward_kinematics(recon.model, recon.qpos)
     segments = body_segments(recon.model, poses, tree.humanoid)
     frames_png = plots.figure_png(frames_figure(segments, recon.fps))
-    name = recon.folder.resolve().name
+    name = final_name(recon.folder)
     esc = html.escape
 
     parts = [
@@ -167,7 +167,7 @@ def build_report(recon: Reconstruction, *, pngs: dict[str, bytes] | None = None,
         '<div class="viewer"><canvas id="viewer" width="720" height="420" '
         'aria-label="3D view of the reconstructed body; drag to turn"></canvas>'
         '<div class="controls"><button id="play" type="button">Pause</button>'
-        f'<input id="frame" type="range" min="0" max="0" value="0" aria-label="frame">'
+        '<input id="frame" type="range" min="0" max="0" value="0" aria-label="frame">'
         '<span id="time">0.00 s</span><span class="hint">drag the view to turn it</span></div></div>',
         f'<figure><img id="frames" alt="frames of the motion" src="{data_uri(frames_png, "image/png")}">'
         "<figcaption>Frames of the reconstructed motion (simulated body).</figcaption></figure>",
