@@ -94,6 +94,9 @@ class ReconstructionConfig:
     reference_on_ground: bool = False  # lift reference frames whose contact spheres are below the ground
     reference_2d_weight: float = 0.0  # IK of the reference also fits the 2D keypoints (body.fit.inverse_kinematics)
     reference_ground_weight: float = 0.0  # IK of the reference keeps the contact spheres out of the ground
+    # IK of the reference keeps the centre of mass over both feet where the person stands still
+    # (body.fit.inverse_kinematics' balance_weight): one view leaves the lean in depth uncertain by about ten degrees.
+    reference_balance_weight: float = 0.0
     # Observations without toes (BVH read onto "h36m17", H36M, AIST++) leave the feet's orientation to the IK,
     # where it follows the shin: the Bandai and CMU references stood toes-down, heels 2.5-4.8 cm up. With this
     # weight the IK lays each foot level while its observed ankle is low (`level_feet_weights`); 0: never.
@@ -212,7 +215,7 @@ VIDEO_SETTINGS = dict(
     weights=diffphy.LossWeights(marker3d=0.2, root_relative=0.3, reprojection=8.0, skate=5.0, smooth=20.0,
                                 planted=1.0),
     gain_scale=2.0, reference_smoothing=0.08, reference_on_ground=True, reference_2d_weight=1.0,
-    reference_ground_weight=10.0, max_evals=130, window=1.0, overlap=0.2)
+    reference_ground_weight=10.0, reference_balance_weight=100.0, max_evals=130, window=1.0, overlap=0.2)
 
 
 def video_config(**changes) -> ReconstructionConfig:
@@ -270,7 +273,7 @@ def kinematic_reference(obs: Observations, cfg: ReconstructionConfig, spf: int,
         feet = [np.asarray(body.layout.contact_geoms)[body.foot_spheres(side)] for side in SIDES]
         qkin = inverse_kinematics(body.model, target, weight_2d=cfg.reference_2d_weight,
                                   ground_weight=cfg.reference_ground_weight, contact_geoms=body.layout.contact_geoms,
-                                  level_geoms=feet, level_weights=level)
+                                  level_geoms=feet, level_weights=level, balance_weight=cfg.reference_balance_weight)
         if p < passes:
             shape = dataclasses.replace(shape, site_offsets=site_offsets(body.model, shape, target, qkin))
     if cfg.contact_parts is None:

@@ -367,3 +367,149 @@ def test_observations_without_toes_get_their_ankle_height_and_level_feet():
     assert level_feet_weights(obs, 0.0) is None
     lifted = dataclasses.replace(obs, joints3d=obs.joints3d + np.float32([0.0, 0.0, 0.5]))
     assert measure_shape(lifted).ankle_height == pytest.approx(BodyShape().ankle_height, rel=0.2)  # no floor there
+
+
+def _standing_observations(lean_deg: float, num_frames: int = 6, fps: float = 20.0):
+    """The template standing still, seen by a camera in front (along +y): its 2D keypoints as the camera sees the
+    upright body, its 3D leaned `lean_deg` towards the camera about the axis through its ankles (a detector's
+    3D whose lean in depth is off, as MediaPipe's is by about ten degrees). Returns (body, obs, cam)."""
+    from scipy.spatial.transform import Rotation
+
+    from motionrecon.camera import intrinsics_matrix, make_camera
+    from motionrecon.observations import Observations
+    from video_support import look_at_camera
+
+    body = build_body()
+    idx = [BODY_LANDMARKS.index(lm) for lm in MEDIAPIPE33.landmarks]
+    upright = landmark_sites(body.model, np.repeat(body.model.qpos0[None], num_frames, axis=0))[:, idx]
+    R, t = look_at_camera(position=(0.0, -4.0, 1.0), target=(0.0, 0.0, 0.9))
+    cam = make_camera(intrinsics_matrix(1400.0, 1920, 1080), R, t, 1920, 1080)
+    ankles = upright[0, [MEDIAPIPE33.joints.index("left_ankle"), MEDIAPIPE33.joints.index("right_ankle")]].mean(0)
+    turn = Rotation.from_euler("x", lean_deg, degrees=True)  # the top towards -y, the camera
+    leaned = turn.apply((upright - ankles).reshape(-1, 3)).reshape(upright.shape) + ankles
+    obs = Observations(fps=fps, joint_set="mediapipe33", joints3d=leaned.astype(np.float32),
+                       joints2d=cam.project(upright).astype(np.float32),
+                       confidence=np.ones(upright.shape[:2], np.float32), camera=cam)
+    return body, obs, cam
+
+
+def _com_offset(model, qpos: np.ndarray, feet) -> float:
+    """How far (m, horizontally) the centre of mass of the body at qpos stands from the mean of `feet`' spheres."""
+    d = mujoco.MjData(model)
+    d.qpos[:] = qpos
+    mujoco.mj_kinematics(model, d)
+    mujoco.mj_comPos(model, d)
+    spheres = [g for foot in feet for g in foot]
+    return float(np.linalg.norm(d.subtree_com[1, :2] - d.geom_xpos[spheres, :2].mean(axis=0)))
+
+
+def _feet_up(model, qpos: np.ndarray, feet) -> float:
+    """How high (m) the higher foot's lowest sphere bottom is at qpos."""
+    d = mujoco.MjData(model)
+    d.qpos[:] = qpos
+    mujoco.mj_kinematics(model, d)
+    return max(float(np.min(d.geom_xpos[foot, 2] - model.geom_size[foot, 0])) for foot in feet)
+
+
+def _outside_feet(model, qpos: np.ndarray, feet) -> float:
+    """How far (m) the centre of mass of the body at qpos stands outside the ellipse of its feet's spheres that the
+    balance rows keep it in (0 inside it)."""
+    from motionrecon.body.fit import _balance_rows
+
+    d = mujoco.MjData(model)
+    d.qpos[:] = qpos
+    mujoco.mj_kinematics(model, d)
+    mujoco.mj_comPos(model, d)
+    rows = _balance_rows(model, d, [list(f) for f in feet], np.zeros((3, model.nv)))
+    return 0.0 if rows is None else float(np.linalg.norm(rows[0]))
+
+
+def test_balance_keeps_a_standing_reference_over_its_feet():
+    """A person standing still whose 3D leans 12 degrees in depth: fitted as observed, the reference's centre of
+    mass stands about 19 cm from the middle of its feet, beyond its toes (a simulated body must step); with the
+    balance rows it stands within 1 cm of the ellipse of the feet's spheres (`_balance_rows`), both feet still on the
+    floor and the 2D keypoints still fitted to within 10 px."""
+    from motionrecon.body.fit import standing_frames
+
+    body, obs, cam = _standing_observations(12.0)
+    assert standing_frames(obs).all()
+    feet = [np.asarray(body.layout.contact_geoms)[body.foot_spheres(s)] for s in ("left", "right")]
+    idx = [BODY_LANDMARKS.index(lm) for lm in MEDIAPIPE33.landmarks]
+
+    def fit(balance_weight):
+        q = inverse_kinematics(body.model, obs, weight_2d=1.0, level_geoms=feet, balance_weight=balance_weight)
+        err2d = np.linalg.norm(cam.project(landmark_sites(body.model, q)[:, idx]) - obs.joints2d, axis=-1).mean()
+        feet_up = max(_feet_up(body.model, qt, feet) for qt in q)
+        outside = max(_outside_feet(body.model, qt, feet) for qt in q)
+        return max(_com_offset(body.model, qt, feet) for qt in q), outside, err2d, feet_up
+
+    plain, plain_outside, _, _ = fit(0.0)
+    _, outside, balanced_2d, feet_up = fit(100.0)
+    assert plain > 0.15 and plain_outside > 0.05, (plain, plain_outside)
+    assert outside < 0.01, outside
+    assert feet_up < 0.03 and balanced_2d < 10.0, (feet_up, balanced_2d)
+
+
+def test_balance_leaves_a_walker_alone():
+    """A walker's reference is the same with and without the balance rows: the hips move at about 1 m/s, so no
+    frame counts as standing still."""
+    from motionrecon.body.fit import standing_frames
+    from motionrecon.observations import Observations
+    from video_support import walking_body
+
+    world, _ = walking_body(num_frames=12)
+    obs = Observations(fps=20.0, joint_set="mediapipe33", joints3d=world.astype(np.float32), joints2d=None,
+                       confidence=np.ones(world.shape[:2], np.float32))
+    assert not standing_frames(obs).any()
+    body = build_body(measure_shape(obs))
+    feet = [np.asarray(body.layout.contact_geoms)[body.foot_spheres(s)] for s in ("left", "right")]
+    np.testing.assert_array_equal(inverse_kinematics(body.model, obs, level_geoms=feet, balance_weight=100.0),
+                                  inverse_kinematics(body.model, obs, level_geoms=feet))
+
+
+def test_balance_rows_jacobian_matches_finite_differences():
+    from motionrecon.body.fit import _balance_rows
+
+    body = build_body()
+    m, d = body.model, mujoco.MjData(body.model)
+    feet = [list(np.asarray(body.layout.contact_geoms)[body.foot_spheres(s)]) for s in ("left", "right")]
+    q = m.qpos0.copy()
+    q[3:7] = [np.cos(0.1), np.sin(0.1), 0.0, 0.0]  # leaned 11.5 degrees about x: the centre beyond the toes
+    q[7:] += 0.05
+    jacp = np.zeros((3, m.nv))
+
+    def rows(qpos):
+        d.qpos[:] = qpos
+        mujoco.mj_kinematics(m, d)
+        mujoco.mj_comPos(m, d)
+        return _balance_rows(m, d, feet, jacp)
+
+    r, J = rows(q)
+    assert np.linalg.norm(r) > 0.05
+    eps = 1e-6
+    for k in range(m.nv):
+        dq = np.zeros(m.nv)
+        dq[k] = eps
+        qp, qm = q.copy(), q.copy()
+        mujoco.mj_integratePos(m, qp, dq, 1.0)
+        mujoco.mj_integratePos(m, qm, -dq, 1.0)
+        np.testing.assert_allclose((rows(qp)[0] - rows(qm)[0]) / (2 * eps), J[:, k], atol=1e-5)
+    q[3:7] = [1.0, 0.0, 0.0, 0.0]
+    q[7:] = m.qpos0[7:]
+    assert rows(q) is None  # standing upright: within the margin
+
+
+def test_standing_frames_reads_the_hips_speed():
+    from motionrecon.body.fit import STANDING_SPEED, standing_frames
+    from motionrecon.observations import Observations
+
+    fps, T = 20.0, 40
+    hips = [MEDIAPIPE33.joints.index("left_hip"), MEDIAPIPE33.joints.index("right_hip")]
+    joints = np.zeros((T, 33, 3), np.float32)
+    joints[:, hips[0], 0], joints[:, hips[1], 0] = 0.1, -0.1
+    joints[20:, hips, 1] += (np.arange(20) * 3 * STANDING_SPEED / fps)[:, None]  # then walks at 3x that speed
+    conf = np.ones((T, 33), np.float32)
+    conf[35:, hips[0]] = 0.0  # then the left hip is lost
+    still = standing_frames(Observations(fps=fps, joint_set="mediapipe33", joints3d=joints, joints2d=None,
+                                         confidence=conf))
+    assert still[:18].all() and not still[21:].any()

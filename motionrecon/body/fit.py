@@ -226,7 +226,8 @@ def _reprojection_rows(points: np.ndarray, jac: np.ndarray, observed2d: np.ndarr
 def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first: int = 60, iters: int = 15,
                        rest_weight: float = 1e-3, temporal_weight: float = 1e-2,
                        weight_2d: float = 0.0, ground_weight: float = 0.0, contact_geoms=(),
-                       level_geoms=(), level_weights: np.ndarray | None = None) -> np.ndarray:
+                       level_geoms=(), level_weights: np.ndarray | None = None,
+                       balance_weight: float = 0.0) -> np.ndarray:
     """qpos [T, nq] that best places the body's landmark sites on the observed joints.
 
     weight_2d > 0 (and `obs` has 2D keypoints and a camera): the sites' reprojections are also
@@ -245,6 +246,14 @@ def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first:
     foot's weight at that frame, so the foot lies level (its sole parallel to the floor). For observations
     without toes the foot's orientation moves no observed site; without this it follows the shin.
 
+    balance_weight > 0 (with `level_geoms`, each foot's spheres): in the frames where the person stands nearly
+    still (`standing_frames`) on both feet (each foot's lowest sphere bottom within BALANCE_FOOT_HEIGHT of the
+    floor), the body's centre of mass is kept over the feet: where it stands outside an ellipse of their spheres
+    (`_balance_rows`, BALANCE_REACH), its offset is a residual, times sqrt(balance_weight). One view leaves a
+    pose's lean in depth uncertain by about ten degrees (MediaPipe's 3D on the Human3.6M sample frames), enough to
+    put a standing person's centre of mass 20 cm beside their feet, where a simulated body has to step to stay up;
+    the 2D keypoints barely move when the lean changes in depth.
+
     Frames with no confident joint keep the previous solution; each shot of an edited video
     (`obs.shot_starts`) starts afresh at its first frame with a confident joint, as the clip does
     (the root guessed from that frame, no pull towards the previous frame), and its frames before
@@ -261,6 +270,7 @@ def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first:
     geoms = list(contact_geoms) if ground_weight > 0 else []
     radii = model.geom_size[geoms, 0] if geoms else np.zeros(0)
     seen = np.asarray(obs.confidence > 0).any(axis=1)
+    balanced = standing_frames(obs) if balance_weight > 0 and level_geoms else np.zeros(obs.num_frames, bool)
     first_seen = {a: a + int(np.argmax(seen[a:b])) for a, b in shot_spans(obs.shot_starts, obs.num_frames)
                   if seen[a:b].any()}
     fresh = {0, *first_seen.values()}
@@ -300,6 +310,11 @@ def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first:
                     sw = np.sqrt(ground_weight)
                     r = np.concatenate([r, sw * np.array([b for _, b in below])])
                     J = np.concatenate([J, sw * Jg])
+            if balanced[t]:
+                rows = _balance_rows(model, data, [list(f) for f in level_geoms], jacp)
+                if rows is not None:
+                    r = np.concatenate([r, np.sqrt(balance_weight) * rows[0]])
+                    J = np.concatenate([J, np.sqrt(balance_weight) * rows[1]])
             for foot, lw in zip(level_geoms, level_weights[t] if level_weights is not None else ()):
                 if lw > 0:
                     rl, Jl = _level_rows(model, data, list(foot), jacp)
@@ -322,6 +337,69 @@ def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first:
     for start, first in first_seen.items():  # a shot's frames before its first detection: as that one
         out[start:first] = out[first]
     return out
+
+
+# The reference's balance (`inverse_kinematics`' balance_weight): a foot is down while its lowest sphere's bottom is
+# within BALANCE_FOOT_HEIGHT (m) of the floor; the centre of mass, seen from above, stays within BALANCE_REACH
+# standard deviations of the feet's spheres' centres from their mean: an ellipse well inside the polygon under the
+# feet, whose spheres lie 1.15-1.64 standard deviations out on the template standing with its feet side by side
+# (0.8 chosen over the video corpus against 1.2, docs/video.md "Session 25").
+BALANCE_FOOT_HEIGHT = 0.05
+BALANCE_REACH = 0.8
+# A person stands nearly still (`standing_frames`) where the middle of the observed hips moves slower than
+# STANDING_SPEED (m/s, over +-STANDING_SPAN s): a walker's pelvis moves at about 1 m/s.
+STANDING_SPEED = 0.3
+STANDING_SPAN = 0.1
+
+
+def standing_frames(obs: Observations) -> np.ndarray:
+    """[T] bool: the frames where the middle of the observed hips (both confident) moves horizontally slower than
+    STANDING_SPEED, measured over STANDING_SPAN seconds each side; False where the hips are not seen."""
+    js = obs.skeleton
+    hips = [j for j, lm in enumerate(js.landmarks) if lm in ("left_hip", "right_hip")]
+    if len(hips) != 2:
+        return np.zeros(obs.num_frames, bool)
+    mid = np.asarray(obs.joints3d, np.float64)[:, hips, :2].mean(axis=1)
+    seen = (np.asarray(obs.confidence)[:, hips] > 0.3).all(axis=1) & np.isfinite(mid).all(axis=1)
+    k = max(1, int(round(STANDING_SPAN * obs.fps)))
+    out = np.zeros(obs.num_frames, bool)
+    for t in range(obs.num_frames):
+        a, b = max(0, t - k), min(obs.num_frames - 1, t + k)
+        if b > a and seen[a] and seen[b] and seen[t]:
+            out[t] = np.linalg.norm(mid[b] - mid[a]) / ((b - a) / obs.fps) < STANDING_SPEED
+    return out
+
+
+def _balance_rows(model: mujoco.MjModel, data: mujoco.MjData, feet: list[list[int]], jacp: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Residuals [2] and their Jacobian [2, nv]: where the body's centre of mass, seen from above, stands outside
+    the ellipse of both feet's spheres (`feet`: sphere ids per foot; their centres' mean and covariance, the
+    ellipse BALANCE_REACH standard deviations out), its offset from the ellipse along the line to the mean; None
+    where a foot is not down or the centre is inside. A smooth stand-in for the polygon under the feet (whose
+    nearest edge flips from one Gauss-Newton step to the next). Needs mj_kinematics and mj_comPos at the pose."""
+    bottoms = [min(data.geom_xpos[g, 2] - model.geom_size[g, 0] for g in foot) for foot in feet]
+    if max(bottoms) >= BALANCE_FOOT_HEIGHT:
+        return None  # a foot in the air: walking or running, where the centre of mass passes beside the feet
+    spheres = [g for foot in feet for g in foot]
+    points = data.geom_xpos[spheres, :2]
+    centre = points.mean(axis=0)
+    inv_cov = np.linalg.inv(np.cov(points.T, bias=True) + 1e-6 * np.eye(2))
+    d = data.subtree_com[1, :2] - centre
+    reach = float(np.sqrt(d @ inv_cov @ d))  # in standard deviations
+    if reach <= BALANCE_REACH:
+        return None
+    mujoco.mj_jacSubtreeCom(model, data, jacp, 1)  # body 1: the root, whose subtree is the whole body
+    j_com = jacp[:2].copy()
+    j_spheres = np.zeros((len(spheres), 2, model.nv))
+    for n, g in enumerate(spheres):
+        mujoco.mj_jacGeom(model, data, jacp, None, g)
+        j_spheres[n] = jacp[:2]
+    j_d = j_com - j_spheres.mean(axis=0)
+    # d(reach): through d, and through the covariance (d C = mean of dp e^T + e dp^T, e = p - mean)
+    v = inv_cov @ d
+    d_reach = (v @ j_d - np.einsum("n,a,nav->v", (points - centre) @ v, v, j_spheres) / len(spheres)) / reach
+    k = BALANCE_REACH / reach
+    return d * (1.0 - k), (1.0 - k) * j_d + (k / reach) * np.outer(d, d_reach)
 
 
 def _level_rows(model: mujoco.MjModel, data: mujoco.MjData, geoms: list, jacp: np.ndarray
