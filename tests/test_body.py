@@ -426,9 +426,10 @@ def _outside_feet(model, qpos: np.ndarray, feet) -> float:
 
 def test_balance_keeps_a_standing_reference_over_its_feet():
     """A person standing still whose 3D leans 12 degrees in depth: fitted as observed, the reference's centre of
-    mass stands about 19 cm from the middle of its feet, beyond its toes (a simulated body must step); with the
-    balance rows it stands within 1 cm of the ellipse of the feet's spheres (`_balance_rows`), both feet still on the
-    floor and the 2D keypoints still fitted to within 10 px."""
+    mass stands about 19 cm from the middle of its feet, beyond its toes, 12 cm outside the ellipse of the feet's
+    spheres that the balance rows keep it in (`_balance_rows`; a simulated body must step); with the rows (weight
+    100, against the leaning 3D and the 2D) it stands within 2.5 cm of the ellipse, both feet still on the floor
+    and the 2D keypoints still fitted to within 10 px."""
     from motionrecon.body.fit import standing_frames
 
     body, obs, cam = _standing_observations(12.0)
@@ -445,8 +446,8 @@ def test_balance_keeps_a_standing_reference_over_its_feet():
 
     plain, plain_outside, _, _ = fit(0.0)
     _, outside, balanced_2d, feet_up = fit(100.0)
-    assert plain > 0.15 and plain_outside > 0.05, (plain, plain_outside)
-    assert outside < 0.01, outside
+    assert plain > 0.15 and plain_outside > 0.1, (plain, plain_outside)
+    assert outside < 0.025, outside
     assert feet_up < 0.03 and balanced_2d < 10.0, (feet_up, balanced_2d)
 
 
