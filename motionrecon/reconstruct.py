@@ -210,7 +210,8 @@ def _parts(value, name: str, source: str) -> tuple[str, ...]:
 # video`) uses `video_config`. Session 24 (docs/video.md "Session 24"): the root-relative 3D pose at 0.3 (1
 # before: a single view leaves the body's lean in depth uncertain by about 10 degrees, and the 3D pose held the
 # body to it) with the planted term at 1 (no hops where the detections stand): over the 18 corpus runs the 2D
-# error lower on 15, the feet higher on 17, targets missed 11 -> 8.
+# error lower on 15, the feet higher on 17, targets missed 11 -> 8. Session 25 ("Session 25"): the reference keeps
+# a standing person's centre of mass over both feet (reference_balance_weight; targets missed 8 -> 7).
 VIDEO_SETTINGS = dict(
     weights=diffphy.LossWeights(marker3d=0.2, root_relative=0.3, reprojection=8.0, skate=5.0, smooth=20.0,
                                 planted=1.0),

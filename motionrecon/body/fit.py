@@ -271,6 +271,7 @@ def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first:
     radii = model.geom_size[geoms, 0] if geoms else np.zeros(0)
     seen = np.asarray(obs.confidence > 0).any(axis=1)
     balanced = standing_frames(obs) if balance_weight > 0 and level_geoms else np.zeros(obs.num_frames, bool)
+    feet = [list(f) for f in level_geoms]
     first_seen = {a: a + int(np.argmax(seen[a:b])) for a, b in shot_spans(obs.shot_starts, obs.num_frames)
                   if seen[a:b].any()}
     fresh = {0, *first_seen.values()}
@@ -311,7 +312,7 @@ def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first:
                     r = np.concatenate([r, sw * np.array([b for _, b in below])])
                     J = np.concatenate([J, sw * Jg])
             if balanced[t]:
-                rows = _balance_rows(model, data, [list(f) for f in level_geoms], jacp)
+                rows = _balance_rows(model, data, feet, jacp)
                 if rows is not None:
                     r = np.concatenate([r, np.sqrt(balance_weight) * rows[0]])
                     J = np.concatenate([J, np.sqrt(balance_weight) * rows[1]])
@@ -362,12 +363,11 @@ def standing_frames(obs: Observations) -> np.ndarray:
     mid = np.asarray(obs.joints3d, np.float64)[:, hips, :2].mean(axis=1)
     seen = (np.asarray(obs.confidence)[:, hips] > 0.3).all(axis=1) & np.isfinite(mid).all(axis=1)
     k = max(1, int(round(STANDING_SPAN * obs.fps)))
-    out = np.zeros(obs.num_frames, bool)
-    for t in range(obs.num_frames):
-        a, b = max(0, t - k), min(obs.num_frames - 1, t + k)
-        if b > a and seen[a] and seen[b] and seen[t]:
-            out[t] = np.linalg.norm(mid[b] - mid[a]) / ((b - a) / obs.fps) < STANDING_SPEED
-    return out
+    t = np.arange(obs.num_frames)
+    a, b = np.maximum(t - k, 0), np.minimum(t + k, obs.num_frames - 1)
+    ok = (b > a) & seen[a] & seen[b] & seen
+    moved = np.linalg.norm(np.where(ok[:, None], mid[b] - mid[a], 0.0), axis=1)
+    return ok & (moved < STANDING_SPEED * np.maximum(b - a, 1) / obs.fps)
 
 
 def _balance_rows(model: mujoco.MjModel, data: mujoco.MjData, feet: list[list[int]], jacp: np.ndarray
