@@ -514,3 +514,29 @@ def test_standing_frames_reads_the_hips_speed():
     still = standing_frames(Observations(fps=fps, joint_set="mediapipe33", joints3d=joints, joints2d=None,
                                          confidence=conf))
     assert still[:18].all() and not still[21:].any()
+
+
+def test_ik_interpolates_the_frames_without_a_detection_between_two_with_one(walk_1s):
+    """The walk with no joint seen in frames 10-17: the reference there lies on the way between frames 9 and 18
+    (the root's position linearly, its rotation by slerp), closer to the walk than frame 9's pose held; with a
+    shot cut at frame 14 nothing is interpolated across it: frames 10-13 hold frame 9's pose, 14-17 take 18's."""
+    from scipy.spatial.transform import Rotation, Slerp
+
+    body = build_body(measure_shape(walk_1s))
+    conf = walk_1s.confidence.copy()
+    conf[10:18] = 0.0
+    q = inverse_kinematics(body.model, dataclasses.replace(walk_1s, confidence=conf))
+    s = (np.arange(10, 18) - 9) / 9.0
+    np.testing.assert_allclose(q[10:18, :3], q[9, :3] + s[:, None] * (q[18, :3] - q[9, :3]), atol=1e-9)
+    ends = Rotation.from_quat(q[[9, 18]][:, [4, 5, 6, 3]])  # MuJoCo's quaternions are w first
+    slerp = Slerp([0.0, 1.0], ends)(s)
+    assert np.max((slerp.inv() * Rotation.from_quat(q[10:18][:, [4, 5, 6, 3]])).magnitude()) < 1e-6
+    idx = [BODY_LANDMARKS.index(lm) for lm in walk_1s.skeleton.landmarks]
+    truth = walk_1s.joints3d[10:18]
+    err = lambda qs: float(np.linalg.norm(landmark_sites(body.model, qs)[:, idx] - truth, axis=-1).mean())
+    held = np.repeat(q[9:10], 8, axis=0)
+    assert err(q[10:18]) < 0.5 * err(held), (err(q[10:18]), err(held))
+    cut = inverse_kinematics(body.model, dataclasses.replace(walk_1s, confidence=conf, shot_starts=(14,)))
+    # (the root held; the joints, with nothing to fit, drift towards rest under the IK's regulariser)
+    np.testing.assert_allclose(cut[10:14, :7], np.repeat(cut[9:10, :7], 4, axis=0), atol=1e-9)
+    np.testing.assert_allclose(cut[14:18], np.repeat(cut[18:19], 4, axis=0), atol=1e-9)

@@ -254,7 +254,11 @@ def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first:
     put a standing person's centre of mass 20 cm beside their feet, where a simulated body has to step to stay up;
     the 2D keypoints barely move when the lean changes in depth.
 
-    Frames with no confident joint keep the previous solution; each shot of an edited video
+    Frames with no confident joint between two with one, in the same shot, lie on the way between their
+    solutions (`interpolate_unseen`: the root's position linearly, every rotation along its shortest arc): a held
+    pose, as before, froze a running person's reference for the 0.23 s the soccer clip's player went undetected
+    and then jumped 0.3 m, and the simulated body, its PD targets frozen mid-stride, fell (docs/video.md "Session
+    26"). Frames with no confident joint after a shot's last keep that solution; each shot of an edited video
     (`obs.shot_starts`) starts afresh at its first frame with a confident joint, as the clip does
     (the root guessed from that frame, no pull towards the previous frame), and its frames before
     that one take its solution.
@@ -337,6 +341,28 @@ def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first:
         out[t] = qpos
     for start, first in first_seen.items():  # a shot's frames before its first detection: as that one
         out[start:first] = out[first]
+    return interpolate_unseen(model, out, seen, obs.shot_starts)
+
+
+def interpolate_unseen(model: mujoco.MjModel, qpos: np.ndarray, seen: np.ndarray,
+                       shot_starts: tuple[int, ...] = ()) -> np.ndarray:
+    """qpos [T, nq] with each run of frames not `seen` ([T] bool) that lies between two seen frames of the same
+    shot (`shot_starts`) replaced by the way between those two poses: at fraction s of the run, the pose reached
+    from the first by s times the velocity that leads to the second in unit time (`mj_differentiatePos`): the
+    free joint's position linearly, each ball joint's and the root's rotation along the shortest arc (slerp),
+    hinges linearly. The other frames are returned as they were."""
+    out = qpos.copy()
+    velocity = np.zeros(model.nv)
+    for a, b in shot_spans(shot_starts, len(qpos)):
+        frames = a + np.flatnonzero(seen[a:b])
+        for i, j in zip(frames[:-1], frames[1:]):
+            if j - i < 2:
+                continue
+            mujoco.mj_differentiatePos(model, velocity, 1.0, qpos[i], qpos[j])
+            for t in range(i + 1, j):
+                q = qpos[i].copy()
+                mujoco.mj_integratePos(model, q, velocity, (t - i) / (j - i))
+                out[t] = q
     return out
 
 
