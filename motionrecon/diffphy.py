@@ -10,6 +10,7 @@ compare its markers with the observations.
          + w_skate * mean_f sum_c g_fc |v_fc|^2                          (cm^2: sliding on the floor, see below)
          + w_stance* mean_f sum_c s_fc |v_fc|^2                          (cm^2: sliding where the reference stands)
          + w_planted * mean_f sum_c s_fc max(0, min_{c' on c's part} h_fc' - 2 cm)^2  (cm^2: lifted where it stands)
+         + w_upright * mean_f max(0, a z*_f - z_f)^2                    (cm^2: the pelvis fallen, see below)
 
 x are the control keyframes [K, U] (offsets from the kinematic initialisation,
 see `physics.control`), m the simulated landmark sites of the observed joints,
@@ -41,6 +42,15 @@ since session 24, together with the root-relative pose at 0.3 (docs/video.md
 "Session 24": on the hug the body no longer hops and lands 25 mm into the floor;
 in session 20, with the root-relative pose at 1, it raised the dribble clip's
 foot skate to 6-12 % and stayed off).
+The upright term (`fallen_pelvis`) counts the simulated pelvis height z_f where
+it is lower than UPRIGHT_FRACTION (a) of the kinematic reference's z*_f: zero
+wherever the body stays up, and where it falls (the body folding over detections
+that fold the legs or turn round within a few frames) it gives the solver a way
+back up. A person who really crouches or falls has a reference as low, and the
+term follows it. Its weight is 0 in every first solve and `fall_retry` where a
+window whose body fell is solved again (`reconstruct._Run._retry_falls`): on in
+every solve it also moved the solves that never fell (the falling iterates of
+their line searches), the dribble clip's TV over 0.5 of raw at 117 evaluations.
 """
 
 from __future__ import annotations
@@ -57,11 +67,12 @@ from motionrecon.physics import contact, dynamics, rollout
 
 
 PARTS = ("marker3d", "root_relative", "reprojection", "smooth", "reg", "ground", "skate", "stance",
-         "planted")  # the loss's terms
+         "planted", "upright")  # the loss's terms
 SKATE_HEIGHT = 0.03  # m of clearance below which a contact sphere counts as (nearly) on the ground
 SKATE_WIDTH = 0.005  # m, softness of that gate
 SKATE_RATE = 25.0  # Hz, the foot skate metric's frame rate
 PLANTED_SLACK = 0.02  # m a standing part's lowest sphere may rise before the planted term counts it
+UPRIGHT_FRACTION = 0.7  # of the reference's pelvis height, below which the upright term counts the simulated one
 
 
 @jax.tree_util.register_dataclass
@@ -76,6 +87,7 @@ class LossWeights:
     skate: float = 0.0
     stance: float = 0.0
     planted: float = 0.0
+    upright: float = 0.0
 
 
 @jax.tree_util.register_dataclass
@@ -214,6 +226,13 @@ def handover_sliding(init_contact, contact_pos, radius, stance0, stance, frame_d
     return jnp.sum(first) / pairs, jnp.sum(held * first) / pairs
 
 
+def fallen_pelvis(qpos, base_qpos):
+    """m^2: mean over frames 1..F of the squared height by which the simulated pelvis (qpos [F, nq], free
+    joint first, z up) is below UPRIGHT_FRACTION of the kinematic reference's (base_qpos [F+1, nq], frames
+    0..F)."""
+    return jnp.mean(jax.nn.relu(UPRIGHT_FRACTION * base_qpos[1:, 2] - qpos[:, 2]) ** 2)
+
+
 def window_loss(x, data: WindowData, arrays: BodyArrays, params: contact.ContactParams, weights: LossWeights,
                 *, layout: Layout, spf: int, num_keyframes: int):
     """Loss of flat controls x [K*U]. Returns (loss, (trajectory, parts dict))."""
@@ -241,11 +260,13 @@ def window_loss(x, data: WindowData, arrays: BodyArrays, params: contact.Contact
     e2d = jnp.sum(data.confidence2d * sq2d) / jnp.maximum(jnp.sum(data.confidence2d), 1e-6)
     parts = {"marker3d": 1e4 * e3d, "root_relative": 1e4 * e_root, "reprojection": 1e4 * e2d, "smooth": smooth,
              "reg": reg, "ground": 1e4 * ground,
-             "skate": 1e4 * skate, "stance": 1e4 * stance, "planted": 1e4 * planted}
+             "skate": 1e4 * skate, "stance": 1e4 * stance, "planted": 1e4 * planted,
+             "upright": 1e4 * fallen_pelvis(traj.qpos, data.base_qpos)}
     loss = (weights.marker3d * parts["marker3d"] + weights.root_relative * parts["root_relative"]
             + weights.reprojection * parts["reprojection"] + weights.smooth * parts["smooth"]
             + weights.reg * parts["reg"] + weights.ground * parts["ground"] + weights.skate * parts["skate"]
-            + weights.stance * parts["stance"] + weights.planted * parts["planted"])
+            + weights.stance * parts["stance"] + weights.planted * parts["planted"]
+            + weights.upright * parts["upright"])
     return loss, (traj, parts)
 
 

@@ -9,7 +9,8 @@
            starting from where the previous one ended, its controls polished from two warm starts (the
            shooting solution and the previous window's controls moved forward in time) with
            `continuity_evals` evaluations each, the better kept; windows of several clips share a batch;
-           a window whose feet slide is solved twice more (`slide_retry`).
+           a window whose feet slide is solved twice more (`slide_retry`), and one whose body falls
+           twice more with the upright term on (`fall_retry`).
         ──► Reconstruction: one continuous simulation per clip (joints, qpos, controls, metrics, traces)
 
 Gaps: a stretch of at least `restart_after_gap` seconds in which no joint is
@@ -20,8 +21,11 @@ hold the kinematic reference's pose (`Reconstruction.simulated` marks them).
 Unobserved, the body would only follow a reference interpolated across the gap,
 and a few seconds of that can end on the floor.
 
-Falls: where one window hands over to the next, a body whose pelvis is lower
-than `restart_after_fall` (half) of the reference's has fallen; the next window
+Falls: a window whose simulated pelvis goes lower than `restart_after_fall`
+(half) of the reference's is solved again with a term that holds the pelvis up
+(`fall_retry`, `diffphy.fallen_pelvis`); the solve that stays up is kept
+(`metrics["fall_retries"]`). Where one window hands over to the next, a body
+whose pelvis is still that low has fallen; the next window
 restarts from the reference state instead of from the fallen one (a jump in the
 motion, listed in `metrics["fall_restarts"]` and in the terminal), so one failed
 window does not leave the body on the floor for the rest of the clip.
@@ -90,6 +94,10 @@ class ReconstructionConfig:
     # A body whose pelvis, where one window hands over to the next, is lower than this fraction of the kinematic
     # reference's has fallen: the next window restarts from the reference state (metrics "fall_restarts"). 0: never.
     restart_after_fall: float = 0.5
+    # A window whose simulated pelvis falls below `restart_after_fall` of the reference's within its frames is
+    # solved again from its solution and from zero offsets with the upright term (diffphy.fallen_pelvis) at this
+    # weight; the solve whose body stays up with the lowest loss is kept (`_Run._retry_falls`). 0: never.
+    fall_retry: float = 1.0
     reference_smoothing: float = 0.0  # s, Gaussian sigma on the joints the kinematic reference is fitted to
     reference_on_ground: bool = False  # lift reference frames whose contact spheres are below the ground
     reference_2d_weight: float = 0.0  # IK of the reference also fits the 2D keypoints (body.fit.inverse_kinematics)
@@ -389,6 +397,16 @@ def slides(points: np.ndarray, fps: float, first: int, last: int, levels: np.nda
     return int((sliding & touches).sum())
 
 
+def after_fall_choice(tries: list[tuple[float, float]], line: float) -> int:
+    """Which of a fallen window's solves to keep (`_Run._retry_falls`), given each one's (lowest ratio of the
+    simulated pelvis height to the reference's, loss under the settings' weights): of those whose pelvis stays at
+    or above `line`, the lowest loss; where every one falls, the one whose pelvis stays highest."""
+    up = [i for i, (low, _) in enumerate(tries) if low >= line]
+    if up:
+        return min(up, key=lambda i: tries[i][1])
+    return max(range(len(tries)), key=lambda i: tries[i][0])
+
+
 def fallback_summary(windows: list[dict]) -> dict:
     """How many windows' solves fell back from Optimus to L-BFGS, and why (grouped by the reason's kind)."""
     infos = [w.get("info") or {} for w in windows]
@@ -418,6 +436,7 @@ class _Clip:
     controls: list = dataclasses.field(default_factory=list)      # [K, U] kept per window
     restarts: list = dataclasses.field(default_factory=list)      # windows restarted after a fall
     slide_retries: dict = dataclasses.field(default_factory=dict)  # window -> what its slide retry did
+    fall_retries: dict = dataclasses.field(default_factory=dict)  # window -> what its fall retry did
 
     def starts_segment(self, w: int) -> bool:
         """Whether window w is the first of a simulated stretch (it starts from the reference state)."""
@@ -613,7 +632,7 @@ class _Run:
         if self.checkpoint is None:
             return
         clips = [{"shooting": c.shooting, "continuity": c.continuity, "controls": c.controls, "restarts": c.restarts,
-                  "slide_retries": c.slide_retries} for c in self.clips]
+                  "slide_retries": c.slide_retries, "fall_retries": c.fall_retries} for c in self.clips]
         self.checkpoint.save({"next_window": next_window, "clips": clips,
                               "shooting_traj": getattr(self, "shooting_traj_list", None),
                               "frames": [self.frames[id(c)].saved() for c in self.clips] if hasattr(self, "frames")
@@ -627,7 +646,7 @@ class _Run:
         """Carries on from a checkpoint of the same run."""
         for c, d in zip(self.clips, saved["clips"]):
             c.shooting, c.continuity, c.controls = d["shooting"], d["continuity"], d["controls"]
-            c.restarts, c.slide_retries = d["restarts"], d["slide_retries"]
+            c.restarts, c.slide_retries, c.fall_retries = d["restarts"], d["slide_retries"], d["fall_retries"]
         if saved["shooting_traj"] is not None:
             self.shooting_traj_list = saved["shooting_traj"]
             self.shooting_traj = {(id(c), w): v for c, row in zip(self.clips, saved["shooting_traj"])
@@ -691,6 +710,7 @@ class _Run:
                 chosen[id(c)] = [_index(out.trajectory, best), {p: v[best] for p, v in out.parts.items()},
                                  self._controls(res, first[id(c)]), (res, owners[best][1], owners[best][2])]
             self._retry_slides(w, active, chosen, states, first, max(budget, 1))
+            self._retry_falls(w, active, chosen, states, first, max(budget, 1))
             for c in active:
                 self._keep(c, w, *chosen[id(c)], states)
             self._save(w + 1)
@@ -806,6 +826,52 @@ class _Run:
             if better:  # the first solve's facts stay in the record (its trace); the retry's are in slide_retries
                 chosen[id(c)][:3] = [traj, parts, self._controls(out.results[k], first[id(c)])]
 
+    def _lowest_pelvis(self, c: _Clip, w: int, traj) -> float:
+        """The lowest ratio of the simulated pelvis height to the reference's over window w's frames within its
+        stretch (trajectory `traj`)."""
+        s, n = c.starts[w], self._frames_in_stretch(c, w)
+        return float(np.min(np.asarray(traj.qpos)[:n, 2] / np.maximum(c.qkin[s + 1:s + 1 + n, 2], 1e-3)))
+
+    def _retry_falls(self, w: int, active: list[_Clip], chosen: dict, states: dict, first: dict,
+                     budget: int) -> None:
+        """Window w solved twice more in one call, with `budget` evaluations each and the upright term at
+        `fall_retry` (`diffphy.fallen_pelvis`), from its solution and from zero offsets, for the clips where the
+        simulated pelvis falls below `restart_after_fall` of the reference's within the window's frames (its kept
+        ones and those after, from whose state the next window starts). Of the three solves, the one whose pelvis
+        stays above that line with the lowest loss under the settings' weights replaces `chosen[id(c)]`
+        (trajectory, parts, controls); where all three fall, the one whose pelvis stays highest.
+
+        A body falls where the detections fold its legs or turn it round within a few frames (the soccer clip,
+        docs/video.md "Session 26"): the first solve's loss has no term that sees the fall until the observations
+        do, and its solver stalls with the body on the floor. Windows where nothing falls are left as they were.
+        """
+        ratio, weight = self.cfg.restart_after_fall, self.cfg.fall_retry
+        if ratio <= 0 or weight <= 0:
+            return
+        todo = [(c, self._lowest_pelvis(c, w, chosen[id(c)][0])) for c in active]
+        todo = [(c, low) for c, low in todo if low < ratio]
+        if not todo:
+            return
+        problems = [self._problem(c, c.starts[w], states[id(c)], first[id(c)]) for c, _ in todo for _ in range(2)]
+        x0 = np.stack([x for c, _ in todo for x in (np.asarray(chosen[id(c)][2], np.float32).reshape(-1),
+                                                     np.zeros(self.spec.num_params, np.float32))])
+        weights = self.cfg.weights
+        out = self._solve(problems, x0, budget, None, 0, 0, dataclasses.replace(weights, upright=weight))
+        loss_of = lambda parts: float(sum(getattr(weights, p) * float(parts[p]) for p in diffphy.PARTS))
+        for i, (c, low) in enumerate(todo):
+            tries = [(low, loss_of(chosen[id(c)][1]), None)]
+            for k in (2 * i, 2 * i + 1):
+                traj, parts = _index(out.trajectory, k), {p: v[k] for p, v in out.parts.items()}
+                tries.append((self._lowest_pelvis(c, w, traj), loss_of(parts), (k, traj, parts)))
+            best = tries[after_fall_choice([t[:2] for t in tries], ratio)]
+            c.fall_retries[w] = {"lowest_pelvis_ratio": low, "lowest_pelvis_ratio_after": best[0],
+                                 "loss": tries[0][1], "loss_after": best[1], "kept": best[2] is not None,
+                                 "from": None if best[2] is None else ("solution", "zero offsets")[best[2][0] % 2],
+                                 "n_evals": sum(out.results[t].n_evals for t in (2 * i, 2 * i + 1))}
+            if best[2] is not None:
+                k, traj, parts = best[2]
+                chosen[id(c)][:3] = [traj, parts, self._controls(out.results[k], first[id(c)])]
+
     def _first_keyframe(self, c: _Clip, w: int) -> np.ndarray | None:
         """[U] where window w's keyframe 0 is held (`continuous_controls`): the previous window's control offsets
         at this window's first frame; None where it starts from the reference state or the setting is off."""
@@ -873,6 +939,8 @@ class _Run:
             "fall_restarts": [int(c.starts[w]) for w in c.restarts],
             "slide_retries": {"windows": len(c.slide_retries),
                               "kept": sum(r["kept"] for r in c.slide_retries.values())},
+            "fall_retries": {"windows": len(c.fall_retries),
+                             "kept": sum(r["kept"] for r in c.fall_retries.values())},
             "problem_evals": int(self.problem_evals), "batch_bucket": int(self.size),
             **(fallback_summary(windows) if any("fallback" in (wd["info"] or {}) for wd in windows) else {}),
             "wall_s": wall, "compile_s": self.compile_s, "ready_s": self.ready_s or 0.0, "frames": obs.num_frames,
@@ -893,14 +961,16 @@ class _Run:
         cont, kept, candidates = c.continuity[w]
         trace = (list(shooting.trace) if shooting else []) + (list(cont.trace) if cont else [])
         main = shooting or cont
-        retry = c.slide_retries.get(w)
-        n_evals = len(trace) + (retry["n_evals"] if retry else 0)
+        retry, fall = c.slide_retries.get(w), c.fall_retries.get(w)
+        n_evals = len(trace) + (retry["n_evals"] if retry else 0) + (fall["n_evals"] if fall else 0)
         rec = {"start_frame": int(c.starts[w]), "frames": int(self.spec.frames),
                "kept_frames": int(self.frames[id(c)].kept[w]), "n_evals": n_evals, "n_iters": n_evals,
                "loss": float(sum(v * getattr(self.cfg.weights, k) for k, v in parts.items())), "parts": parts,
                "message": main.message, "trace": trace, "info": main.info}
         if retry is not None:  # where it is kept, the parts above are the retry's
             rec["slide_retry"] = retry
+        if fall is not None:  # likewise
+            rec["fall_retry"] = fall
         if shooting is not None:
             rec["shooting"] = {"n_evals": shooting.n_evals, "loss": shooting.fun, "message": shooting.message}
         if cont is not None:

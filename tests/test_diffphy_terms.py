@@ -121,3 +121,24 @@ def test_lifted_in_stance_costs_a_standing_parts_lowest_sphere_height_squared_pe
     assert float(diffphy.lifted_in_stance(hop, r, jnp.zeros((5, 0)), bodies)) == 0.0
     g = jax.grad(lambda p: diffphy.lifted_in_stance(p, r, every, bodies))(hop)
     assert float(g[0, 0, 2]) > 0 and float(g[0, 1, 2]) == 0.0  # pulls the lowest sphere down, not the other
+
+
+def test_fallen_pelvis_counts_only_a_pelvis_below_its_fraction_of_the_reference():
+    """Hand-made pelvis heights against a reference at 0.9 m: the frames above UPRIGHT_FRACTION of it cost
+    nothing, a pelvis 0.2 m under that line costs 0.04 m^2 in its frame (mean over frames 1..F); a reference that
+    itself goes low (a person who really crouches or falls) takes the line down with it."""
+    nq, line = 7, diffphy.UPRIGHT_FRACTION * 0.9
+    base = np.zeros((4, nq), np.float32)
+    base[:, 2] = 0.9
+    sim = np.zeros((3, nq), np.float32)
+    sim[:, 2] = [0.88, line + 0.01, line - 0.2]
+    value = float(diffphy.fallen_pelvis(jnp.asarray(sim), jnp.asarray(base)))
+    assert abs(value - 0.2 ** 2 / 3) < 1e-6
+    sim[2, 2] = line + 0.05
+    assert float(diffphy.fallen_pelvis(jnp.asarray(sim), jnp.asarray(base))) == 0.0
+    crouching = base.copy()
+    crouching[1:, 2] = 0.3  # frames 1..3 of the reference at 0.3 m: the simulated 0.47-0.88 m are all above
+    sim[2, 2] = line - 0.2
+    assert float(diffphy.fallen_pelvis(jnp.asarray(sim), jnp.asarray(crouching))) == 0.0
+    g = jax.grad(lambda s: diffphy.fallen_pelvis(s, jnp.asarray(base)))(jnp.asarray(sim))
+    assert float(g[2, 2]) < 0 and float(jnp.abs(g[:2]).max()) == 0.0  # up is down the gradient, where fallen

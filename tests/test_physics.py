@@ -264,6 +264,21 @@ def test_gradient_matches_central_differences_with_the_planted_term(walk_window,
     _check_gradient_against_central_differences(spec, standing, evaluate, x)
 
 
+def test_gradient_matches_central_differences_with_the_upright_term(walk_window, test_config):
+    """The upright term (`diffphy.fallen_pelvis`) with the reference's pelvis raised 0.5 m, so that the walking
+    body's pelvis is under UPRIGHT_FRACTION of it in every frame: a gradient that matches central differences."""
+    spec, _, _, problem, _ = walk_window
+    base = problem.data.base_qpos
+    raised = dataclasses.replace(problem, data=dataclasses.replace(problem.data, base_qpos=base.at[:, 2].add(0.5)))
+    weights = dataclasses.replace(test_config.weights, upright=1.0)
+    evaluate = jax.jit(lambda x, p: window.loss_and_grad(spec, x, p, test_config.contact, weights))
+    x = 0.05 * np.random.default_rng(4).standard_normal(spec.num_params)
+    (_, (_, parts)), _ = evaluate(jnp.asarray(x, jnp.float32), raised)
+    assert float(parts["upright"]) > 0
+    assert float(evaluate(jnp.asarray(x, jnp.float32), problem)[0][1][1]["upright"]) == 0.0  # standing: nothing
+    _check_gradient_against_central_differences(spec, raised, evaluate, x)
+
+
 @pytest.fixture(scope="module")
 def crawl_window(test_config):
     """The first window of pybullet's crawl: hands and knees on the floor."""

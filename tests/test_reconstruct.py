@@ -341,23 +341,45 @@ def test_a_long_unobserved_gap_is_not_simulated_and_the_body_restarts_after_it(t
 
 
 def test_a_fallen_body_restarts_from_the_reference_at_the_next_window(walk_1s, test_config, tmp_path, capsys):
-    """Gains too weak to stand: the body falls in the first window; the next window starts from the reference
-    state (listed in fall_restarts and said in the terminal), where with the restart off the body stays down."""
+    """Gains too weak to stand: the body falls in the first window, which is solved again with the upright term
+    (`fall_retry`: kept where its pelvis stays higher, never lower; its evaluations counted; said in the
+    terminal); the next window starts from the reference state (listed in fall_restarts and said in the
+    terminal), where with the restart off the body stays down."""
     from motionrecon.commands.mocap import print_metrics
     from motionrecon.export.contract import write_reconstruction
 
     weak = dataclasses.replace(test_config, gain_scale=0.02, max_evals=2)
     down = reconstruct(walk_1s, dataclasses.replace(weak, restart_after_fall=0.0))
-    assert down.metrics["fall_restarts"] == []
+    assert down.metrics["fall_restarts"] == [] and down.metrics["fall_retries"] == {"windows": 0, "kept": 0}
     assert down.qpos[-1, 2] < 0.5 * down.qpos_kinematic[-1, 2]  # it fell and stayed down
     rec = reconstruct(walk_1s, weak)
     restarts = rec.metrics["fall_restarts"]
     assert restarts and restarts[0] == rec.windows[1]["start_frame"]
     for f in restarts:  # the reference state there: the pelvis at the reference's height (lifted out of the floor)
         assert rec.qpos[f, 2] >= rec.qpos_kinematic[f, 2] - 1e-6
+    retried = [w for w in rec.windows if "fall_retry" in w]
+    assert retried and retried[0] is rec.windows[0]
+    assert rec.metrics["fall_retries"] == {"windows": len(retried), "kept": sum(w["fall_retry"]["kept"]
+                                                                                 for w in retried)}
+    for w in retried:
+        fall = w["fall_retry"]
+        assert fall["lowest_pelvis_ratio"] < weak.restart_after_fall
+        assert fall["lowest_pelvis_ratio_after"] >= fall["lowest_pelvis_ratio"]
+        assert fall["kept"] == (fall["from"] is not None) and fall["n_evals"] == 2 * weak.max_evals
+        assert w["n_evals"] == len(w["trace"]) + fall["n_evals"] + w.get("slide_retry", {}).get("n_evals", 0)
     write_reconstruction(rec, tmp_path / "fell")
     print_metrics(tmp_path / "fell")
-    assert "warning: the body fell and was restarted from the reference at" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "warning: the body fell and was restarted from the reference at" in out
+    assert "solved again where the body fell" in out
+
+
+def test_after_a_fall_the_solve_that_stays_up_with_the_lowest_loss_is_kept():
+    """`after_fall_choice` over (lowest pelvis ratio, loss) of the first solve and its two retries."""
+    assert rebuild.after_fall_choice([(0.3, 10.0), (0.6, 50.0), (0.8, 20.0)], 0.5) == 2  # both up: the lower loss
+    assert rebuild.after_fall_choice([(0.3, 10.0), (0.6, 50.0), (0.4, 20.0)], 0.5) == 1  # the one up, at any loss
+    assert rebuild.after_fall_choice([(0.3, 10.0), (0.2, 5.0), (0.45, 20.0)], 0.5) == 2  # all down: the highest
+    assert rebuild.after_fall_choice([(0.45, 10.0), (0.2, 5.0), (0.3, 1.0)], 0.5) == 0  # the first solve stays
 
 
 def test_slides_counts_the_pairs_the_stance_metric_counts_within_the_new_frames():

@@ -244,6 +244,11 @@ def print_metrics(folder: Path, echo=print) -> None:
         n = retries["windows"]
         echo(f"  {'slide retry':<12} {n:>10} {'window' if n == 1 else 'windows'} solved again where the feet slid, "
              f"{retries['kept']} kept (evaluations included above)")
+    falls = m.get("fall_retries") or {}
+    if falls.get("windows"):
+        n = falls["windows"]
+        echo(f"  {'fall retry':<12} {n:>10} {'window' if n == 1 else 'windows'} solved again where the body fell, "
+             f"{falls['kept']} kept (evaluations included above)")
     if m.get("fall_restarts"):
         fps = m.get("fps") or 1.0
         times = ", ".join(f"{m.get('start_s', 0.0) + f / fps:.1f} s" for f in m["fall_restarts"])
