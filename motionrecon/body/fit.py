@@ -258,7 +258,7 @@ def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first:
     solutions (`interpolate_unseen`: the root's position linearly, every rotation along its shortest arc): a held
     pose, as before, froze a running person's reference for the 0.23 s the soccer clip's player went undetected
     and then jumped 0.3 m, and the simulated body, its PD targets frozen mid-stride, fell (docs/video.md "Session
-    26"). Frames with no confident joint after a shot's last hold its solution; each shot of an edited video
+    26"). Frames with no confident joint after a shot's last keep that solution; each shot of an edited video
     (`obs.shot_starts`) starts afresh at its first frame with a confident joint, as the clip does
     (the root guessed from that frame, no pull towards the previous frame), and its frames before
     that one take its solution.
@@ -350,15 +350,11 @@ def interpolate_unseen(model: mujoco.MjModel, qpos: np.ndarray, seen: np.ndarray
     shot (`shot_starts`) replaced by the way between those two poses: at fraction s of the run, the pose reached
     from the first by s times the velocity that leads to the second in unit time (`mj_differentiatePos`): the
     free joint's position linearly, each ball joint's and the root's rotation along the shortest arc (slerp),
-    hinges linearly. The frames not seen after a shot's last seen frame hold its pose (the IK, with nothing to
-    fit there, lets the joints drift towards rest under its regulariser, by about a tenth per frame). The other
-    frames are returned as they were."""
+    hinges linearly. The other frames are returned as they were."""
     out = qpos.copy()
     velocity = np.zeros(model.nv)
     for a, b in shot_spans(shot_starts, len(qpos)):
         frames = a + np.flatnonzero(seen[a:b])
-        if frames.size:
-            out[frames[-1] + 1:b] = qpos[frames[-1]]
         for i, j in zip(frames[:-1], frames[1:]):
             if j - i < 2:
                 continue
