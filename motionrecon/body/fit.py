@@ -258,7 +258,9 @@ def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first:
     solutions (`interpolate_unseen`: the root's position linearly, every rotation along its shortest arc): a held
     pose, as before, froze a running person's reference for the 0.23 s the soccer clip's player went undetected
     and then jumped 0.3 m, and the simulated body, its PD targets frozen mid-stride, fell (docs/video.md "Session
-    26"). Frames with no confident joint after a shot's last keep that solution; each shot of an edited video
+    26"). Frames with no confident joint after a shot's last start from its solution, with nothing to fit (the
+    joints drift towards rest under the regulariser, about a tenth per frame; held exactly, session 26 measured
+    the soccer clip's tackle falling at two budgets of three); each shot of an edited video
     (`obs.shot_starts`) starts afresh at its first frame with a confident joint, as the clip does
     (the root guessed from that frame, no pull towards the previous frame), and its frames before
     that one take its solution.
