@@ -192,7 +192,8 @@ def test_the_reference_starts_afresh_at_the_first_detection_of_each_shot(walk_1s
     alone = inverse_kinematics(model, obs.slice_frames(18, obs.num_frames))
     assert np.abs(q[18:, :3] - alone[:, :3]).max() < 0.02  # as if the shot were the whole clip
     blind = inverse_kinematics(model, dataclasses.replace(obs, shot_starts=()))
-    assert np.abs(blind[15:18, 0] - q[18, 0]).min() > 1.5  # without the cut: the last shot's pose held
+    # without the cut the undetected frames lie on the way between the two detections (`interpolate_unseen`)
+    assert np.all(np.diff(blind[14:19, 0]) > 0.3), blind[14:19, 0]
 
 
 def test_the_reference_is_smoothed_within_each_shot(walk_1s):
