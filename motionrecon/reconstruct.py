@@ -21,7 +21,7 @@ hold the kinematic reference's pose (`Reconstruction.simulated` marks them).
 Unobserved, the body would only follow a reference interpolated across the gap,
 and a few seconds of that can end on the floor.
 
-Falls: a window whose simulated pelvis goes lower than `restart_after_fall`
+Falls: a window whose simulated pelvis goes lower than `fall_retry_below`
 (half) of the reference's is solved again with a term that holds the pelvis up
 (`fall_retry`, `diffphy.fallen_pelvis`); the solve that stays up is kept
 (`metrics["fall_retries"]`). Where one window hands over to the next, a body
@@ -94,10 +94,12 @@ class ReconstructionConfig:
     # A body whose pelvis, where one window hands over to the next, is lower than this fraction of the kinematic
     # reference's has fallen: the next window restarts from the reference state (metrics "fall_restarts"). 0: never.
     restart_after_fall: float = 0.5
-    # A window whose simulated pelvis falls below `restart_after_fall` of the reference's within its frames is
-    # solved again from its solution and from zero offsets with the upright term (diffphy.fallen_pelvis) at this
-    # weight; the solve whose body stays up with the lowest loss is kept (`_Run._retry_falls`). 0: never.
+    # A window whose simulated pelvis falls below `fall_retry_below` of the reference's within its frames is
+    # solved again from its solution and from zero offsets with the upright term (diffphy.fallen_pelvis) at
+    # `fall_retry`; the solve whose body stays above that line with the lowest loss is kept (`_Run._retry_falls`).
+    # 0 (either): never.
     fall_retry: float = 1.0
+    fall_retry_below: float = 0.5
     reference_smoothing: float = 0.0  # s, Gaussian sigma on the joints the kinematic reference is fitted to
     reference_on_ground: bool = False  # lift reference frames whose contact spheres are below the ground
     reference_2d_weight: float = 0.0  # IK of the reference also fits the 2D keypoints (body.fit.inverse_kinematics)
@@ -836,7 +838,7 @@ class _Run:
                      budget: int) -> None:
         """Window w solved twice more in one call, with `budget` evaluations each and the upright term at
         `fall_retry` (`diffphy.fallen_pelvis`), from its solution and from zero offsets, for the clips where the
-        simulated pelvis falls below `restart_after_fall` of the reference's within the window's frames (its kept
+        simulated pelvis falls below `fall_retry_below` of the reference's within the window's frames (its kept
         ones and those after, from whose state the next window starts). Of the three solves, the one whose pelvis
         stays above that line with the lowest loss under the settings' weights replaces `chosen[id(c)]`
         (trajectory, parts, controls); where all three fall, the one whose pelvis stays highest.
@@ -845,7 +847,7 @@ class _Run:
         docs/video.md "Session 26"): the first solve's loss has no term that sees the fall until the observations
         do, and its solver stalls with the body on the floor. Windows where nothing falls are left as they were.
         """
-        ratio, weight = self.cfg.restart_after_fall, self.cfg.fall_retry
+        ratio, weight = self.cfg.fall_retry_below, self.cfg.fall_retry
         if ratio <= 0 or weight <= 0:
             return
         todo = [(c, self._lowest_pelvis(c, w, chosen[id(c)][0])) for c in active]

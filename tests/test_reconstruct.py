@@ -349,7 +349,7 @@ def test_a_fallen_body_restarts_from_the_reference_at_the_next_window(walk_1s, t
     from motionrecon.export.contract import write_reconstruction
 
     weak = dataclasses.replace(test_config, gain_scale=0.02, max_evals=2)
-    down = reconstruct(walk_1s, dataclasses.replace(weak, restart_after_fall=0.0))
+    down = reconstruct(walk_1s, dataclasses.replace(weak, restart_after_fall=0.0, fall_retry=0.0))
     assert down.metrics["fall_restarts"] == [] and down.metrics["fall_retries"] == {"windows": 0, "kept": 0}
     assert down.qpos[-1, 2] < 0.5 * down.qpos_kinematic[-1, 2]  # it fell and stayed down
     rec = reconstruct(walk_1s, weak)
@@ -363,7 +363,7 @@ def test_a_fallen_body_restarts_from_the_reference_at_the_next_window(walk_1s, t
                                                                                  for w in retried)}
     for w in retried:
         fall = w["fall_retry"]
-        assert fall["lowest_pelvis_ratio"] < weak.restart_after_fall
+        assert fall["lowest_pelvis_ratio"] < weak.fall_retry_below
         assert fall["lowest_pelvis_ratio_after"] >= fall["lowest_pelvis_ratio"]
         assert fall["kept"] == (fall["from"] is not None) and fall["n_evals"] == 2 * weak.max_evals
         assert w["n_evals"] == len(w["trace"]) + fall["n_evals"] + w.get("slide_retry", {}).get("n_evals", 0)
