@@ -108,6 +108,7 @@ def facts(folder: Path) -> dict:
         "shot_cuts": len(m.get("shot_cuts_s") or []),
         "compute_s_per_video_s": m["wall_s"] / max(seconds, 1e-9), "wall_s": m["wall_s"], "ready_s": m["ready_s"],
         "n_evals": m["n_evals"], "fallback_windows": m.get("fallback_windows"),
+        "slide_retries": m.get("slide_retries"), "fall_retries": m.get("fall_retries"),
     }
 
 
