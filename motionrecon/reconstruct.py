@@ -54,8 +54,8 @@ import numpy as np
 
 from motionrecon import diffphy, metrics, window
 from motionrecon.body import Body, Gains, build_body, with_reference_damping
-from motionrecon.body.fit import (geom_positions, inverse_kinematics, landmark_sites, lift_onto_ground,
-                                  lowest_body_point, measure_shape, site_offsets, smooth_in_time)
+from motionrecon.body.fit import (geom_positions, hold_after_last_seen, inverse_kinematics, landmark_sites,
+                                  lift_onto_ground, lowest_body_point, measure_shape, site_offsets, smooth_in_time)
 from motionrecon.body.template import CONTACT_PARTS, FEET_ONLY, BodyShape, contact_spheres
 from motionrecon.errors import InputError
 from motionrecon.jaxsetup import enable_compilation_cache
@@ -920,7 +920,8 @@ class _Run:
         simulated = np.zeros(obs.num_frames, bool)
         for a, b in c.segments:
             simulated[a:b] = True
-        fr.fill_unsimulated(c.qkin, simulated)
+        seen = np.asarray(obs.confidence > 0).any(axis=1)
+        fr.fill_unsimulated(hold_after_last_seen(c.qkin, seen, obs.shot_starts), simulated)
         windows = [self._window_record(c, w, fr.window_parts[w]) for w in range(len(c.starts))]
         landmarks = np.asarray(window.window_data(obs, c.qkin, self._reference_state(c, 0), 0, 1).landmarks)
         joints3d = fr.markers[:, landmarks]
@@ -1040,7 +1041,8 @@ class _Frames:
 
     def fill_unsimulated(self, qkin: np.ndarray, simulated: np.ndarray) -> None:
         """Frames outside the simulated stretches (`simulated` [T] false: the gaps of `window.observed_segments`)
-        take the kinematic reference's pose [T, nq]."""
+        take the pose of `qkin` [T, nq] (the kinematic reference, held after a shot's last detection:
+        `body.fit.hold_after_last_seen`)."""
         for t in np.flatnonzero(~simulated):
             self._pose(int(t), np.asarray(qkin[t], np.float64))
 

@@ -308,23 +308,28 @@ def test_contact_parts_setting_chooses_the_body_parts_with_spheres(walk_1s):
 
 
 def test_a_long_unobserved_gap_is_not_simulated_and_the_body_restarts_after_it(test_config, tmp_path):
-    """A person out of view for 0.6 s: the frames of the gap hold the kinematic reference, the body restarts from
-    the reference state at the gap's end, and what comes after is one continuous simulation again."""
+    """A person out of view for 0.6 s: the frames of the gap hold the kinematic reference (interpolated between the
+    detections either side), the body restarts from the reference state at the gap's end, and what comes after is
+    one continuous simulation again. Out of view for the last 0.6 s as well: those frames are not simulated and
+    show the last detected frame's reference pose held (the reference itself drifts there)."""
     from motionrecon.datasets.deepmimic import clip_path, load_deepmimic
     from motionrecon.export.contract import write_reconstruction
 
-    obs = load_deepmimic(clip_path("walk"), duration=2.0)
+    obs = load_deepmimic(clip_path("walk"), duration=2.5)
     conf = obs.confidence.copy()
     conf[20:38] = 0.0  # 0.6 s at 30 fps
+    T = obs.num_frames
+    conf[T - 18:] = 0.0  # and the last 0.6 s
     obs = dataclasses.replace(obs, confidence=conf)
     rec = reconstruct(obs, test_config)
-    T = obs.num_frames
-    assert rec.metrics["simulated_stretches"] == [[0, 19], [38, T - 1]]
-    assert rec.metrics["simulated_frames"] == T - 18
+    assert rec.metrics["simulated_stretches"] == [[0, 19], [38, T - 19]]
+    assert rec.metrics["simulated_frames"] == T - 36
     expected = np.ones(T, bool)
-    expected[20:38] = False
+    expected[20:38] = expected[T - 18:] = False
     np.testing.assert_array_equal(rec.simulated, expected)
     np.testing.assert_allclose(rec.qpos[20:38], rec.qpos_kinematic[20:38])
+    np.testing.assert_allclose(rec.qpos[T - 18:], np.repeat(rec.qpos_kinematic[T - 19:T - 18], 18, axis=0))
+    assert np.abs(rec.qpos_kinematic[-1] - rec.qpos_kinematic[T - 19]).max() > 0.01  # what it would show
     starts = [wd["start_frame"] for wd in rec.windows]
     assert 38 in starts and not any(20 <= s < 38 for s in starts)
     assert all(s + wd["kept_frames"] <= 19 for s, wd in zip(starts, rec.windows) if s < 20)
@@ -334,7 +339,8 @@ def test_a_long_unobserved_gap_is_not_simulated_and_the_body_restarts_after_it(t
     assert rec.metrics["join_position_jump_m"] == 0.0
     from motionrecon import metrics
 
-    assert rec.metrics["tv"] == pytest.approx(metrics.over_stretches(metrics.tv, [(0, 20), (38, T)], rec.joints3d))
+    assert rec.metrics["tv"] == pytest.approx(metrics.over_stretches(metrics.tv, [(0, 20), (38, T - 18)],
+                                                                     rec.joints3d))
     folder = write_reconstruction(rec, tmp_path / "gap")
     with np.load(folder / "motion.npz") as z:
         np.testing.assert_array_equal(z["simulated"], expected)

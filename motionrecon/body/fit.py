@@ -346,6 +346,19 @@ def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first:
     return interpolate_unseen(model, out, seen, obs.shot_starts)
 
 
+def hold_after_last_seen(qpos: np.ndarray, seen: np.ndarray, shot_starts: tuple[int, ...] = ()) -> np.ndarray:
+    """qpos [T, nq] with the frames after each shot's last `seen` ([T] bool) frame holding that frame's pose: what
+    a reconstruction shows over a long gap at the end of a shot, where the IK's reference, with nothing to fit,
+    drifts towards rest (the simulation keeps the reference as it is: held exactly, session 26 measured the soccer
+    clip's tackle falling at two budgets of three)."""
+    out = qpos.copy()
+    for a, b in shot_spans(shot_starts, len(qpos)):
+        frames = a + np.flatnonzero(seen[a:b])
+        if frames.size:
+            out[frames[-1] + 1:b] = qpos[frames[-1]]
+    return out
+
+
 def interpolate_unseen(model: mujoco.MjModel, qpos: np.ndarray, seen: np.ndarray,
                        shot_starts: tuple[int, ...] = ()) -> np.ndarray:
     """qpos [T, nq] with each run of frames not `seen` ([T] bool) that lies between two seen frames of the same
