@@ -409,6 +409,11 @@ def after_fall_choice(tries: list[tuple[float, float]], line: float) -> int:
     return max(range(len(tries)), key=lambda i: tries[i][0])
 
 
+def weighted_loss(weights: diffphy.LossWeights, parts: dict) -> float:
+    """A window's loss from its parts (`diffphy.PARTS` -> value) under `weights`."""
+    return float(sum(getattr(weights, p) * float(v) for p, v in parts.items()))
+
+
 def fallback_summary(windows: list[dict]) -> dict:
     """How many windows' solves fell back from Optimus to L-BFGS, and why (grouped by the reason's kind)."""
     infos = [w.get("info") or {} for w in windows]
@@ -859,12 +864,11 @@ class _Run:
                                                      np.zeros(self.spec.num_params, np.float32))])
         weights = self.cfg.weights
         out = self._solve(problems, x0, budget, None, 0, 0, dataclasses.replace(weights, upright=weight))
-        loss_of = lambda parts: float(sum(getattr(weights, p) * float(parts[p]) for p in diffphy.PARTS))
         for i, (c, low) in enumerate(todo):
-            tries = [(low, loss_of(chosen[id(c)][1]), None)]
+            tries = [(low, weighted_loss(weights, chosen[id(c)][1]), None)]
             for k in (2 * i, 2 * i + 1):
                 traj, parts = _index(out.trajectory, k), {p: v[k] for p, v in out.parts.items()}
-                tries.append((self._lowest_pelvis(c, w, traj), loss_of(parts), (k, traj, parts)))
+                tries.append((self._lowest_pelvis(c, w, traj), weighted_loss(weights, parts), (k, traj, parts)))
             best = tries[after_fall_choice([t[:2] for t in tries], ratio)]
             c.fall_retries[w] = {"lowest_pelvis_ratio": low, "lowest_pelvis_ratio_after": best[0],
                                  "loss": tries[0][1], "loss_after": best[1], "kept": best[2] is not None,
@@ -968,7 +972,7 @@ class _Run:
         n_evals = len(trace) + (retry["n_evals"] if retry else 0) + (fall["n_evals"] if fall else 0)
         rec = {"start_frame": int(c.starts[w]), "frames": int(self.spec.frames),
                "kept_frames": int(self.frames[id(c)].kept[w]), "n_evals": n_evals, "n_iters": n_evals,
-               "loss": float(sum(v * getattr(self.cfg.weights, k) for k, v in parts.items())), "parts": parts,
+               "loss": weighted_loss(self.cfg.weights, parts), "parts": parts,
                "message": main.message, "trace": trace, "info": main.info}
         if retry is not None:  # where it is kept, the parts above are the retry's
             rec["slide_retry"] = retry

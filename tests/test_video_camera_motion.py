@@ -176,15 +176,25 @@ def test_undoing_the_pan_keeps_the_world_still_and_the_body_on_the_ground():
     assert np.abs(undone.observations.joints3d[s["stance"]][:, 2]).max() < 0.04
 
 
-def _walk_lifted_from_frame_15():
-    """(placed walk with frames 15 on half a metre up, as a camera that moved would place them, frames)."""
+def _placed_walk():
+    """(the walk placed by a static camera that did not move, its frame count)."""
     s = _panned_walk(tilt_deg=0.0)
     T = len(s["world"])
     p = placement.place(s["pixels"], s["own"], np.ones((T, 33)), np.ones(T, bool), s["K"], 1920, 1080, 20.0)
-    obs = p.observations
+    return p.observations, T
+
+
+def _moved(obs, joints3d):
+    """`obs` with its joints at `joints3d` and its 2D keypoints their projections."""
+    return dataclasses.replace(obs, joints3d=joints3d, joints2d=obs.camera.project(joints3d).astype(np.float32))
+
+
+def _walk_lifted_from_frame_15():
+    """(placed walk with frames 15 on half a metre up, as a camera that moved would place them, frames)."""
+    obs, T = _placed_walk()
     lifted = obs.joints3d.copy()
     lifted[15:, :, 2] += 0.5
-    return dataclasses.replace(obs, joints3d=lifted, joints2d=obs.camera.project(lifted).astype(np.float32)), T
+    return _moved(obs, lifted), T
 
 
 def test_keep_on_ground_lowers_a_floating_second_and_keeps_2d_and_3d_together():
@@ -237,14 +247,10 @@ def test_keep_on_ground_follows_a_camera_that_tilts_without_lagging():
     lowest foot point stays on the ground (median within 3 cm, 90th percentile within 6 cm, beyond the first and
     last half window), where the lowest foot point of each window (before session 26), half a window behind,
     floated 25 cm."""
-    s = _panned_walk(tilt_deg=0.0)
-    T = len(s["world"])
-    p = placement.place(s["pixels"], s["own"], np.ones((T, 33)), np.ones(T, bool), s["K"], 1920, 1080, 20.0)
-    obs = p.observations
+    obs, T = _placed_walk()
     rising = obs.joints3d.copy()
     rising[..., 2] += 0.5 * np.arange(T)[:, None] / 20.0
-    rising_obs = dataclasses.replace(obs, joints3d=rising, joints2d=obs.camera.project(rising).astype(np.float32))
-    grounded, _, _ = placement.keep_on_ground(rising_obs, np.ones(T, bool))
+    grounded, _, _ = placement.keep_on_ground(_moved(obs, rising), np.ones(T, bool))
     inner = slice(10, T - 10)
     feet = grounded.joints3d[inner][:, list(placement.FOOT_POINTS), 2].min(1)
     assert abs(np.median(feet)) < 0.03 and np.percentile(np.abs(feet), 90) < 0.06, feet
@@ -255,14 +261,10 @@ def test_keep_on_ground_follows_a_camera_that_tilts_without_lagging():
 def test_keep_on_ground_keeps_a_jump_in_the_air():
     """A 0.3 s jump 20 cm up in the middle of the walk: it keeps at least 18 cm of its flight, and the frames
     around it stay where they were within a centimetre (the ground is a low percentile of the window's feet)."""
-    s = _panned_walk(tilt_deg=0.0)
-    T = len(s["world"])
-    p = placement.place(s["pixels"], s["own"], np.ones((T, 33)), np.ones(T, bool), s["K"], 1920, 1080, 20.0)
-    obs = p.observations
+    obs, T = _placed_walk()
     jump = obs.joints3d.copy()
     jump[25:31, :, 2] += 0.2
-    jump_obs = dataclasses.replace(obs, joints3d=jump, joints2d=obs.camera.project(jump).astype(np.float32))
-    grounded, _, _ = placement.keep_on_ground(jump_obs, np.ones(T, bool))
+    grounded, _, _ = placement.keep_on_ground(_moved(obs, jump), np.ones(T, bool))
     lowest = lambda o: o.joints3d[:, list(placement.FOOT_POINTS), 2].min(1)
     rise = lowest(grounded) - lowest(obs)
     assert rise[25:31].mean() > 0.18, rise[25:31]
