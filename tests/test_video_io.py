@@ -114,3 +114,37 @@ def test_fingerprint_follows_content_not_name(tmp_path):
     data[-10] ^= 0xFF
     b.write_bytes(bytes(data))
     assert video.fingerprint(b) != video.fingerprint(a)
+
+
+def _mark_rotated_90(path):
+    """Writes into an MP4's track header ('tkhd', version 0) the display matrix of a clip to be shown turned 90
+    degrees clockwise, as phones store a portrait recording (the pixels stay landscape)."""
+    import struct
+
+    data = bytearray(path.read_bytes())
+    box = data.find(b"tkhd") - 4
+    assert box >= 0 and data[box + 8] == 0  # version 0: 4 bytes each for the times and the duration
+    matrix = box + 8 + 4 + 20 + 8 + 8  # header, version+flags, times/ids/duration, reserved, layer..volume
+    width, height = struct.unpack(">II", data[matrix + 36: matrix + 44])
+    data[matrix: matrix + 36] = struct.pack(">9i", 0, 1 << 16, 0, -(1 << 16), 0, 0, height, 0, 1 << 30)
+    path.write_bytes(bytes(data))
+
+
+def test_phone_clip_with_rotation_metadata_is_read_upright(tmp_path):
+    """A phone's portrait clip is stored landscape with a rotation in its metadata: frames (and the size the
+    pipeline reads from them) come upright, so the detector, the camera and the overlay see what the phone
+    showed."""
+    h, w = 48, 80
+    frames = []
+    for k in range(6):
+        f = np.zeros((h, w, 3), np.uint8)
+        f[:, :8] = 255  # a white band along the stored frame's left edge: the top once shown turned clockwise
+        f[20:28, 30 + k:38 + k] = 128
+        frames.append(f)
+    path = _write_video(tmp_path / "phone.mp4", frames)
+    _mark_rotated_90(path)
+    info = video.probe_video(path)
+    assert (info.width, info.height, info.frame_count) == (h, w, 6)
+    first = next(video.iter_frames(path))[1]
+    assert first.shape == (w, h, 3)
+    assert first[:8].mean() > 200 and first[-8:].mean() < 30  # the band is on top
