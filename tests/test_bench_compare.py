@@ -53,3 +53,13 @@ def test_files_of_two_benchmarks_are_refused_with_one_line(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "compare_corpus: the files come from different benchmarks (video and mocap)"
+
+
+def test_static_2d_target_applies_where_a_static_camera_is_assumed():
+    from video_corpus import targets
+
+    def two_d(camera):
+        return targets(_video_run("a.mp4", 100, 1.6, camera=camera))["mpjpe_2d_le_1p5_raw_static"]
+
+    # "unknown" (too few background features to tell): the placement assumes a static camera, so the target holds
+    assert (two_d("static"), two_d("unknown"), two_d("panning"), two_d("moving")) == (False, False, None, None)
