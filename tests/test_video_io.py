@@ -125,7 +125,7 @@ def _mark_rotated_90(path):
     box = data.find(b"tkhd") - 4
     assert box >= 0 and data[box + 8] == 0  # version 0: 4 bytes each for the times and the duration
     matrix = box + 8 + 4 + 20 + 8 + 8  # header, version+flags, times/ids/duration, reserved, layer..volume
-    width, height = struct.unpack(">II", data[matrix + 36: matrix + 44])
+    height = struct.unpack(">I", data[matrix + 40: matrix + 44])[0]  # 16.16 fixed point, as the matrix
     data[matrix: matrix + 36] = struct.pack(">9i", 0, 1 << 16, 0, -(1 << 16), 0, 0, height, 0, 1 << 30)
     path.write_bytes(bytes(data))
 
