@@ -859,7 +859,8 @@ class _Run:
         todo = [(c, low) for c, low in todo if low < ratio]
         if not todo:
             return
-        problems = [self._problem(c, c.starts[w], states[id(c)], first[id(c)]) for c, _ in todo for _ in range(2)]
+        problems = [problem for c, _ in todo  # one problem per clip, solved from two starts
+                    for problem in [self._problem(c, c.starts[w], states[id(c)], first[id(c)])] * 2]
         x0 = np.stack([x for c, _ in todo for x in (np.asarray(chosen[id(c)][2], np.float32).reshape(-1),
                                                      np.zeros(self.spec.num_params, np.float32))])
         weights = self.cfg.weights
