@@ -30,6 +30,7 @@ VIDEO_MEASURES = (
     ("foot_skate_stance_pct", "stance skate %", True, 0.05),
     ("tv_over_raw", "TV / raw", True, 0.005),
     ("lowest_pelvis_over_reference", "lowest pelvis / ref", False, 0.005),
+    ("lowest_pelvis_over_reference_seen", "lowest pelvis / ref, detected frames", False, 0.005),
     ("lowest_contact_sphere_mm", "lowest sphere mm", False, 0.5),
     ("compute_s_per_video_s", "s per video s", True, 0.05),
 )

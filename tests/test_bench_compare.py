@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
@@ -63,3 +64,36 @@ def test_static_2d_target_applies_where_a_static_camera_is_assumed():
 
     # "unknown" (too few background features to tell): the placement assumes a static camera, so the target holds
     assert (two_d("static"), two_d("unknown"), two_d("panning"), two_d("moving")) == (False, False, None, None)
+
+
+def test_a_fall_is_read_where_the_person_is_detected():
+    """The no-fall target reads the pelvis ratio at frames with a detection (the reference between them is an
+    interpolation); a file written before that ratio existed is read by the every-frame one."""
+    from video_corpus import targets
+
+    def no_fall(**ratios):
+        row = {**_video_run("a.mp4", 100, 1.0), **ratios}
+        return targets(row)["no_fall"]
+
+    assert no_fall(lowest_pelvis_over_reference=0.497, lowest_pelvis_over_reference_seen=0.526)
+    assert not no_fall(lowest_pelvis_over_reference=0.3, lowest_pelvis_over_reference_seen=0.45)
+    assert not no_fall(lowest_pelvis_over_reference=0.497)  # an older file: every frame counts
+
+
+def test_the_seen_frames_pelvis_ratio_leaves_out_frames_without_a_detection(tmp_path):
+    from video_corpus import facts
+
+    metrics = {"frames": 4, "fps": 30.0, "contact_penetration_mm": 5.0, "mpjpe_2d_px": 10.0, "raw_mpjpe_2d_px": 8.0,
+               "foot_skate_pct": 1.0, "raw_foot_skate_pct": 20.0, "tv": 1.0, "raw_tv": 4.0, "wall_s": 1.0,
+               "ready_s": 0.5, "n_evals": 10}
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    qkin = np.zeros((4, 7))
+    qkin[:, 2] = [0.9, 0.8, 0.6, 0.4]
+    qpos = qkin.copy()
+    qpos[:, 2] = [0.9, 0.3, 0.5, 0.4]  # down at frame 1, where nobody was detected
+    confidence = np.ones((4, 33))
+    confidence[1] = 0
+    np.savez(tmp_path / "motion.npz", qpos=qpos, qpos_kinematic=qkin, confidence=confidence)
+    row = facts(tmp_path)
+    assert row["lowest_pelvis_over_reference"] == pytest.approx(0.3 / 0.8)
+    assert row["lowest_pelvis_over_reference_seen"] == pytest.approx(0.5 / 0.6)
