@@ -540,3 +540,29 @@ def test_ik_interpolates_the_frames_without_a_detection_between_two_with_one(wal
     # (the root held; the joints, with nothing to fit, drift towards rest under the IK's regulariser)
     np.testing.assert_allclose(cut[10:14, :7], np.repeat(cut[9:10, :7], 4, axis=0), atol=1e-9)
     np.testing.assert_allclose(cut[14:18], np.repeat(cut[18:19], 4, axis=0), atol=1e-9)
+
+
+def test_hinges_are_wrapped_to_the_same_pose_within_half_a_turn():
+    """The IK's hinge angles a whole turn away (the studio dance's elbows at -5.0 rad) come back to the angle the
+    joint's range and the PD controllers mean, with every site where it was; angles within half a turn stay
+    exactly as they are."""
+    from motionrecon.body.fit import wrap_hinges
+
+    body = build_body()
+    m = body.model
+    elbow_joint = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, "right_forearm")
+    elbow = m.jnt_qposadr[elbow_joint]
+    knee = m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, "left_shin")]
+    meant = m.qpos0.copy()
+    meant[elbow], meant[knee] = 1.28, 0.7
+    turned = meant.copy()
+    turned[elbow] -= 2 * np.pi
+    turned[knee] += 4 * np.pi
+    wrapped = wrap_hinges(m, turned.copy())
+    np.testing.assert_allclose(wrapped, meant, atol=1e-12)
+    np.testing.assert_allclose(landmark_sites(m, wrapped[None]), landmark_sites(m, turned[None]), atol=1e-9)
+    lo, hi = m.jnt_range[elbow_joint]
+    assert lo <= wrapped[elbow] <= hi
+    kept = meant.copy()
+    kept[elbow] = np.nextafter(np.pi, 0)
+    assert np.array_equal(wrap_hinges(m, kept.copy()), kept)

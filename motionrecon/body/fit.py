@@ -340,10 +340,23 @@ def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first:
             mujoco.mj_integratePos(model, qpos, step, 1.0)
             if np.linalg.norm(step) < 1e-6:
                 break
+        wrap_hinges(model, qpos)
         out[t] = qpos
     for start, first in first_seen.items():  # a shot's frames before its first detection: as that one
         out[start:first] = out[first]
     return interpolate_unseen(model, out, seen, obs.shot_starts)
+
+
+def wrap_hinges(model: mujoco.MjModel, qpos: np.ndarray) -> np.ndarray:
+    """qpos [nq] (in place, and returned) with each hinge angle moved by whole turns into [-pi, pi): the same
+    pose, with the angle the PD controllers and the soft joint limits read as meant. The IK's steps do not see
+    whole turns: on the studio dance it bent both elbows by -5.0 rad the whole clip, which places every site as
+    +1.28 rad does, 5 rad below the range [0, 2.79] whose spring (300 N m per radian) the simulated arms then
+    pushed against (docs/video.md "Session 28")."""
+    for a in model.jnt_qposadr[model.jnt_type == mujoco.mjtJoint.mjJNT_HINGE]:
+        if not -np.pi <= qpos[a] < np.pi:  # the others exactly as they are
+            qpos[a] = (qpos[a] + np.pi) % (2 * np.pi) - np.pi
+    return qpos
 
 
 def hold_after_last_seen(qpos: np.ndarray, seen: np.ndarray, shot_starts: tuple[int, ...] = ()) -> np.ndarray:
