@@ -566,3 +566,32 @@ def test_hinges_are_wrapped_to_the_same_pose_within_half_a_turn():
     kept = meant.copy()
     kept[elbow] = np.nextafter(np.pi, 0)
     assert np.array_equal(wrap_hinges(m, kept.copy()), kept)
+
+
+def test_a_rig_s_short_trunk_is_measured_and_its_pelvis_stands_upright():
+    """A BVH rig read onto "h36m17" (a pelvis root, no chest) whose shoulders sit 0.37 m above its root (the Bandai
+    rigs'; the template's DeepMimic trunk puts them 0.48 m up) and whose hips lie 5 cm in front of its root: the
+    shape takes both, and the IK stands its pelvis upright; with the template's trunk it folded the pelvis 33
+    degrees back and the torso 68 degrees forward to reach the shoulders."""
+    from motionrecon.observations import Observations
+    from motionrecon.skeleton import H36M17
+
+    rig = BodyShape(pelvis_to_chest=0.18, shoulder_rise=0.19, hip_drop=0.03, hip_forward=0.05)
+    model = build_body(rig).model
+    stand = np.repeat(model.qpos0[None], 6, axis=0)
+    stand[:, 0] = np.linspace(0.0, 0.5, 6)  # walking forward along x
+    sites = landmark_sites(model, stand)
+    joints = sites[:, [BODY_LANDMARKS.index(lm) for lm in H36M17.landmarks]]
+    obs = Observations(fps=10.0, joint_set="h36m17", joints3d=joints.astype(np.float32), joints2d=None,
+                       confidence=np.ones(joints.shape[:2], np.float32))
+    shape = measure_shape(obs)
+    assert shape.pelvis_to_chest + shape.shoulder_rise == pytest.approx(0.37, abs=0.005)
+    assert shape.hip_forward == pytest.approx(0.05, abs=0.005)
+    assert shape.hip_drop == pytest.approx(0.03, abs=0.005)
+    body = build_body(shape)
+    q = inverse_kinematics(body.model, obs)
+    tilt = np.degrees(np.arccos(np.clip([1 - 2 * (qt[4] ** 2 + qt[5] ** 2) for qt in q[:, :7]], -1, 1)))
+    assert tilt.max() < 8.0, tilt
+    fit = np.linalg.norm(landmark_sites(body.model, q)[:, [BODY_LANDMARKS.index(lm) for lm in H36M17.landmarks]]
+                         - joints, axis=-1)
+    assert fit.mean() < 0.01, fit.mean()

@@ -179,7 +179,42 @@ def measure_shape(obs: Observations) -> BodyShape:
     values = {f.name: m.get(f.name, getattr(default, f.name) * scale) for f in dataclasses.fields(BodyShape)
               if isinstance(getattr(default, f.name), float)}
     values.update(_hip_drop_from_trunk(pos, values))
+    values.update(_trunk_from_pelvis(pos, values))
     return BodyShape(**values)
+
+
+def _trunk_from_pelvis(pos, values: dict[str, float]) -> dict[str, float]:
+    """hip_drop, hip_forward and shoulder_rise where the joint set has a pelvis (the rig's root joint) and hips
+    and shoulders but no chest (BVH read onto "h36m17", Human3.6M): medians over the frames where all five are
+    confident (> 0.3) of the hips' midpoint below and in front of the pelvis and the shoulders' midpoint above it,
+    in the trunk's frame (left: across the hips and shoulders; up: from the pelvis to the shoulders' midpoint,
+    square to left, as the template's trunk stands on its root; forward: left x up, the pelvis body's x); the
+    shoulders' height is split into pelvis_to_chest and shoulder_rise as the template splits it.
+
+    With the template's shoulder_rise (DeepMimic's, 0.48 m above the pelvis at the template's scale), the Bandai
+    rigs' shoulders, 0.37 m above their root, were out of the body's reach upright: the IK folded the trunk,
+    pelvis pitched 19-37 degrees back and torso 63-70 degrees forward (its range: 60), and the CMU rig, whose root
+    lies 7 cm behind its hips, 33 and 95 (docs/mocap.md "Session 28")."""
+    names = ("pelvis", "left_hip", "right_hip", "left_shoulder", "right_shoulder")
+    if "chest" in pos or any(n not in pos for n in names):
+        return {}
+    (pel, a), (lh, b), (rh, c), (ls, d), (rs, e) = (pos[n] for n in names)
+    ok = (a > 0.3) & (b > 0.3) & (c > 0.3) & (d > 0.3) & (e > 0.3)
+    if ok.sum() == 0:
+        return {}
+    hips, shoulders, pel = 0.5 * (lh[ok] + rh[ok]), 0.5 * (ls[ok] + rs[ok]), pel[ok]
+    left = (lh[ok] - rh[ok]) + (ls[ok] - rs[ok])
+    left /= np.linalg.norm(left, axis=-1, keepdims=True) + 1e-9
+    up = shoulders - pel
+    up -= np.sum(up * left, axis=-1, keepdims=True) * left
+    up /= np.linalg.norm(up, axis=-1, keepdims=True) + 1e-9
+    forward = np.cross(left, up)
+    along = lambda v, axis: float(np.median(np.sum(v * axis, axis=-1)))
+    height = along(shoulders - pel, up)  # split as the template splits it, at the chest joint
+    chest = values["pelvis_to_chest"] / (values["pelvis_to_chest"] + values["shoulder_rise"])
+    return {"hip_drop": float(np.clip(along(pel - hips, up), 0.0, HIP_DROP_MAX)),
+            "hip_forward": along(hips - pel, forward),
+            "pelvis_to_chest": chest * height, "shoulder_rise": (1 - chest) * height}
 
 
 def _root_guess(pos_t: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:

@@ -27,7 +27,7 @@ from motionrecon.skeleton import BODY_LANDMARKS
 # DeepMimic / pybullet humanoid proportions (its URDF at globalScaling 0.25), metres.
 _DEFAULTS = dict(
     pelvis_to_chest=0.236, chest_to_thorax=0.224, thorax_to_head=0.175,
-    hip_half_width=0.085, hip_drop=0.0,
+    hip_half_width=0.085, hip_drop=0.0, hip_forward=0.0,
     shoulder_half_width=0.183, shoulder_rise=0.2435,
     thigh=0.4215, shin=0.4099, ankle_height=0.05, foot_forward=0.1335, heel_back=0.0435, heel_site_height=0.0,
     upper_arm=0.2748, forearm=0.2589,
@@ -43,6 +43,9 @@ class BodyShape:
     thorax_to_head: float = _DEFAULTS["thorax_to_head"]
     hip_half_width: float = _DEFAULTS["hip_half_width"]
     hip_drop: float = _DEFAULTS["hip_drop"]
+    # How far the hip joints sit in front of the pelvis root (its x, m): 0 in the template; a rig whose root joint
+    # lies behind the hips (CMU's, 7 cm) measures it (body.fit.measure_shape).
+    hip_forward: float = _DEFAULTS["hip_forward"]
     shoulder_half_width: float = _DEFAULTS["shoulder_half_width"]
     shoulder_rise: float = _DEFAULTS["shoulder_rise"]
     thigh: float = _DEFAULTS["thigh"]
@@ -198,7 +201,7 @@ def _part_spheres(shape: BodyShape, part: str) -> list[ContactSphere]:
             ContactSphere(f"{side}_upper_arm", (0.0, 0.0, -s.upper_arm + r["forearm"]), r["upper_arm"]),
             ContactSphere(f"{side}_forearm", (0.0, 0.0, -0.5 * r["forearm"]), r["forearm"]))]
     if part == "pelvis":
-        return [ContactSphere("pelvis", (0.0, y, -0.5 * s.hip_drop), r["pelvis"])
+        return [ContactSphere("pelvis", (0.5 * s.hip_forward, y, -0.5 * s.hip_drop), r["pelvis"])
                 for y in (s.hip_half_width, -s.hip_half_width)]
     if part == "back":
         return [ContactSphere("torso", (0.0, 0.0, z), r["torso"])
@@ -251,7 +254,7 @@ def build_mjcf(shape: BodyShape, gains: Gains = Gains(), timestep: float = 1.0 /
                 f'damping="{damping:g}" armature="0.01" user="{kp[group]:g}"/>')
 
     def leg(side: str, sign: float) -> str:
-        hx, hy, hz = 0.0, sign * s.hip_half_width, -s.hip_drop
+        hx, hy, hz = s.hip_forward, sign * s.hip_half_width, -s.hip_drop
         foot_len = s.foot_forward + s.heel_back
         fw = foot_half_width(s)
         return f"""
@@ -318,7 +321,7 @@ def build_mjcf(shape: BodyShape, gains: Gains = Gains(), timestep: float = 1.0 /
     <geom name="floor" type="plane" size="10 10 0.1" rgba="0.5 0.5 0.5 1"/>
     <body name="pelvis" pos="0 0 {root_z:.6g}">
       <freejoint name="root"/>
-      <geom type="capsule" fromto="{_v(0, s.hip_half_width, -s.hip_drop * 0.5)} {_v(0, -s.hip_half_width, -s.hip_drop * 0.5)}" size="{r['pelvis']:.4g}"/>
+      <geom type="capsule" fromto="{_v(s.hip_forward * 0.5, s.hip_half_width, -s.hip_drop * 0.5)} {_v(s.hip_forward * 0.5, -s.hip_half_width, -s.hip_drop * 0.5)}" size="{r['pelvis']:.4g}"/>
       {spheres["pelvis"]}
       {_sites({"pelvis": (0, 0, 0), "spine": (0, 0, 0.5 * s.pelvis_to_chest)}, offsets)}
       <body name="torso" pos="{_v(0, 0, s.pelvis_to_chest)}">
