@@ -571,7 +571,7 @@ def test_hinges_are_wrapped_to_the_same_pose_within_half_a_turn():
 def test_a_rig_s_short_trunk_is_measured_and_its_pelvis_stands_upright():
     """A BVH rig read onto "h36m17" (a pelvis root, no chest) whose shoulders sit 0.37 m above its root (the Bandai
     rigs'; the template's DeepMimic trunk puts them 0.48 m up) and whose hips lie 5 cm in front of its root: the
-    shape takes both, and the IK stands its pelvis upright; with the template's trunk it folded the pelvis 33
+    shape takes both, and its neck base, and the IK stands its pelvis upright; with the template's trunk it folded the pelvis 33
     degrees back and the torso 68 degrees forward to reach the shoulders."""
     from motionrecon.observations import Observations
     from motionrecon.skeleton import H36M17
@@ -586,6 +586,7 @@ def test_a_rig_s_short_trunk_is_measured_and_its_pelvis_stands_upright():
                        confidence=np.ones(joints.shape[:2], np.float32))
     shape = measure_shape(obs)
     assert shape.pelvis_to_chest + shape.shoulder_rise == pytest.approx(0.37, abs=0.005)
+    assert shape.pelvis_to_chest + shape.chest_to_thorax == pytest.approx(0.18 + rig.chest_to_thorax, abs=0.005)
     assert shape.hip_forward == pytest.approx(0.05, abs=0.005)
     assert shape.hip_drop == pytest.approx(0.03, abs=0.005)
     body = build_body(shape)

@@ -183,23 +183,33 @@ def measure_shape(obs: Observations) -> BodyShape:
     return BodyShape(**values)
 
 
+# The least chest_to_thorax (m) `_trunk_from_pelvis` measures: the neck's base that far above the chest joint.
+NECK_MIN = 0.05
+
+
 def _trunk_from_pelvis(pos, values: dict[str, float]) -> dict[str, float]:
-    """hip_drop, hip_forward and shoulder_rise where the joint set has a pelvis (the rig's root joint) and hips
-    and shoulders but no chest (BVH read onto "h36m17", Human3.6M): medians over the frames where all five are
-    confident (> 0.3) of the hips' midpoint below and in front of the pelvis and the shoulders' midpoint above it,
-    in the trunk's frame (left: across the hips and shoulders; up: from the pelvis to the shoulders' midpoint,
-    square to left, as the template's trunk stands on its root; forward: left x up, the pelvis body's x); the
-    shoulders' height is split into pelvis_to_chest and shoulder_rise as the template splits it.
+    """hip_drop, hip_forward, pelvis_to_chest, shoulder_rise and chest_to_thorax where the joint set has a pelvis (the
+    rig's root joint), hips and shoulders but no chest (BVH read onto "h36m17", Human3.6M): medians over the frames
+    where all of them (and the thorax, where there is one) are confident (> 0.3) of the hips' midpoint below and in
+    front of the pelvis and the shoulders' midpoint above it, in the trunk's frame (left: across the hips and
+    shoulders; up: from the pelvis to the shoulders' midpoint, square to left, as the template's trunk stands on its
+    root; forward: left x up, the pelvis body's x); the shoulders' height is split into pelvis_to_chest and
+    shoulder_rise as the template splits it, and the thorax (the template's neck base, where the head joint is) sits
+    as far above or below the shoulders as the rig's.
 
     With the template's shoulder_rise (DeepMimic's, 0.48 m above the pelvis at the template's scale), the Bandai
     rigs' shoulders, 0.37 m above their root, were out of the body's reach upright: the IK folded the trunk,
     pelvis pitched 19-37 degrees back and torso 63-70 degrees forward (its range: 60), and the CMU rig, whose root
-    lies 7 cm behind its hips, 33 and 95 (docs/mocap.md "Session 28")."""
+    lies 7 cm behind its hips and whose thorax joint sits 7 cm below its shoulders, 33 and 95 (docs/mocap.md
+    "Session 28")."""
     names = ("pelvis", "left_hip", "right_hip", "left_shoulder", "right_shoulder")
     if "chest" in pos or any(n not in pos for n in names):
         return {}
     (pel, a), (lh, b), (rh, c), (ls, d), (rs, e) = (pos[n] for n in names)
     ok = (a > 0.3) & (b > 0.3) & (c > 0.3) & (d > 0.3) & (e > 0.3)
+    thorax = pos["thorax"][0] if "thorax" in pos else None
+    if thorax is not None:
+        ok &= pos["thorax"][1] > 0.3
     if ok.sum() == 0:
         return {}
     hips, shoulders, pel = 0.5 * (lh[ok] + rh[ok]), 0.5 * (ls[ok] + rs[ok]), pel[ok]
@@ -212,9 +222,12 @@ def _trunk_from_pelvis(pos, values: dict[str, float]) -> dict[str, float]:
     along = lambda v, axis: float(np.median(np.sum(v * axis, axis=-1)))
     height = along(shoulders - pel, up)  # split as the template splits it, at the chest joint
     chest = values["pelvis_to_chest"] / (values["pelvis_to_chest"] + values["shoulder_rise"])
-    return {"hip_drop": float(np.clip(along(pel - hips, up), 0.0, HIP_DROP_MAX)),
-            "hip_forward": along(hips - pel, forward),
-            "pelvis_to_chest": chest * height, "shoulder_rise": (1 - chest) * height}
+    out = {"hip_drop": float(np.clip(along(pel - hips, up), 0.0, HIP_DROP_MAX)),
+           "hip_forward": along(hips - pel, forward),
+           "pelvis_to_chest": chest * height, "shoulder_rise": (1 - chest) * height}
+    if thorax is not None:  # the neck's base (the head joint), above or below the shoulders as the rig has it
+        out["chest_to_thorax"] = max(out["shoulder_rise"] + along(thorax[ok] - shoulders, up), NECK_MIN)
+    return out
 
 
 def _root_guess(pos_t: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
