@@ -40,15 +40,19 @@ def _height(pa: np.ndarray, pb: np.ndarray) -> np.ndarray:
     return pa[..., 2] - pb[..., 2]  # world z-up
 
 
+def _confident(pos, names) -> list[np.ndarray] | None:
+    """The positions [N, 3] of landmarks `names` at the N frames where all of them are confident (> 0.3); None
+    where one is not observed or no frame has them all."""
+    if any(n not in pos for n in names):
+        return None
+    ok = np.logical_and.reduce([pos[n][1] > 0.3 for n in names])
+    return [pos[n][0][ok] for n in names] if ok.any() else None
+
+
 def _median_distance(pos, a: str, b: str, measure=_distance) -> float | None:
     """Median over frames where both are confident (> 0.3) of measure(a, b) (default: distance)."""
-    if a not in pos or b not in pos:
-        return None
-    (pa, ca), (pb, cb) = pos[a], pos[b]
-    ok = (ca > 0.3) & (cb > 0.3)
-    if ok.sum() == 0:
-        return None
-    return float(np.median(measure(pa[ok], pb[ok])))
+    points = _confident(pos, (a, b))
+    return None if points is None else float(np.median(measure(*points)))
 
 
 def _both_sides(pos, a: str, b: str, measure=_distance) -> float | None:
@@ -113,14 +117,11 @@ def _trunk_length(pos) -> float | None:
     hips' midpoint to the shoulders' midpoint (m); None without them. (Scaling it by how much longer the 2D
     trunk is in the image than the 3D's projection, 0-6 % on the dev videos, moved the reference's 2D error
     from the hips to the shoulders and was not kept.)"""
-    names = ("left_hip", "right_hip", "left_shoulder", "right_shoulder")
-    if any(n not in pos for n in names):
+    points = _confident(pos, ("left_hip", "right_hip", "left_shoulder", "right_shoulder"))
+    if points is None:
         return None
-    (lh, a), (rh, b), (ls, c), (rs, d) = (pos[n] for n in names)
-    ok = (a > 0.3) & (b > 0.3) & (c > 0.3) & (d > 0.3)
-    if ok.sum() == 0:
-        return None
-    return float(np.median(_distance(0.5 * (ls[ok] + rs[ok]), 0.5 * (lh[ok] + rh[ok]))))
+    lh, rh, ls, rs = points
+    return float(np.median(_distance(0.5 * (ls + rs), 0.5 * (lh + rh))))
 
 
 def _hip_drop_from_trunk(pos, values: dict[str, float]) -> dict[str, float]:
@@ -202,18 +203,14 @@ def _trunk_from_pelvis(pos, values: dict[str, float]) -> dict[str, float]:
     pelvis pitched 19-37 degrees back and torso 63-70 degrees forward (its range: 60), and the CMU rig, whose root
     lies 7 cm behind its hips and whose thorax joint sits 7 cm below its shoulders, 33 and 95 (docs/mocap.md
     "Session 28")."""
-    names = ("pelvis", "left_hip", "right_hip", "left_shoulder", "right_shoulder")
-    if "chest" in pos or any(n not in pos for n in names):
+    names = ("pelvis", "left_hip", "right_hip", "left_shoulder", "right_shoulder") + (("thorax",) * ("thorax" in pos))
+    points = None if "chest" in pos else _confident(pos, names)
+    if points is None:
         return {}
-    (pel, a), (lh, b), (rh, c), (ls, d), (rs, e) = (pos[n] for n in names)
-    ok = (a > 0.3) & (b > 0.3) & (c > 0.3) & (d > 0.3) & (e > 0.3)
-    thorax = pos["thorax"][0] if "thorax" in pos else None
-    if thorax is not None:
-        ok &= pos["thorax"][1] > 0.3
-    if ok.sum() == 0:
-        return {}
-    hips, shoulders, pel = 0.5 * (lh[ok] + rh[ok]), 0.5 * (ls[ok] + rs[ok]), pel[ok]
-    left = (lh[ok] - rh[ok]) + (ls[ok] - rs[ok])
+    pel, lh, rh, ls, rs = points[:5]
+    thorax = points[5] if len(points) > 5 else None
+    hips, shoulders = 0.5 * (lh + rh), 0.5 * (ls + rs)
+    left = (lh - rh) + (ls - rs)
     left /= np.linalg.norm(left, axis=-1, keepdims=True) + 1e-9
     up = shoulders - pel
     up -= np.sum(up * left, axis=-1, keepdims=True) * left
@@ -226,7 +223,7 @@ def _trunk_from_pelvis(pos, values: dict[str, float]) -> dict[str, float]:
            "hip_forward": along(hips - pel, forward),
            "pelvis_to_chest": chest * height, "shoulder_rise": (1 - chest) * height}
     if thorax is not None:  # the neck's base (the head joint), above or below the shoulders as the rig has it
-        out["chest_to_thorax"] = max(out["shoulder_rise"] + along(thorax[ok] - shoulders, up), NECK_MIN)
+        out["chest_to_thorax"] = max(out["shoulder_rise"] + along(thorax - shoulders, up), NECK_MIN)
     return out
 
 
