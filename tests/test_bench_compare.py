@@ -97,3 +97,41 @@ def test_the_seen_frames_pelvis_ratio_leaves_out_frames_without_a_detection(tmp_
     row = facts(tmp_path)
     assert row["lowest_pelvis_over_reference"] == pytest.approx(0.3 / 0.8)
     assert row["lowest_pelvis_over_reference_seen"] == pytest.approx(0.5 / 0.6)
+
+
+def test_video_noise_jitters_only_the_2d_keypoints_by_at_most_its_amplitude(tmp_path):
+    """bench/video_noise.py's nudged detections: every finite 2D keypoint within +-px of where it was, moved
+    (not all by the same amount), missing ones still missing, every other entry of the cache as it was, and
+    the same seed giving the same copy."""
+    from video_noise import jittered_keypoints
+
+    rng = np.random.default_rng(0)
+    uv = rng.uniform(0, 1000, (6, 33, 2)).astype(np.float32)
+    uv[2] = np.nan  # a frame without a detection
+    source = tmp_path / "keypoints.npz"
+    np.savez(source, joints2d=uv, joints3d=np.ones((6, 33, 3), np.float32), fingerprint=np.str_("abc"),
+             detected=np.arange(6) != 2)
+    for seed, name in ((1, "a.npz"), (1, "b.npz"), (2, "c.npz")):
+        jittered_keypoints(source, tmp_path / name, seed, 0.01)
+    a, b, c = (np.load(tmp_path / n) for n in ("a.npz", "b.npz", "c.npz"))
+    moved = a["joints2d"] - uv
+    assert np.isnan(a["joints2d"][2]).all() and np.isfinite(np.delete(moved, 2, axis=0)).all()
+    step = np.abs(np.delete(moved, 2, axis=0))
+    assert step.max() <= 0.01 + 1e-3 and step.max() > 0 and np.unique(np.round(step, 6)).size > 10
+    np.testing.assert_array_equal(a["joints2d"], b["joints2d"])
+    assert not np.array_equal(np.nan_to_num(a["joints2d"]), np.nan_to_num(c["joints2d"]))
+    assert str(a["fingerprint"]) == "abc" and a["detected"].tolist() == (np.arange(6) != 2).tolist()
+    np.testing.assert_array_equal(a["joints3d"], np.ones((6, 33, 3), np.float32))
+
+
+def test_video_noise_counts_each_targets_verdicts_over_the_runs():
+    from video_noise import summarise
+
+    runs = [{**_video_run("a.mp4", 130, two_d), "run": k, "lowest_pelvis_over_reference_seen": 0.9}
+            for k, two_d in enumerate((1.43, 1.60, 1.49))]
+    runs.append({"video": "b.mp4", "run": 0, "failed": "exit 1"})
+    s = summarise(runs)
+    assert s["a.mp4"]["runs"] == 3 and s["a.mp4"]["spread"]["mpjpe_2d_over_raw"] == [1.43, 1.60]
+    assert s["a.mp4"]["values"]["mpjpe_2d_over_raw"] == [1.43, 1.60, 1.49]
+    assert s["a.mp4"]["verdicts"]["mpjpe_2d_le_1p5_raw_static"] == {"met": 2, "missed": 1, "n/a": 0}
+    assert s["b.mp4"]["runs"] == 0 and s["b.mp4"]["failed"] == ["exit 1"]
