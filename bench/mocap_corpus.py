@@ -2,7 +2,7 @@
 pybullet's DeepMimic clips; a table against the issue's targets.
 
     python bench/mocap_corpus.py [--clips NAME ...] [--max-seconds S] [--jobs 2] [--mocap DIR]
-                                 [--config FILE] [--budgets=0,-10%,+10%]
+                                 [--config FILE] [--budgets=0,-10%,+10%] [--jitter SEED]
                                  [--out bench/results/mocap_corpus.json]
 
 Clips: the BVH files of ../shared/data/mocap (named by their stem; skipped with a note when the folder is
@@ -49,6 +49,9 @@ sys.path.insert(0, str(ROOT))
 
 MOCAP = ROOT.parent / "shared" / "data" / "mocap"
 FALL_M = 0.10  # the pelvis height this far from the reference's means a fall
+# `--jitter SEED`: every observed joint moved by at most this much per axis (m), far below any capture's noise;
+# the solves are chaotic, and how far such a nudge moves a clip is how far a verdict near its line is a draw.
+JITTER_M = 1e-5
 FLOOR_CLIPS = ("pybullet_crawl", "pybullet_roll", "pybullet_getup_facedown", "pybullet_getup_faceup")
 # Issue 17's MPJPE-G targets (mm) of the real dev clips, by what their names say they are.
 MPJPE_G_TARGETS_MM = (("walk", 25.0), ("run", 40.0), ("punch", 40.0), ("hops", 40.0))
@@ -123,10 +126,25 @@ def ankle_and_toe_skate(rec, obs, path: Path) -> dict:
     return out
 
 
+def jittered(obs, seed: int, metres: float = JITTER_M):
+    """`obs` with every observed joint position (finite: `Observations` holds no NaN) moved by independent uniform
+    offsets in [-metres, metres] per axis (generator seeded with `seed`); seed 0: `obs` itself."""
+    import dataclasses
+
+    import numpy as np
+
+    if not seed:
+        return obs
+    j3 = np.asarray(obs.joints3d)
+    nudged = j3 + np.random.default_rng(seed).uniform(-metres, metres, j3.shape).astype(j3.dtype)
+    return dataclasses.replace(obs, joints3d=nudged)
+
+
 def measure(name: str, path: Path, max_seconds: float | None, config: str | None = None,
-            max_evals: int | None = None) -> dict:
+            max_evals: int | None = None, jitter: int = 0) -> dict:
     """Reconstructs one clip with the default settings (and those of the JSON file `config` over them, and
-    `max_evals` evaluations per window unless None); its row of the table."""
+    `max_evals` evaluations per window unless None; its observed joints nudged by `jittered` with seed `jitter`
+    unless 0); its row of the table. The input's own numbers are read from the clip as it is."""
     import numpy as np
 
     from motionrecon.body.fit import body_part_bottoms
@@ -138,7 +156,7 @@ def measure(name: str, path: Path, max_seconds: float | None, config: str | None
         cfg = cfg.with_overrides(json.loads(Path(config).read_text()), config)
     if max_evals is not None:
         cfg = cfg.with_overrides({"max_evals": max_evals})
-    rec = reconstruct(obs, cfg)
+    rec = reconstruct(jittered(obs, jitter), cfg)
     m = rec.metrics
     row = {"clip": name, "file": path.name, "fps": obs.fps, "frames": obs.num_frames, "seconds": obs.duration,
            "reader": obs.metadata.get("summary")}
@@ -185,10 +203,10 @@ def targets(row: dict) -> dict:
 
 
 def run_child(name: str, max_seconds: float | None, core: int, mocap: Path, config: str | None,
-              max_evals: int) -> dict:
+              max_evals: int, jitter: int = 0) -> dict:
     """`measure` in a fresh process on `core` (set before JAX starts); its row, or the failure's last line."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name, "--core", str(core), "--mocap", str(mocap),
-           "--max-evals", str(max_evals)]
+           "--max-evals", str(max_evals), "--jitter", str(jitter)]
     if max_seconds is not None:
         cmd += ["--max-seconds", str(max_seconds)]
     if config is not None:
@@ -269,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="evaluation budgets per window, comma-separated: 0 (the settings'), -10%%, +10%% or a number "
                         "(--budgets=0,-10%%,+10%%); the first's rows make the table")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "mocap_corpus.json")
+    p.add_argument("--jitter", type=int, default=0, metavar="SEED",
+                   help="nudge every observed joint by at most 0.01 mm (seeded; 0: as read), to see how much of a "
+                        "verdict is rounding")
     p.add_argument("--max-evals", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--core", type=int, default=None, help=argparse.SUPPRESS)
@@ -276,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     args.budgets = [b for group in args.budgets for b in group]  # --budgets=-10%,0,+10% or 0 117 143
     if args.child is not None:  # one clip, in this process, on one core
         os.sched_setaffinity(0, {args.core})
-        row = measure(args.child, corpus(args.mocap)[args.child], args.max_seconds, args.config, args.max_evals)
+        row = measure(args.child, corpus(args.mocap)[args.child], args.max_seconds, args.config, args.max_evals,
+                      args.jitter)
         print("RESULT" + json.dumps(row), flush=True)
         return 0
     from motionrecon.fileio import write_json
@@ -297,8 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     plan = [(name, b, budget_value(b, cfg.max_evals)) for b in args.budgets for name in clips]
 
     def job(i: int, name: str, label: str, evals: int) -> dict:
-        row = run_child(name, args.max_seconds, cores[i % len(cores)], args.mocap, args.config, evals)
-        row.update({"budget_label": label, "max_evals": evals})
+        row = run_child(name, args.max_seconds, cores[i % len(cores)], args.mocap, args.config, evals, args.jitter)
+        row.update({"budget_label": label, "max_evals": evals, "jitter_seed": args.jitter})
         row["targets"] = targets(row)
         print(json.dumps({k: v for k, v in row.items() if k != "targets"})[:300], flush=True)
         return row

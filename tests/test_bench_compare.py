@@ -135,3 +135,17 @@ def test_video_noise_counts_each_targets_verdicts_over_the_runs():
     assert s["a.mp4"]["values"]["mpjpe_2d_over_raw"] == [1.43, 1.60, 1.49]
     assert s["a.mp4"]["verdicts"]["mpjpe_2d_le_1p5_raw_static"] == {"met": 2, "missed": 1, "n/a": 0}
     assert s["b.mp4"]["runs"] == 0 and s["b.mp4"]["failed"] == ["exit 1"]
+
+
+def test_mocap_corpus_jitter_nudges_the_observed_joints_by_at_most_a_hundredth_of_a_millimetre(walk_1s):
+    """bench/mocap_corpus.py --jitter SEED: seed 0 leaves the observations as read; another seed moves every
+    joint by at most JITTER_M per axis (some by less), the same way for the same seed."""
+    from mocap_corpus import JITTER_M, jittered
+
+    assert jittered(walk_1s, 0) is walk_1s
+    a, b, c = jittered(walk_1s, 1), jittered(walk_1s, 1), jittered(walk_1s, 2)
+    moved = np.abs(np.asarray(a.joints3d, np.float64) - np.asarray(walk_1s.joints3d, np.float64))
+    assert 0 < moved.max() <= JITTER_M * 1.01 and moved.min() < 0.5 * JITTER_M
+    np.testing.assert_array_equal(a.joints3d, b.joints3d)
+    assert not np.array_equal(a.joints3d, c.joints3d)
+    assert a.fps == walk_1s.fps and a.skeleton is walk_1s.skeleton and a.joints3d.dtype == walk_1s.joints3d.dtype
