@@ -227,6 +227,26 @@ def markdown(summary: dict, label: str, budgets: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def settings(config: str | None):
+    """The video settings (`reconstruct.video_config`), with the JSON file `config` over them unless None."""
+    from motionrecon.reconstruct import video_config
+
+    cfg = video_config()
+    if config:
+        from motionrecon.commands.mocap import read_settings
+
+        cfg = cfg.with_overrides(read_settings(config), config)
+    return cfg
+
+
+def on_cores(job, items: list, cores: list[int]) -> list:
+    """job(item, core) for every item, one at a time per core of `cores` (item i on cores[i % len(cores)]);
+    the results in the items' order."""
+    with ThreadPoolExecutor(max_workers=len(cores)) as pool:
+        futures = [pool.submit(job, item, cores[i % len(cores)]) for i, item in enumerate(items)]
+        return [f.result() for f in futures]
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--videos", type=Path, default=VIDEOS)
@@ -240,13 +260,7 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
     args.budgets = [b for group in args.budgets for b in group]  # --budgets=-10%,0,+10% or 0 117 143
-    from motionrecon.reconstruct import video_config
-
-    cfg = video_config()
-    if args.config:
-        from motionrecon.commands.mocap import read_settings
-
-        cfg = cfg.with_overrides(read_settings(args.config), args.config)
+    cfg = settings(args.config)
     videos = [v for v in video_files(args.videos) if args.only is None or v.stem in args.only]
     if not videos:
         raise SystemExit(f"no videos in {args.videos}")
@@ -275,9 +289,7 @@ def main() -> int:
     first = [x for x in plan if x[1] == args.budgets[0]]
     rest = [x for x in plan if x[1] != args.budgets[0]]
     for batch in (first, rest):
-        with ThreadPoolExecutor(max_workers=len(cores)) as pool:
-            futures = [pool.submit(job, item, cores[i % len(cores)]) for i, item in enumerate(batch)]
-            runs += [f.result() for f in futures]
+        runs += on_cores(job, batch, cores)
     summary = summarise(runs)
     result = {"label": args.label, "config": args.config, "settings": cfg.to_dict(), "seconds": args.seconds,
               "budgets": args.budgets, "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},

@@ -25,7 +25,6 @@ import platform
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -111,13 +110,7 @@ def main() -> int:
     args = p.parse_args()
     if args.runs < 2 or not args.px > 0:
         raise SystemExit("--runs must be at least 2 and --px above 0")
-    from motionrecon.reconstruct import video_config
-
-    cfg = video_config()
-    if args.config:
-        from motionrecon.commands.mocap import read_settings
-
-        cfg = cfg.with_overrides(read_settings(args.config), args.config)
+    cfg = video_corpus.settings(args.config)
     evals = video_corpus.budget_value(args.budget, cfg.max_evals)
     videos = [v for v in video_corpus.video_files(args.videos) if args.only is None or v.stem in args.only]
     if not videos:
@@ -138,14 +131,9 @@ def main() -> int:
         print(json.dumps(row)[:300], flush=True)
         return row
 
-    def run_all(batch: list) -> list[dict]:
-        with ThreadPoolExecutor(max_workers=len(cores)) as pool:
-            futures = [pool.submit(job, item, cores[i % len(cores)]) for i, item in enumerate(batch)]
-            return [f.result() for f in futures]
-
-    runs = run_all([(v, 0) for v in videos])
+    runs = video_corpus.on_cores(job, [(v, 0) for v in videos], cores)
     detected = [v for v in videos if (work / "run0" / v.stem / "keypoints.npz").is_file()]  # the jitter's source
-    runs += run_all([(v, k) for k in range(1, args.runs) for v in detected])
+    runs += video_corpus.on_cores(job, [(v, k) for k in range(1, args.runs) for v in detected], cores)
     summary = summarise(runs)
     result = {"budget": args.budget, "max_evals": evals, "runs_per_video": args.runs, "px": args.px,
               "config": args.config, "settings": cfg.to_dict(), "seconds": args.seconds,
