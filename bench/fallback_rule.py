@@ -44,9 +44,9 @@ def one_run(argv: list[str]) -> int:
 
 
 def run(clip: str, duration: str | None, rule: str, solver: str, out: Path) -> dict:
-    import pybullet_data
+    from motionrecon.datasets.deepmimic import clip_path
 
-    path = Path(pybullet_data.getDataPath()) / "data" / "motions" / f"humanoid3d_{clip}.txt"
+    path = clip_path(clip)
     cli = ["mocap", str(path), "--solver", solver, "--out", str(out), "--no-progress"]
     cli += ["--duration", duration] if duration else []
     t = time.perf_counter()

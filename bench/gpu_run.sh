@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one command for a lent GPU machine, under 9 minutes (docs/performance.md, "On a GPU"):
-#   here:   python bench/gpu_prepare.py            (writes .gpu/: wheels, pybullet's clips and kinematics)
+#   here:   python bench/gpu_prepare.py            (writes .gpu/wheels: what the device image lacks)
 #   there:  bash bench/gpu_run.sh                  (device tool: carry .gpu; results under $OUT)
 # 1. the device, JAX and the packages it found (always);
 # 2. "throughput": windows per second against batch size (bench/gpu_throughput.py) and one chunk of the
@@ -29,7 +29,7 @@ mkdir -p "$OUT" "$WORK"
 export PYTHONUNBUFFERED=1 MOTIONRECON_ONE_CORE=0 MOTIONRECON_CACHE=$WORK/cache
 "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$WORK/site" \
     .gpu/wheels/*.whl || { echo "gpu_run: could not install .gpu/wheels (run bench/gpu_prepare.py first)"; exit 1; }
-export PYTHONPATH="$WORK/site:$PWD/.gpu/site:$PWD"
+export PYTHONPATH="$WORK/site:$PWD"
 start=$(date +%s)
 elapsed() { echo "[$(( $(date +%s) - start )) s] $*"; }
 
@@ -74,7 +74,7 @@ fi
 
 if wanted batch; then
   elapsed "5. many clips at once"
-  inputs=$(ls "$PWD"/.gpu/site/pybullet_data/data/motions/humanoid3d_*.txt | head -n "$clips")
+  inputs=$(ls "$PWD"/data/deepmimic/humanoid3d_*.txt | head -n "$clips")
   timeout ${BATCH_LIMIT:-200} "$PY" -m motionrecon.cli mocap $inputs --batch "$clips" --duration "$seconds" \
       --out "$WORK/batch" > "$OUT/batch.log" 2>&1
   echo "exit $?" >> "$OUT/batch.log"; grep -E "wall time|per second|exit" "$OUT/batch.log" | tail -4

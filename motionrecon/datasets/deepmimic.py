@@ -1,4 +1,4 @@
-"""DeepMimic motion clips (pybullet_data/data/motions/humanoid3d_*.txt) as `Observations`.
+"""DeepMimic motion clips (pybullet's humanoid3d_*.txt, shipped in data/deepmimic/) as `Observations`.
 
 File format (JSON): {"Loop": "wrap" | "none", "Frames": [[44 numbers], ...]}.
 Each frame is
@@ -13,11 +13,14 @@ and elbows as hinge angles in radians, positions in metres, world y-up.
 `duration` is the time to the next frame (0 on the last frame in the shipped
 clips).
 
-Joint positions come from forward kinematics of pybullet's
-`humanoid/humanoid.urdf` loaded with globalScaling = 0.25, as DeepMimic loads
-it, computed by pybullet itself (the maintained implementation). The file's
-root position is the position of the URDF's base link (whose frame and
-centre of mass coincide), which is the pelvis: pybullet's DeepMimic port
+The clips and the humanoid they were retargeted to (`humanoid.urdf`) are
+pybullet's (`pybullet_data`), shipped in `data/deepmimic/` (pybullet has no
+wheel for macOS, Windows or Python 3.12: see data/deepmimic/README.md). Joint
+positions come from forward kinematics of that URDF scaled by 0.25, as
+DeepMimic loads it (`forward_kinematics`, here in NumPy; the tests hold it to
+pybullet's own to a micrometre where pybullet is installed). The file's root
+position is the position of the URDF's base link (whose frame and centre of
+mass coincide), which is the pelvis: pybullet's DeepMimic port
 (`pybullet_envs/deep_mimic/env/humanoid_stable_pd.py`) passes it unchanged to
 `resetBasePositionAndOrientation`, with no offset or scale.
 
@@ -28,13 +31,13 @@ keeps facing +x). The clips' ground is their own: nothing is shifted.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+import functools
 import json
 import math
 import os
-import sys
 import warnings
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +46,7 @@ from scipy.spatial.transform import Rotation
 from motionrecon.datasets.common import frame_count, start_frame, time_window
 from motionrecon.errors import InputError
 from motionrecon.observations import Observations
+from motionrecon.resources import resource_path
 from motionrecon.skeleton import DEEPMIMIC
 
 CLIPS: tuple[str, ...] = (
@@ -125,22 +129,15 @@ class DeepMimicClip:
 
 
 def clip_path(name: str) -> Path:
-    """Path of a pybullet_data DeepMimic clip, e.g. clip_path("walk")."""
+    """Path of a shipped DeepMimic clip (data/deepmimic/humanoid3d_<name>.txt), e.g. clip_path("walk")."""
     if name not in CLIPS:
         raise InputError(name, f"unknown DeepMimic clip; known clips: {', '.join(CLIPS)}")
-    import pybullet_data  # a pure-Python package that only knows its own path
-
-    path = Path(pybullet_data.getDataPath()) / "data" / "motions" / f"humanoid3d_{name}.txt"
-    if not path.is_file():
-        raise InputError(path, "DeepMimic clip is missing from the installed pybullet_data")
-    return path
+    return resource_path("data", f"deepmimic/humanoid3d_{name}.txt")
 
 
 def urdf_path() -> Path:
-    """pybullet_data's humanoid/humanoid.urdf, the body the clips were retargeted to."""
-    import pybullet_data
-
-    return Path(pybullet_data.getDataPath()) / "humanoid" / "humanoid.urdf"
+    """data/deepmimic/humanoid.urdf: pybullet's humanoid, the body the clips were retargeted to."""
+    return resource_path("data", "deepmimic/humanoid.urdf")
 
 
 def read_clip(path: str | os.PathLike) -> DeepMimicClip:
@@ -193,31 +190,63 @@ def read_clip(path: str | os.PathLike) -> DeepMimicClip:
     return DeepMimicClip(path, loop, frame_duration, frames)
 
 
-@contextlib.contextmanager
-def _quiet_native_output():
-    """Silences stdout/stderr at the file-descriptor level (pybullet's C++ prints there)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    devnull = os.open(os.devnull, os.O_WRONLY)
+@dataclasses.dataclass(frozen=True)
+class UrdfJoint:
+    """One joint of the URDF: `child`'s frame is `parent`'s moved by `origin` (metres at scale 1) and turned by
+    `origin_rotation` [3, 3], then by the joint's own rotation ("spherical": a quaternion, "revolute": an angle
+    about `axis`, "fixed": none)."""
+
+    name: str
+    kind: str
+    parent: str
+    child: str
+    origin: np.ndarray
+    origin_rotation: np.ndarray
+    axis: np.ndarray
+
+
+def _floats(text: str | None, default: str, what: str, source: Path) -> np.ndarray:
+    values = np.array([float(v) for v in (text if text is not None else default).split()])
+    if values.shape != (3,):
+        raise InputError(source, f"{what} must hold 3 numbers, got {text!r}")
+    return values
+
+
+@functools.lru_cache(maxsize=4)
+def urdf_joints(path: Path) -> tuple[UrdfJoint, ...]:
+    """The joints of a URDF file, parents before children (the file's order where it has one)."""
     try:
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in saved + [devnull]:
-            os.close(fd)
-
-
-def _wxyz_to_xyzw(q: np.ndarray) -> list[float]:
-    q = q / np.linalg.norm(q)
-    return [float(q[1]), float(q[2]), float(q[3]), float(q[0])]
+        root = ElementTree.fromstring(path.read_bytes().rstrip(b"\0"))  # pybullet's file ends in a NUL byte
+    except (OSError, ElementTree.ParseError) as e:
+        raise InputError(path, f"cannot read the URDF ({e})") from None
+    joints = []
+    for j in root.iter("joint"):
+        origin = j.find("origin")
+        axis = j.find("axis")
+        rpy = _floats(origin.get("rpy") if origin is not None else None, "0 0 0", "origin rpy", path)
+        joints.append(UrdfJoint(
+            name=j.get("name"), kind=j.get("type"), parent=j.find("parent").get("link"),
+            child=j.find("child").get("link"),
+            origin=_floats(origin.get("xyz") if origin is not None else None, "0 0 0", "origin xyz", path),
+            origin_rotation=Rotation.from_euler("xyz", rpy).as_matrix(),  # URDF: fixed-axis roll, pitch, yaw
+            axis=_floats(axis.get("xyz") if axis is not None else None, "1 0 0", "axis", path)))
+    ordered, known = [], {root.find("link").get("name")}
+    while len(ordered) < len(joints):
+        ready = [j for j in joints if j.parent in known and j.child not in known]
+        if not ready:
+            raise InputError(path, "the URDF's joints do not form one tree from its first link")
+        ordered += ready
+        known |= {j.child for j in ready}
+    return tuple(ordered)
 
 
 def forward_kinematics(frames: np.ndarray) -> np.ndarray:
-    """Positions of the DeepMimic joint set for raw frames, with pybullet.
+    """Positions of the DeepMimic joint set for raw frames.
+
+    Every link's frame follows from its parent's, R_child = R_parent R_origin R_joint and
+    p_child = p_parent + R_parent (s · origin), s = URDF_SCALE, from the root's position and quaternion; a
+    spherical joint turns by its frame quaternion, a knee or an elbow by its angle about the joint axis. Points
+    off a link's origin (head, toes) are p + R (s · offset).
 
     Args:
       frames: [N, 44] frame values (y-up, quaternions w first).
@@ -225,42 +254,26 @@ def forward_kinematics(frames: np.ndarray) -> np.ndarray:
       [N, 18, 3] positions in metres in the file's y-up world frame, in the
       order of `motionrecon.skeleton.DEEPMIMIC`.
     """
-    with _quiet_native_output():
-        import pybullet as pb
-
-        client = pb.connect(pb.DIRECT)
-        try:
-            body = pb.loadURDF(str(urdf_path()), globalScaling=URDF_SCALE, useFixedBase=True,
-                               flags=pb.URDF_MAINTAIN_LINK_ORDER, physicsClientId=client)
-        except Exception:
-            pb.disconnect(client)
-            raise
-    try:
-        link_index = {}
-        for j in range(pb.getNumJoints(body, physicsClientId=client)):
-            info = pb.getJointInfo(body, j, physicsClientId=client)
-            link_index[info[12].decode()] = j  # child link name -> link index
-        joint_indices = [link_index[name] for name, _, _ in FRAME_JOINTS]
-        links = [link_index[link] for link, _ in _JOINT_SOURCES.values() if link != "root"]
-        links = sorted(set(links))
-        out = np.empty((frames.shape[0], DEEPMIMIC.num_joints, 3))
-        for t, frame in enumerate(frames):
-            pb.resetBasePositionAndOrientation(body, frame[ROOT_POS].tolist(), _wxyz_to_xyzw(frame[ROOT_QUAT]),
-                                               physicsClientId=client)
-            targets = [_wxyz_to_xyzw(frame[a:a + 4]) if n == 4 else [float(frame[a])] for _, a, n in FRAME_JOINTS]
-            pb.resetJointStatesMultiDof(body, joint_indices, targets, physicsClientId=client)
-            states = pb.getLinkStates(body, links, computeForwardKinematics=True, physicsClientId=client)
-            frame_of = {li: (np.asarray(s[4]), np.asarray(s[5])) for li, s in zip(links, states)}
-            base_pos, base_orn = pb.getBasePositionAndOrientation(body, physicsClientId=client)
-            frame_of[-1] = (np.asarray(base_pos), np.asarray(base_orn))
-            for k, (link, offset) in enumerate(_JOINT_SOURCES.values()):
-                pos, orn = frame_of[-1 if link == "root" else link_index[link]]
-                if offset is not None:
-                    pos = pos + Rotation.from_quat(orn).apply(URDF_SCALE * np.asarray(offset))
-                out[t, k] = pos
-        return out
-    finally:
-        pb.disconnect(client)
+    frames = np.asarray(frames, dtype=np.float64)
+    joints = urdf_joints(urdf_path())
+    slots = {name: (first, size) for name, first, size in FRAME_JOINTS}
+    base = joints[0].parent
+    pose = {base: (Rotation.from_quat(frames[:, ROOT_QUAT], scalar_first=True).as_matrix(), frames[:, ROOT_POS])}
+    for joint in joints:
+        rot, pos = pose[joint.parent]
+        child_rot = rot @ joint.origin_rotation
+        if joint.kind == "spherical":
+            first, _ = slots[joint.name]
+            child_rot = child_rot @ Rotation.from_quat(frames[:, first:first + 4], scalar_first=True).as_matrix()
+        elif joint.kind == "revolute":
+            first, _ = slots[joint.name]
+            child_rot = child_rot @ Rotation.from_rotvec(frames[:, first, None] * joint.axis).as_matrix()
+        pose[joint.child] = (child_rot, pos + rot @ (URDF_SCALE * joint.origin))
+    out = np.empty((frames.shape[0], DEEPMIMIC.num_joints, 3))
+    for k, (link, offset) in enumerate(_JOINT_SOURCES.values()):
+        rot, pos = pose[link]
+        out[:, k] = pos if offset is None else pos + rot @ (URDF_SCALE * np.asarray(offset))
+    return out
 
 
 def y_up_to_z_up(points: np.ndarray) -> np.ndarray:
