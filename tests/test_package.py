@@ -99,3 +99,37 @@ def test_a_single_clip_on_an_accelerator_gets_a_note_naming_the_faster_device(mo
     assert "JAX_PLATFORMS" not in capsys.readouterr().err
     assert cli.main(["clip.mp4", "--out", out]) == 1
     assert "JAX_PLATFORMS" not in capsys.readouterr().err
+
+
+def test_every_bundled_file_goes_into_a_wheel():
+    """pyproject's data-files cover every file of weights/ and data/ (a non-editable install has only those)."""
+    import glob
+    import tomllib
+    from pathlib import Path
+
+    from motionrecon.resources import REPO_ROOT
+
+    config = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["data-files"]
+    shipped = {}
+    for target, patterns in config.items():
+        for pattern in patterns:
+            for f in glob.glob(str(REPO_ROOT / pattern)):
+                shipped[Path(f).relative_to(REPO_ROOT).as_posix()] = target
+    bundled = [p.relative_to(REPO_ROOT).as_posix() for kind in ("weights", "data")
+               for p in (REPO_ROOT / kind).rglob("*") if p.is_file()]
+    assert bundled and sorted(shipped) == sorted(bundled)
+    for path, target in shipped.items():  # into share/motionrecon/<the same folder>
+        assert target == "share/motionrecon/" + path.rsplit("/", 1)[0], path
+
+
+def test_resources_are_found_where_a_wheel_installs_them(tmp_path, monkeypatch):
+    from motionrecon import resources
+
+    installed = tmp_path / "prefix" / "share" / "motionrecon" / "weights"
+    installed.mkdir(parents=True)
+    (installed / "w.npz").write_bytes(b"")
+    monkeypatch.setattr(resources, "REPO_ROOT", tmp_path / "no-checkout")
+    monkeypatch.setattr(resources.sysconfig, "get_path", lambda name: str(tmp_path / "prefix"))
+    assert resources.resource_path("weights", "w.npz") == installed / "w.npz"
+    with pytest.raises(InputError, match="bundled file is missing"):
+        resources.resource_path("data", "splits/x.txt")
