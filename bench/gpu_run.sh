@@ -5,7 +5,7 @@
 # 1. the device, JAX and the packages it found (always);
 # 2. "throughput": windows per second against batch size (bench/gpu_throughput.py) and one chunk of the
 #    batched L-BFGS, 2.5 minutes;
-# 3. "demo": `motionrecon demo` end to end on the GPU (4 s of pybullet's walk), about 2 minutes;
+# 3. "demo": `motionrecon demo` end to end on the GPU (4 s of pybullet's walk, data/deepmimic/), about 2 minutes;
 # 4. "meta": issue 19's meta-training plan (bench/gpu_meta_training.py), ES on real windows, 6 minutes;
 # 5. "batch": `motionrecon mocap` of pybullet's 15 clips (2 s each) together (--batch 15), stopped at BATCH_LIMIT
 #    seconds (200): does a GPU pay for many clips at once? Session 23: no (8 of 15 clips in 370 s there,
@@ -16,9 +16,9 @@
 # bench/results/session22/gpu/, session 23 "meta" over Optimus and "batch", bench/results/session23/gpu/).
 # Each step has its own time limit, so a step that hangs costs only its share.
 # SMOKE=1 runs the same steps with tiny sizes (to check the script on a CPU); PYTHON names the interpreter.
-# The tree that travels must stay under 64 MiB: the repository (58 MiB, 40 of them contact sheets in
-# bench/results/video_corpus) and .gpu (12 MiB) are over it together; session 22 moved that folder aside for
-# the call (`mv bench/results/video_corpus /tmp/` before, back after).
+# The tree that travels must stay under 64 MiB: the repository (96 MB in session 30, 66 of them contact sheets
+# in bench/results/video_corpus) and .gpu (11 MB) are over it together; move that folder aside for the call
+# (`mv bench/results/video_corpus /tmp/` before, back after), as session 22 did.
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu-out}
 PY=${PYTHON:-python3}

@@ -38,7 +38,10 @@ def available_commands() -> dict[str, tuple[str, str]]:
 
 
 def build_parser(commands: dict[str, tuple[str, str]]) -> argparse.ArgumentParser:
+    from motionrecon import __version__
+
     parser = argparse.ArgumentParser(prog="motionrecon", description="Physics-based 3D human motion reconstruction.")
+    parser.add_argument("--version", action="version", version=f"motionrecon {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in commands.items():
         p = sub.add_parser(name, help=help_text, description=help_text)

@@ -133,3 +133,16 @@ def test_resources_are_found_where_a_wheel_installs_them(tmp_path, monkeypatch):
     assert resources.resource_path("weights", "w.npz") == installed / "w.npz"
     with pytest.raises(InputError, match="bundled file is missing"):
         resources.resource_path("data", "splits/x.txt")
+
+
+def test_version_is_printed_and_is_the_installed_one(capsys):
+    import importlib.metadata
+
+    import motionrecon
+    from motionrecon.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.strip() == f"motionrecon {motionrecon.__version__}"
+    assert importlib.metadata.version("motionrecon") == motionrecon.__version__  # pyproject reads it from there
