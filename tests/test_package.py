@@ -146,3 +146,27 @@ def test_version_is_printed_and_is_the_installed_one(capsys):
     assert stop.value.code == 0
     assert capsys.readouterr().out.strip() == f"motionrecon {motionrecon.__version__}"
     assert importlib.metadata.version("motionrecon") == motionrecon.__version__  # pyproject reads it from there
+
+
+def test_constraints_agree_with_the_pins():
+    """constraints.txt (the README's install) pins each of pyproject's pinned packages at the same version
+    (remake it after a change of pins: its header says how); otherwise the install stops on the conflict."""
+    import re
+    import tomllib
+
+    from motionrecon.resources import REPO_ROOT
+
+    def pins(lines):
+        found = {}
+        for line in lines:
+            m = re.match(r"\s*([A-Za-z0-9_.\-]+)==([^;\s]+)", line)
+            if m:
+                found[re.sub(r"[-_.]+", "-", m.group(1)).lower()] = m.group(2)
+        return found
+
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    direct = pins(project["dependencies"] + project["optional-dependencies"]["test"])
+    constraints = pins((REPO_ROOT / "constraints.txt").read_text().splitlines())
+    assert len(direct) > 20
+    for name, version in direct.items():
+        assert constraints.get(name) == version, (name, version, constraints.get(name))

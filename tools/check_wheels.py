@@ -2,8 +2,9 @@
 
     python tools/check_wheels.py [--python 3.11 3.12] [--out FILE.json]
 
-For each (Python, platform) it asks pip to resolve this project's dependencies with `--only-binary=:all:` and
-`--dry-run` (needs the package index; downloads metadata, installs nothing). Where a dependency has no wheel, a
+For each (Python, platform) it asks pip to resolve this project's dependencies, under constraints.txt (as the
+README installs), with `--only-binary=:all:` and `--dry-run` (needs the package index; downloads metadata,
+installs nothing). Where a dependency has no wheel, a
 user's one-command install compiles it (or fails without a compiler): that line names it. Platforms: macOS on
 Apple silicon, Windows x86-64, Linux x86-64 and aarch64 (manylinux). Intel Macs are left out: JAX publishes no
 wheel for them. Environment markers are judged by pip on this machine, not the target, so only the
@@ -36,7 +37,7 @@ def resolve(python: str, tags: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as target:
         cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--only-binary=:all:",
                "--python-version", python, "--target", target, *[x for t in tags for x in ("--platform", t)],
-               str(ROOT)]
+               "-c", str(ROOT / "constraints.txt"), str(ROOT)]
         run = subprocess.run(cmd, capture_output=True, text=True)
     lines = (run.stdout + run.stderr).splitlines()
     would = [ln for ln in lines if ln.startswith("Would install")]
