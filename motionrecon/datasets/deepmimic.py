@@ -256,18 +256,17 @@ def forward_kinematics(frames: np.ndarray) -> np.ndarray:
     """
     frames = np.asarray(frames, dtype=np.float64)
     joints = urdf_joints(urdf_path())
-    slots = {name: (first, size) for name, first, size in FRAME_JOINTS}
+    first = {name: index for name, index, _ in FRAME_JOINTS}  # a joint's first value in a frame
     base = joints[0].parent
     pose = {base: (Rotation.from_quat(frames[:, ROOT_QUAT], scalar_first=True).as_matrix(), frames[:, ROOT_POS])}
     for joint in joints:
         rot, pos = pose[joint.parent]
         child_rot = rot @ joint.origin_rotation
         if joint.kind == "spherical":
-            first, _ = slots[joint.name]
-            child_rot = child_rot @ Rotation.from_quat(frames[:, first:first + 4], scalar_first=True).as_matrix()
+            a = first[joint.name]
+            child_rot = child_rot @ Rotation.from_quat(frames[:, a:a + 4], scalar_first=True).as_matrix()
         elif joint.kind == "revolute":
-            first, _ = slots[joint.name]
-            child_rot = child_rot @ Rotation.from_rotvec(frames[:, first, None] * joint.axis).as_matrix()
+            child_rot = child_rot @ Rotation.from_rotvec(frames[:, first[joint.name], None] * joint.axis).as_matrix()
         pose[joint.child] = (child_rot, pos + rot @ (URDF_SCALE * joint.origin))
     out = np.empty((frames.shape[0], DEEPMIMIC.num_joints, 3))
     for k, (link, offset) in enumerate(_JOINT_SOURCES.values()):
