@@ -139,3 +139,42 @@ def test_handover_adds_the_step_out_of_the_initial_state_to_the_skate_term(windo
     np.testing.assert_allclose(added, 1e4 * float(skate0), rtol=1e-3)
     np.testing.assert_allclose(float(loss1) - float(loss0), cfg.weights.skate * added, rtol=1e-3)
     assert np.all(np.isfinite(np.asarray(grad1)))
+
+
+def test_window_hessian_of_the_spectra_bench_is_the_gradient_s_derivative(windows):
+    """bench/window_spectra.py's Hessian (forward-over-reverse, chunked): its columns equal reverse-over-reverse
+    Hessian-vector products and central differences of the gradient, and it is symmetric to float32 rounding;
+    its facts read a known spectrum back."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import window_spectra
+
+    spec, problems, cfg = windows
+    x = 0.05 * np.random.default_rng(1).standard_normal(spec.num_params).astype(np.float32)
+    h = window_spectra.hessian(spec, problems[0], cfg.contact, cfg.weights, x, chunk=64)
+    assert h.shape == (spec.num_params, spec.num_params) and np.all(np.isfinite(h))
+    assert np.linalg.norm(h - h.T) < 1e-3 * np.linalg.norm(h)
+    grad = jax.jit(lambda x: window.loss_and_grad(spec, x, problems[0], cfg.contact, cfg.weights)[1])
+    reverse = jax.jit(jax.grad(lambda x, v: jnp.vdot(grad(x), v)))  # reverse over reverse: H v, another way
+    for i in (0, 5, spec.num_params // 2):
+        e = np.zeros(spec.num_params, np.float32)
+        e[i] = 1.0
+        column = np.asarray(reverse(jnp.asarray(x), jnp.asarray(e)), np.float64)
+        np.testing.assert_allclose(h[:, i], column, atol=1e-3 * np.abs(column).max())
+        # central differences agree at some step: the loss is smooth only piecewise (contact, limits), and
+        # which of 0.1, 0.01, 0.001 rad stays within a piece depends on the coordinate
+        errors = [np.linalg.norm((np.asarray(grad(jnp.asarray(x + d * e)), np.float64)
+                                  - np.asarray(grad(jnp.asarray(x - d * e)))) / (2 * d) - column)
+                  / np.linalg.norm(column) for d in (1e-1, 1e-2, 1e-3)]
+        assert min(errors) < 0.02, (i, errors)
+
+    rotation = np.linalg.qr(np.random.default_rng(2).standard_normal((6, 6)))[0]
+    lam = np.array([-0.5, 1e-3, 1e-2, 0.1, 1.0, 10.0])
+    facts = window_spectra.spectrum_facts(rotation @ np.diag(lam) @ rotation.T)
+    np.testing.assert_allclose(facts["eigenvalues"], lam, rtol=1e-9, atol=1e-12)
+    assert facts["largest"] == pytest.approx(10.0) and facts["negative_share"] == pytest.approx(1 / 6)
+    assert facts["positive_condition"] == pytest.approx(1e4)
+    assert facts["most_negative_over_largest"] == pytest.approx(-0.05)
+    assert window_spectra.spectrum_facts(np.diag(lam))["off_diagonal_share"] == 0.0
