@@ -7,6 +7,7 @@ import json
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from motionrecon.optim.learned import unroll
 from motionrecon.optim.pop import NUM_TOKEN_FEATURES, POP
@@ -79,8 +80,10 @@ def test_backprop_through_unrolls_lowers_the_meta_loss(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     vals = [r["val_meta_loss"] for r in rows if "val_meta_loss" in r]
     assert vals[-1] < vals[0], vals
+    assert first["best_val_meta_loss"] == min(vals) and (tmp_path / "best_weights.npz").exists()
     again = train_bptt(dataclasses.replace(config, max_steps=45), tmp_path, log=lambda m: None)
     assert first["steps"] == 40 and again["steps"] == 45  # resumed, not restarted
+    assert again["best_val_meta_loss"] <= first["best_val_meta_loss"]  # the best so far carried over
 
 
 
@@ -107,6 +110,34 @@ def test_prior_problems_have_their_stated_minimum():
     np.testing.assert_allclose(np.asarray(at_min)[smooth], 0.0, atol=1e-6)
     assert np.all(np.asarray(problems.f_init)[smooth] > 0) and np.all(np.isfinite(problems.f_init))
     np.testing.assert_allclose(problems.f_init, jax.vmap(task.loss)(problems, x0), rtol=1e-5)
+
+
+def test_prior_quadratics_follow_the_measured_window_spectrum():
+    """spectrum="windows": eigenvalues drawn as log10(lam) = log_cond + r with r following WINDOW_LOG_SPECTRUM
+    (its quantiles within 0.05 decades over 100 000 draws: 4 standard errors where the spectrum is steepest);
+    the quadratics built from them are positive definite and dense (rotated); the first guess stays log-uniform in [1, kappa]; an
+    unknown spectrum is refused."""
+    from motionrecon.optim.meta import prior
+
+    q, v = np.asarray(prior.WINDOW_SPECTRUM_QUANTILES), np.asarray(prior.WINDOW_LOG_SPECTRUM)
+    windows = prior.PriorTask(dims=(12,), spectrum="windows", rotate=1.0)
+    r = np.log10(np.asarray(windows.eigenvalues(jax.random.PRNGKey(0), 2.0, 100000), np.float64)) - 2.0
+    inner = q[1:-1]
+    np.testing.assert_allclose(np.quantile(r, inner), v[1:-1], atol=0.05)
+    assert v[0] - 1e-3 <= r.min() and r.max() <= v[-1] + 1e-3
+    guess = prior.PriorTask(dims=(12,))
+    u = np.log10(np.asarray(guess.eigenvalues(jax.random.PRNGKey(0), 2.0, 100000), np.float64)) / 2.0
+    np.testing.assert_allclose(np.quantile(u, inner), inner, atol=0.02)
+
+    problems, _ = jax.vmap(lambda k: windows.sample(k, 12))(jax.random.split(jax.random.PRNGKey(1), 16))
+    quadratic = np.asarray(problems.kind) == 0
+    lam = np.linalg.eigvalsh(np.asarray(problems.A, np.float64)[quadratic])  # [n, 12]
+    assert quadratic.any() and np.all(lam > 0)
+    a = np.asarray(problems.A, np.float64)[quadratic]
+    off = a - a * np.eye(12)
+    assert np.all(np.linalg.norm(off, axis=(1, 2)) > 0.3 * np.linalg.norm(a, axis=(1, 2)))  # rotated: dense
+    with pytest.raises(ValueError, match="spectrum"):
+        prior.PriorTask(spectrum="guess")
 
 
 def test_pop_runs_batched():

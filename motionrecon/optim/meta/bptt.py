@@ -8,7 +8,10 @@ optimizer `unroll` steps from fresh states under `lax.scan`, and differentiates 
 (for the prior: mean over steps of log10 (f_t - f*) / (f_0 - f*), clipped) with respect to the
 meta-parameters; optax Adam with global-norm clipping. The unroll length steps through `curriculum` as
 training proceeds (equal shares of max_steps). Writes config.json, checkpoint.npz (every
-`checkpoint_minutes` and at the end), metrics.jsonl, metrics.png and weights.npz into out_dir.
+`checkpoint_minutes` and at the end), metrics.jsonl, metrics.png and weights.npz (the last meta-parameters)
+into out_dir, and best_weights.npz: the meta-parameters at the lowest validation meta-loss so far (the
+validation curve is not monotone: a longer unroll of the curriculum can undo what a shorter one learned,
+so the last weights are not always the best; early stopping on the validation set).
 """
 
 from __future__ import annotations
@@ -126,8 +129,26 @@ def train_bptt(config: BPTTConfig, out_dir, *, resume: bool = True, log=print) -
             metrics_file.flush()
             log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
 
+        best_path = out_dir / "best_weights.npz"
+        best = {"step": None, "val_meta_loss": np.inf}
+        if resuming and best_path.exists():  # the best so far, from the metrics written before
+            rows = [json.loads(line) for line in metrics_path.read_text().splitlines()] if metrics_path.exists() else []
+            vals = [r for r in rows if "val_meta_loss" in r and r.get("best")]
+            if vals:
+                best = {"step": vals[-1]["step"], "val_meta_loss": vals[-1]["val_meta_loss"]}
+
+        def validated(row):
+            """Adds the validation meta-loss to `row`; keeps the weights where it is the lowest so far."""
+            value = float(validate(theta))
+            row["val_meta_loss"] = value
+            if value < best["val_meta_loss"]:
+                best.update(step=step, val_meta_loss=value)
+                save_weights(best_path, optimizer, theta)
+                row["best"] = True
+            return row
+
         if step == 0:
-            write({"step": 0, "wall_s": 0.0, "val_meta_loss": float(validate(theta))})
+            write(validated({"step": 0, "wall_s": 0.0}))
         while step < config.max_steps and time.time() - start < 60.0 * config.max_minutes:
             dim = task.dims[step % len(task.dims)]
             key, k = jax.random.split(key)
@@ -138,14 +159,15 @@ def train_bptt(config: BPTTConfig, out_dir, *, resume: bool = True, log=print) -
             if step % config.log_every == 0:
                 row = {"meta_loss": float(np.mean(window)), "unroll": unroll_length(config, step - 1)}
                 window.clear()
-            if step % config.eval_every == 0:
-                row["val_meta_loss"] = float(validate(theta))
-            if row:
-                write({"step": step, "wall_s": round(elapsed(), 1), **row})
+            if row or step % config.eval_every == 0:
+                row = {"step": step, "wall_s": round(elapsed(), 1), **row}
+                write(validated(row) if step % config.eval_every == 0 else row)
             if time.time() - last_ckpt > 60.0 * config.checkpoint_minutes:
                 checkpoint()
                 last_ckpt = time.time()
-        final = float(validate(theta))
-        write({"step": step, "wall_s": round(elapsed(), 1), "val_meta_loss": final})
+        last = validated({"step": step, "wall_s": round(elapsed(), 1)})
+        write(last)
+        final = last["val_meta_loss"]
         checkpoint()
-    return {"steps": step, "wall_s": elapsed(), "final_val_meta_loss": final}
+    return {"steps": step, "wall_s": elapsed(), "final_val_meta_loss": final,
+            "best_step": best["step"], "best_val_meta_loss": best["val_meta_loss"]}

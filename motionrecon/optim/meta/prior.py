@@ -4,14 +4,19 @@ real windows, behind the meta-training task interface of `tasks.py` (registered 
 Each problem is one of three kinds (drawn with `weights`), in coordinates u = scale * (x - c) where
 scale [N] is a random per-coordinate scaling (log10-uniform in +-`scale_decades`) and c [N] the minimiser:
 
-  0 quadratic       f = 1/2 u' Q diag(lam) Q' u,  lam log-uniform in [1, kappa], kappa = 10^U(0, max_log_cond);
+  0 quadratic       f = 1/2 u' Q diag(lam) Q' u, lam drawn from the task's `spectrum` (below);
                     Q a random rotation with probability `rotate`, else the identity (axis-aligned)
   1 least squares   f = 1/2 ||W u + a tanh(V u)||^2 / N: Gauss-Newton-like, non-quadratic (a = 0.5),
-                    W with singular values log-uniform in [1, sqrt(kappa)], V Gaussian / sqrt(N)
+                    W with singular values sqrt(lam), lam drawn as for kind 0; V Gaussian / sqrt(N)
   2 classic         one of `classic_functions` (`functions.py`) with a random offset, as `ClassicTask`
 
-Kinds 0 and 1 have f* = 0 at x = c; x0 = c + N(0, 1) / scale. The spectra are a guess (condition numbers
-up to 10^4): they were not measured on DiffPhy windows.
+Kinds 0 and 1 have f* = 0 at x = c; x0 = c + N(0, 1) / scale. Spectra (`spectrum`), with kappa =
+10^U(0, max_log_cond) per problem:
+
+  "log_uniform"     lam log-uniform in [1, kappa]: a guess, made before any window was measured
+  "windows"         lam = kappa * 10^r, r drawn from the distribution of log10(lam / lam_max) of the positive
+                    eigenvalues measured on the Hessians of real DiffPhy windows (`WINDOW_LOG_SPECTRUM`): most
+                    eigenvalues five or more decades under the largest
 """
 
 from __future__ import annotations
@@ -25,6 +30,12 @@ import jax.numpy as jnp
 from motionrecon.optim.meta.tasks import ClassicProblem, ClassicTask, normalised_log_loss
 
 NONCONVEX = ("rosenbrock", "rastrigin", "ackley", "levy", "griewank", "styblinski_tang")
+SPECTRA = ("log_uniform", "windows")
+# The positive eigenvalues of the Hessians of real DiffPhy windows at L-BFGS's end of each window's budget:
+# log10(eigenvalue / largest) at the quantiles WINDOW_SPECTRUM_QUANTILES, the median over the windows of
+# bench/results/session31/window_spectra.json (`python bench/window_spectra.py`: 16 windows of 8 mocap clips).
+WINDOW_SPECTRUM_QUANTILES = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
+WINDOW_LOG_SPECTRUM = (-5.74, -5.03, -4.39, -4.07, -3.58, -3.06, -2.65, -1.97, -1.51, -0.61, 0.0)
 
 
 class PriorProblem(NamedTuple):
@@ -52,6 +63,7 @@ class PriorTask:
     dims: tuple[int, ...] = (8, 16, 32)
     weights: tuple[float, float, float] = (0.45, 0.3, 0.25)
     max_log_cond: float = 4.0
+    spectrum: str = "log_uniform"
     rotate: float = 0.5
     scale_decades: float = 1.0
     classic_functions: tuple[str, ...] = NONCONVEX
@@ -64,6 +76,17 @@ class PriorTask:
         object.__setattr__(self, "dims", tuple(int(d) for d in self.dims))
         object.__setattr__(self, "weights", tuple(float(w) for w in self.weights))
         object.__setattr__(self, "classic_functions", tuple(self.classic_functions))
+        if self.spectrum not in SPECTRA:
+            raise ValueError(f"spectrum {self.spectrum!r}: choose one of {', '.join(SPECTRA)}")
+
+    def eigenvalues(self, key, log_cond, dim: int):
+        """[dim] positive eigenvalues of one problem's quadratic (kind 0), from the task's `spectrum`;
+        log_cond: log10 of kappa (scalar)."""
+        u = jax.random.uniform(key, (dim,))
+        if self.spectrum == "windows":
+            r = jnp.interp(u, jnp.asarray(WINDOW_SPECTRUM_QUANTILES), jnp.asarray(WINDOW_LOG_SPECTRUM))
+            return 10.0 ** (log_cond + r)
+        return 10.0 ** (log_cond * u)
 
     @property
     def _classic(self) -> ClassicTask:
@@ -89,10 +112,10 @@ class PriorTask:
         ks = jax.random.split(key, 10)
         kind = jax.random.choice(ks[0], 3, p=jnp.asarray(self.weights) / sum(self.weights))
         log_cond = self.max_log_cond * jax.random.uniform(ks[1])
-        lam = 10.0 ** (log_cond * jax.random.uniform(ks[2], (dim,)))
+        lam = self.eigenvalues(ks[2], log_cond, dim)
         q = jnp.where(jax.random.uniform(ks[3]) < self.rotate, _orthogonal(ks[4], dim), jnp.eye(dim))
         A = (q * lam) @ q.T
-        sv = 10.0 ** (0.5 * log_cond * jax.random.uniform(ks[5], (dim,)))
+        sv = jnp.sqrt(self.eigenvalues(ks[5], log_cond, dim))
         W = (_orthogonal(ks[6], dim) * sv) @ _orthogonal(ks[7], dim).T
         V = jax.random.normal(ks[8], (dim, dim)) / jnp.sqrt(dim)
         k_c, k_s, k_x, k_classic = jax.random.split(ks[9], 4)
