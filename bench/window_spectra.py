@@ -10,7 +10,8 @@ Hessian of the DiffPhy window loss (float32, forward-over-reverse: one Hessian-v
 vmapped chunks of `--chunk`) at two points: where the solver starts (`start`) and where L-BFGS ends after the
 window's budget (`lbfgs_end`). Per Hessian (`spectrum_facts`): the eigenvalues (ascending), the largest, the
 share of negative ones and their size, the condition number of the positive part, the spread of the diagonal
-and how much of the matrix lies off it.
+and how much of the matrix lies off it. Per window also the losses at both points and how far L-BFGS moved
+the controls (norm, and the largest single change in rad).
 
 What the numbers are for: `optim/meta/prior.py` draws its quadratic training problems from a spectrum; before
 this measurement the spectrum was a guess (log-uniform over up to four decades).

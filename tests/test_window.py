@@ -178,3 +178,20 @@ def test_window_hessian_of_the_spectra_bench_is_the_gradient_s_derivative(window
     assert facts["positive_condition"] == pytest.approx(1e4)
     assert facts["most_negative_over_largest"] == pytest.approx(-0.05)
     assert window_spectra.spectrum_facts(np.diag(lam))["off_diagonal_share"] == 0.0
+
+
+def test_window_scaling_bench_leaves_each_window_out_of_its_own_scaling():
+    """bench/window_scaling.py: window i's scales come from the other windows' log-diagonals only (10^(-p/2),
+    p their median), normalised to a median of 1."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from window_scaling import leave_one_out_scales
+
+    log_diag = np.array([[0.0, -2.0, -1.0], [0.0, -2.0, -1.0], [0.0, -2.0, -1.0], [-4.0, 0.0, -4.0]])
+    scales = leave_one_out_scales(log_diag)
+    np.testing.assert_allclose(np.median(scales, axis=1), 1.0)
+    expected = 10.0 ** (-0.5 * np.array([0.0, -2.0, -1.0]))
+    np.testing.assert_allclose(scales[0], expected / np.median(expected))  # the outlier row is outvoted
+    np.testing.assert_allclose(scales[3], expected / np.median(expected))  # and its own row is left out
