@@ -1,7 +1,7 @@
 """Hessian spectra of the windows the reconstruction really solves (issue 19, part 2); JSON out.
 
     python bench/window_spectra.py [--seconds 1] [--clips NAME ...] [--max-windows 16] [--chunk 16]
-        [--cache FILE.pkl] [--out bench/results/window_spectra.json]
+        [--cache FILE.pkl] [--out bench/results/window_spectra.json] [--plot-only]
 
 The windows are captured as `bench/window_solvers.py` captures them (a default reconstruction of each clip's
 first `--seconds`, every first solve kept as it was handed to the solver: its data, start and budget; slide
@@ -20,6 +20,7 @@ this measurement the spectrum was a guess (log-uniform over up to four decades).
 from __future__ import annotations
 
 import argparse
+import json
 import pickle
 import sys
 import time
@@ -121,6 +122,35 @@ def summary(rows: list[dict]) -> dict:
     return out
 
 
+def plot(result: dict, path: Path) -> None:
+    """PNG: each window's eigenvalues, |lam| / largest on a log scale against their rank share, negative ones
+    apart, at the start and at L-BFGS's end; the prior's first guess (log-uniform over 4 decades) for scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for ax, point, title in zip(axes, ("start", "lbfgs_end"), ("where the solver starts", "where L-BFGS ends")):
+        for w in result["windows"]:
+            lam = np.asarray(w[point]["eigenvalues"])[::-1]
+            top = np.abs(lam).max()
+            share = np.arange(len(lam)) / (len(lam) - 1)
+            pos = lam > 0
+            ax.semilogy(share[pos], lam[pos] / top, color="tab:blue", alpha=0.35, lw=1)
+            ax.semilogy(share[~pos], -lam[~pos] / top, ".", color="tab:red", alpha=0.35, ms=2)
+        ax.semilogy([0, 1], [1, 1e-4], "k--", lw=1.5, label="the prior's first guess (condition 1e4)")
+        ax.set_title(f"{title}: {len(result['windows'])} windows")
+        ax.set_xlabel("eigenvalue rank / N (largest first)")
+        ax.set_ylim(1e-7, 1.5)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("|eigenvalue| / largest (blue: positive, red: negative)")
+    axes[0].legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     import mocap_corpus
     import window_solvers
@@ -133,7 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunk", type=int, default=16, help="Hessian-vector products per compiled call")
     ap.add_argument("--cache", default=None, help="pickle of the captured windows (read when it exists)")
     ap.add_argument("--out", default=str(root / "bench" / "results" / "window_spectra.json"))
+    ap.add_argument("--plot-only", action="store_true", help="redraw the PNG beside --out from its JSON")
     args = ap.parse_args(argv)
+    if args.plot_only:
+        plot(json.loads(Path(args.out).read_text()), Path(args.out).with_suffix(".png"))
+        return 0
 
     from motionrecon import window
     from motionrecon.fileio import write_json
@@ -184,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         write_json(Path(args.out), {"command": command, "seconds": args.seconds, "flat": FLAT,
                                     "summary": summary(rows), "windows": rows,
                                     "total_s": time.perf_counter() - t0})
+    if rows:
+        plot({"windows": rows}, Path(args.out).with_suffix(".png"))
     return 0
 
 

@@ -15,8 +15,8 @@ Kinds 0 and 1 have f* = 0 at x = c; x0 = c + N(0, 1) / scale. Spectra (`spectrum
 
   "log_uniform"     lam log-uniform in [1, kappa]: a guess, made before any window was measured
   "windows"         lam = kappa * 10^r, r drawn from the distribution of log10(lam / lam_max) of the positive
-                    eigenvalues measured on the Hessians of real DiffPhy windows (`WINDOW_LOG_SPECTRUM`): most
-                    eigenvalues five or more decades under the largest
+                    eigenvalues measured on the Hessians of real DiffPhy windows (`WINDOW_LOG_SPECTRUM`): half
+                    of them three or more decades under the largest, the smallest near 1e-6 of it
 """
 
 from __future__ import annotations
