@@ -27,6 +27,10 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3, help="DAgger rounds after the teacher's labels")
     ap.add_argument("--steps", type=int, default=400, help="regression steps per round")
     ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--spectrum", choices=("log_uniform", "windows"), default="log_uniform",
+                    help="the prior's quadratic spectra (optim/meta/prior.py; train_pop.py --spectrum)")
+    ap.add_argument("--rotate", type=float, default=0.5,
+                    help="share of the prior's quadratics that are rotated (dense); the windows' Hessians are dense")
     ap.add_argument("--export", default=None)
     args = ap.parse_args()
 
@@ -38,7 +42,7 @@ def main() -> int:
     from motionrecon.optim.meta.imitate import ImitationConfig, train_imitation
 
     config = ImitationConfig(problems=args.problems, dagger_rounds=args.rounds, steps_per_round=args.steps,
-                             learning_rate=args.lr)
+                             learning_rate=args.lr, task_options={"spectrum": args.spectrum, "rotate": args.rotate})
     t0 = time.time()
     summary = train_imitation(config, args.out, log=lambda m: print(m, flush=True))
     minutes = (time.time() - t0) / 60.0
@@ -50,7 +54,7 @@ def main() -> int:
                       "unit steps, no line search), then Adam regression of the step onto labels: round 0 the "
                       "accepted steps of SciPy's L-BFGS-B (with its line search) on synthetic-prior problems, "
                       "rounds 1.. the student's own trajectories relabelled with the teacher's unit step (DAgger)",
-            "data": "optim/meta/prior.py, sizes 8, 16, 32",
+            "data": f"optim/meta/prior.py (spectrum {args.spectrum!r}, rotate {args.rotate}), sizes 8, 16, 32",
             "config": summary["config"],
             "rounds": summary["rounds"],
             "validation_meta_loss_teacher": summary["val_meta_loss_teacher"],
