@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from train_pop import HARDWARE  # noqa: E402
+from train_pop import HARDWARE, SPECTRUM_WORDS  # noqa: E402
 
 
 def main() -> int:
@@ -27,7 +27,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3, help="DAgger rounds after the teacher's labels")
     ap.add_argument("--steps", type=int, default=400, help="regression steps per round")
     ap.add_argument("--lr", type=float, default=3e-4)
-    ap.add_argument("--spectrum", choices=("log_uniform", "windows"), default="log_uniform",
+    ap.add_argument("--spectrum", choices=tuple(SPECTRUM_WORDS), default="log_uniform",
                     help="the prior's quadratic spectra (optim/meta/prior.py; train_pop.py --spectrum)")
     ap.add_argument("--rotate", type=float, default=0.5,
                     help="share of the prior's quadratics that are rotated (dense); the windows' Hessians are dense")

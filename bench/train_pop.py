@@ -22,6 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# The prior's spectra (`optim/meta/prior.SPECTRA`), as the cards describe them.
 SPECTRUM_WORDS = {"log_uniform": "log-uniform spectra up to condition 1e4",
                   "windows": "the eigenvalue distribution measured on real DiffPhy windows' Hessians "
                              "(bench/results/session31/window_spectra.json) under a largest eigenvalue up to 1e4"}
@@ -37,7 +38,7 @@ def main() -> int:
     ap.add_argument("--curriculum", nargs="+", type=int, default=[10, 20, 40, 60])
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--spectrum", choices=("log_uniform", "windows"), default="log_uniform",
+    ap.add_argument("--spectrum", choices=tuple(SPECTRUM_WORDS), default="log_uniform",
                     help="the prior's quadratic spectra: the first guess, or as measured on real DiffPhy windows "
                          "(optim/meta/prior.py)")
     ap.add_argument("--export", default=None, help="copy the weights here and write the card beside them")

@@ -3,6 +3,8 @@ backpropagation through unrolls, and the shipped weights as a solver."""
 
 import dataclasses
 import json
+import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -138,6 +140,10 @@ def test_prior_quadratics_follow_the_measured_window_spectrum():
     assert np.all(np.linalg.norm(off, axis=(1, 2)) > 0.3 * np.linalg.norm(a, axis=(1, 2)))  # rotated: dense
     with pytest.raises(ValueError, match="spectrum"):
         prior.PriorTask(spectrum="guess")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import train_pop  # its --spectrum choices and card words, one per spectrum
+
+    assert tuple(train_pop.SPECTRUM_WORDS) == prior.SPECTRA
 
 
 def test_pop_runs_batched():
