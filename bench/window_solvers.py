@@ -75,6 +75,31 @@ def capture(obs, cfg) -> list[dict]:
     return kept
 
 
+def captured(names: list[str], seconds: float, cfg, cache: str | None = None) -> tuple[list, list, list]:
+    """(clip names, per window {window, clip, first, budget, num_params}, the kept windows as `capture` keeps
+    them) of the corpus clips `names` reconstructed over their first `seconds` with `cfg`; read from the pickle
+    `cache` where it exists (the capturing runs are skipped), else written there when given."""
+    import mocap_corpus
+
+    if cache and Path(cache).exists():
+        return pickle.loads(Path(cache).read_bytes())
+    corpus = mocap_corpus.corpus()
+    kept, windows = [], []
+    for clip in names:
+        mine = capture(mocap_corpus.load(corpus[clip], seconds), cfg)
+        print(f"{clip}: {len(mine)} windows kept ({sum(w['first'] for w in mine)} first solves)", flush=True)
+        windows += [{"window": f"{clip}#{k}", "clip": clip, "first": w["first"], "budget": w["budget"],
+                     "num_params": w["spec"].num_params} for k, w in enumerate(mine)]
+        kept += mine
+    if cache:
+        import jax
+
+        host = jax.tree_util.tree_map(np.asarray, [w["problem"] for w in kept])
+        kept = [{**w, "problem": p} for w, p in zip(kept, host)]
+        Path(cache).write_bytes(pickle.dumps((names, windows, kept), protocol=5))
+    return names, windows, kept
+
+
 def solve_all(kept: list[dict], name: str, **options) -> list[dict]:
     """Every kept window solved by solver `name` (batched; options as `batched_solver`'s), grouped by what a
     program shares; per window {trace, mpjpe_g_mm, seconds (the group's solve time over its windows)}."""
@@ -140,27 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.config:
         cfg = cfg.with_overrides(json.loads(Path(args.config).read_text()), args.config)
     t0 = time.perf_counter()
-    if args.cache and Path(args.cache).exists():
-        names, windows, kept = pickle.loads(Path(args.cache).read_bytes())
-        if args.clips:  # the cache holds every clip it was made with
-            chosen = [i for i, w in enumerate(windows) if any(w["clip"].startswith(c) for c in args.clips)]
-            windows, kept = [windows[i] for i in chosen], [kept[i] for i in chosen]
-            names = [n for n in names if any(n.startswith(c) for c in args.clips)]
-    else:
-        kept, windows = [], []
-        for clip in names:
-            obs = mocap_corpus.load(corpus[clip], args.seconds)
-            mine = capture(obs, cfg)
-            print(f"{clip}: {len(mine)} windows kept ({sum(w['first'] for w in mine)} first solves)", flush=True)
-            windows += [{"window": f"{clip}#{k}", "clip": clip, "first": w["first"], "budget": w["budget"],
-                         "num_params": w["spec"].num_params} for k, w in enumerate(mine)]
-            kept += mine
-        if args.cache:
-            import jax
-
-            host = jax.tree_util.tree_map(np.asarray, [w["problem"] for w in kept])
-            kept = [{**w, "problem": p} for w, p in zip(kept, host)]
-            Path(args.cache).write_bytes(pickle.dumps((names, windows, kept), protocol=5))
+    names, windows, kept = captured(names, args.seconds, cfg, args.cache)
+    if args.clips:  # a cache holds every clip it was made with
+        chosen = [i for i, w in enumerate(windows) if any(w["clip"].startswith(c) for c in args.clips)]
+        windows, kept = [windows[i] for i in chosen], [kept[i] for i in chosen]
+        names = [n for n in names if any(n.startswith(c) for c in args.clips)]
     command = "python bench/window_solvers.py " + " ".join(argv if argv is not None else sys.argv[1:])
     runs = []
     for done, name in enumerate(args.solvers, 1):

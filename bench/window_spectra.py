@@ -20,8 +20,8 @@ this measurement the spectrum was a guess (log-uniform over up to four decades).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
-import pickle
 import sys
 import time
 from pathlib import Path
@@ -67,18 +67,27 @@ def spectrum_facts(hessian: np.ndarray) -> dict:
     }
 
 
+@functools.lru_cache(maxsize=None)
+def _hessian_vector_products(spec, params, weights):
+    """hvp(x [N], V [c, N], problem) -> [c, N]: the window loss's Hessian times each row of V, compiled once per
+    window shape and settings (not once per window)."""
+    import jax
+
+    from motionrecon import window
+
+    def one(x, v, problem):
+        grad = lambda x: window.loss_and_grad(spec, x, problem, params, weights)[1]
+        return jax.jvp(grad, (x,), (v,))[1]
+
+    return jax.jit(jax.vmap(one, in_axes=(None, 0, None)))
+
+
 def hessian(spec, problem, params, weights, x: np.ndarray, chunk: int) -> np.ndarray:
     """[N, N] Hessian of the window loss at x [N] (columns in vmapped chunks of Hessian-vector products)."""
     import jax
     import jax.numpy as jnp
 
-    from motionrecon import window
-
-    def hvp_one(x, v, problem):
-        grad = lambda x: window.loss_and_grad(spec, x, problem, params, weights)[1]
-        return jax.jvp(grad, (x,), (v,))[1]
-
-    hvp = jax.jit(jax.vmap(hvp_one, in_axes=(None, 0, None)))
+    hvp = _hessian_vector_products(spec, params, weights)
     problem = jax.tree_util.tree_map(jnp.asarray, problem)
     n = len(x)
     eye = np.eye(n, dtype=np.float32)
@@ -175,20 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     from motionrecon.reconstruct import ReconstructionConfig
 
     t0 = time.perf_counter()
-    if args.cache and Path(args.cache).exists():
-        kept = pickle.loads(Path(args.cache).read_bytes())
-    else:
-        corpus, cfg, kept = mocap_corpus.corpus(), ReconstructionConfig(), []
-        names = [n for c in args.clips for n in corpus if n.startswith(c)]
-        for clip in names:
-            mine = window_solvers.capture(mocap_corpus.load(corpus[clip], args.seconds), cfg)
-            kept += [{**w, "clip": clip} for w in mine]
-            print(f"{clip}: {len(mine)} windows", flush=True)
-        if args.cache:
-            import jax
-
-            kept = [{**w, "problem": jax.tree_util.tree_map(np.asarray, w["problem"])} for w in kept]
-            Path(args.cache).write_bytes(pickle.dumps(kept, protocol=5))
+    names = [n for c in args.clips for n in mocap_corpus.corpus() if n.startswith(c)]
+    _, facts, kept = window_solvers.captured(names, args.seconds, ReconstructionConfig(), args.cache)
+    kept = [{**w, "clip": f["clip"]} for w, f in zip(kept, facts)]
     chosen = pick(kept, args.max_windows)
     rows = []
     command = "python bench/window_spectra.py " + " ".join(argv if argv is not None else sys.argv[1:])

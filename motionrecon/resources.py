@@ -12,7 +12,7 @@ from pathlib import Path
 from motionrecon.errors import InputError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-KINDS = ("models", "data", "weights")
+KINDS = ("data", "weights")
 
 
 def resource_roots() -> list[Path]:
