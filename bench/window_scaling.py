@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import pickle
 import sys
 import time
 from pathlib import Path
@@ -65,6 +64,7 @@ def solve(spec, solver_name: str, problems, x0: np.ndarray, scales: np.ndarray, 
 
 def main(argv: list[str] | None = None) -> int:
     import window_spectra
+    from window_solvers import captured
 
     root = Path(__file__).resolve().parent.parent
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -84,7 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     from motionrecon.fileio import write_json
 
     t0 = time.perf_counter()
-    kept = pickle.loads(Path(args.cache).read_bytes())
+    if not Path(args.cache).exists():
+        raise SystemExit(f"{args.cache}: no such file (make it with bench/window_spectra.py --cache)")
+    _, facts, kept = captured([], 0.0, None, args.cache)  # read from the cache: nothing is reconstructed
+    kept = [{**w, "clip": f["clip"]} for w, f in zip(kept, facts)]
     chosen = window_spectra.pick(kept, args.max_windows)
     ws = [kept[i] for i in chosen]
     if args.diagonals:
