@@ -32,6 +32,8 @@ VIDEO_MEASURES = (
     ("lowest_pelvis_over_reference", "lowest pelvis / ref", False, 0.005),
     ("lowest_pelvis_over_reference_seen", "lowest pelvis / ref, detected frames", False, 0.005),
     ("lowest_contact_sphere_mm", "lowest sphere mm", False, 0.5),
+    ("lowest_body_point_mm", "lowest body point mm", False, 0.5),
+    ("joints_beyond_range_pct", "frames with a joint 10 deg past its range %", True, 0.05),
     ("compute_s_per_video_s", "s per video s", True, 0.05),
 )
 MOCAP_MEASURES = (
@@ -40,6 +42,8 @@ MOCAP_MEASURES = (
     ("toe_skate_stance_pct", "toes stance skate %", True, 0.05),
     ("penetration_mm", "penetration mm", True, 0.1),
     ("pelvis_height_error_max_mm", "pelvis error mm", True, 1.0),
+    ("lowest_body_point_mm", "lowest body point mm", False, 0.5),
+    ("joints_beyond_range_pct", "frames with a joint 10 deg past its range %", True, 0.05),
     ("compute_s_per_motion_s", "s per motion s", True, 0.05),
 )
 

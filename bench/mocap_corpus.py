@@ -163,7 +163,8 @@ def measure(name: str, path: Path, max_seconds: float | None, config: str | None
     row.update({k: m[k] for k in ("mpjpe_g_mm", "pa_mpjpe_mm", "foot_skate_pct", "foot_skate_stance_pct",
                                   "penetration_mm", "contact_penetration_mm", "lowest_body_point_mm",
                                   "pelvis_height_error_max_mm", "compute_s_per_motion_s", "wall_s", "compile_s",
-                                  "n_evals", "fallback_windows", "slide_retries", "fall_retries") if k in m})
+                                  "n_evals", "fallback_windows", "slide_retries", "fall_retries",
+                                  "joints_beyond_range_pct", "joint_range_excess_max_deg") if k in m})
     row.update(input_metrics(obs))
     row.update(ankle_and_toe_skate(rec, obs, path))
     names, bottoms = body_part_bottoms(rec.body.model, rec.qpos)
@@ -233,6 +234,7 @@ COLUMNS = (("seconds", "s", "{:.1f}"), ("mpjpe_g_mm", "MPJPE-G mm", "{:.1f}"), (
            ("lowest_pelvis_m", "lowest pelvis m", "{:.2f}"),
            ("lowest_pelvis_reference_m", "observed m", "{:.2f}"),
            ("pelvis_height_error_max_mm", "pelvis err mm", "{:.0f}"), ("fell", "fell", "{}"),
+           ("joints_beyond_range_pct", "beyond range %", "{:.1f}"),
            ("compute_s_per_motion_s", "s per s", "{:.1f}"))
 
 

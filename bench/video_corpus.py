@@ -117,7 +117,10 @@ def facts(folder: Path) -> dict:
         "lowest_pelvis_m": float(np.min(qpos[:, 2])),
         "lowest_pelvis_over_reference": float(np.min(pelvis_ratio)),
         "lowest_pelvis_over_reference_seen": float(np.min(pelvis_ratio[seen])) if seen.any() else None,
-        "lowest_contact_sphere_mm": 1000 * lowest_sphere, "penetration_mm": m.get("penetration_mm"),
+        "lowest_contact_sphere_mm": 1000 * lowest_sphere, "lowest_body_point_mm": m.get("lowest_body_point_mm"),
+        "penetration_mm": m.get("penetration_mm"),
+        "joints_beyond_range_pct": m.get("joints_beyond_range_pct"),
+        "joint_range_excess_max_deg": m.get("joint_range_excess_max_deg"),
         "track_jumps": len(person.get("jumps_in_track") or []), "people_at_start": person.get("people_at_start"),
         "camera_verdict": camera.get("verdict"), "global_trajectory_reliable": m.get("global_trajectory_reliable"),
         "shot_cuts": len(m.get("shot_cuts_s") or []),
@@ -134,6 +137,14 @@ def lowest_seen_pelvis(row: dict) -> float:
     return row["lowest_pelvis_over_reference"] if seen is None else seen
 
 
+def lowest_point_mm(row: dict) -> float:
+    """The lowest point of the simulated body's surface (its feet on every dev clip), mm: a foot box rolled onto
+    its side reaches further down than its contact spheres (the studio dance before session 32: spheres 9 mm, the
+    foot 55 mm under the floor). Runs written before the surface was recorded give their spheres'."""
+    body = row.get("lowest_body_point_mm")
+    return row["lowest_contact_sphere_mm"] if body is None else min(body, row["lowest_contact_sphere_mm"])
+
+
 def targets(row: dict) -> dict:
     """The issue's targets for one run: name -> met (None where it does not apply)."""
     if "failed" in row:
@@ -142,7 +153,7 @@ def targets(row: dict) -> dict:
     return {
         "every_detected_frame_reconstructed": row["reconstructed_frames"] >= (row["detected_frames"] or 0),
         "no_fall": lowest_seen_pelvis(row) >= SEEN_FALL_RULE,
-        "feet_not_below_2cm": row["lowest_contact_sphere_mm"] >= -20.0,
+        "feet_not_below_2cm": lowest_point_mm(row) >= -20.0,
         "foot_skate_le_8pct_and_third_of_raw": row["foot_skate_pct"] <= 8.0
         and row["foot_skate_pct"] <= row["raw_foot_skate_pct"] / 3,
         "tv_le_half_raw": row["tv_over_raw"] <= 0.5,
@@ -202,7 +213,9 @@ def markdown(summary: dict, label: str, budgets: list[str]) -> str:
             ("foot_skate_stance_pct", "stance skate %", "{:.1f}"), ("tv_over_raw", "TV/raw", "{:.2f}"),
             ("lowest_pelvis_m", "lowest pelvis m", "{:.2f}"), ("lowest_pelvis_over_reference", "pelvis/ref", "{:.2f}"),
             ("lowest_pelvis_over_reference_seen", "pelvis/ref seen", "{:.2f}"),
-            ("lowest_contact_sphere_mm", "lowest sphere mm", "{:.0f}"), ("track_jumps", "jumps", "{}"),
+            ("lowest_contact_sphere_mm", "lowest sphere mm", "{:.0f}"), ("lowest_body_point_mm", "lowest body mm",
+                                                                           "{:.0f}"),
+            ("joints_beyond_range_pct", "beyond range %", "{:.1f}"), ("track_jumps", "jumps", "{}"),
             ("camera_verdict", "camera", "{}"), ("shot_cuts", "cuts", "{}"),
             ("compute_s_per_video_s", "s per video s", "{:.1f}")]
     lines = [f"# Video corpus: {label} (budgets {', '.join(budgets)})", "",

@@ -32,6 +32,10 @@ TRANSITION_S = 0.04
 STANCE_BAND_M = 0.015
 FLOOR_LEVEL_PERCENTILE = 5.0
 
+# A joint counts as beyond its range (`beyond_range_pct`) when it lies more than RANGE_SLACK_DEG past it: the
+# simulation's limits are soft springs, so a few degrees past them is how they hold.
+RANGE_SLACK_DEG = 10.0
+
 # Body landmarks that count as foot points for skate and penetration.
 FOOT_LANDMARKS: tuple[str, ...] = (
     "left_ankle", "left_heel", "left_toe", "right_ankle", "right_heel", "right_toe",
@@ -480,6 +484,19 @@ def penetration_mm(points, *, ground_height: float = 0.0) -> float:
 
 # ---------------------------------------------------------------------------
 # All at once
+
+
+def beyond_range_pct(excess, slack_deg: float = RANGE_SLACK_DEG) -> float:
+    """Percent of frames in which some joint lies more than `slack_deg` past its range: excess [T, J] radians
+    past each joint's range, 0 within it (`body.fit.joint_range_excess`). A knee bent backwards, a foot rolled
+    onto its side, an elbow bent the wrong way: poses the joint-error metrics do not see where the joint
+    centres still lie near the observed ones."""
+    excess = np.asarray(excess, float)
+    if excess.ndim != 2 or excess.shape[0] == 0:
+        raise ValueError(f"excess must be [T, J] with T > 0, got shape {excess.shape}")
+    if not np.isfinite(excess).all() or (excess < 0).any():
+        raise ValueError("excess must be finite and non-negative (radians past the range)")
+    return float(100.0 * np.mean(np.degrees(excess).max(axis=1) > slack_deg)) if excess.shape[1] else 0.0
 
 
 def default_root(joint_set: JointSet) -> int | tuple[int, ...]:

@@ -54,8 +54,9 @@ import numpy as np
 
 from motionrecon import diffphy, metrics, window
 from motionrecon.body import Body, Gains, build_body, with_reference_damping
-from motionrecon.body.fit import (geom_positions, hold_after_last_seen, inverse_kinematics, landmark_sites,
-                                  lift_onto_ground, lowest_body_point, measure_shape, site_offsets, smooth_in_time)
+from motionrecon.body.fit import (geom_positions, hold_after_last_seen, inverse_kinematics, joint_range_excess,
+                                  landmark_sites, lift_onto_ground, lowest_body_point, measure_shape, site_offsets,
+                                  smooth_in_time)
 from motionrecon.body.template import CONTACT_PARTS, FEET_ONLY, BodyShape, contact_spheres
 from motionrecon.errors import InputError
 from motionrecon.jaxsetup import enable_compilation_cache
@@ -939,7 +940,12 @@ class _Run:
         m = metrics.summarize(joints3d, obs.joints3d, obs.fps, js, weights=obs.confidence, feet=feet,
                               stretches=stretches)
         n_evals = int(sum(wd["n_evals"] for wd in windows))
+        joints, excess = joint_range_excess(c.body.model, fr.qpos)
+        worst = int(np.argmax(excess.max(axis=0)))
         m.update({
+            "joints_beyond_range_pct": metrics.beyond_range_pct(excess),
+            "joint_range_excess_max_deg": float(np.degrees(excess.max())),
+            "joint_most_beyond_range": joints[worst] if excess.max() > 0 else None,
             "contact_penetration_mm": float(max(0.0, 1000 * np.max(radius - fr.contact_pos[..., 2]))),
             "lowest_body_point_mm": float(1000 * np.min(lowest_body_point(c.body.model, fr.qpos))),
             "pelvis_height_error_max_mm": float(1000 * np.max(np.abs(fr.qpos[:, 2] - c.qkin[:, 2]))),

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from motionrecon.body import build_body
-from motionrecon.body.fit import geom_bottoms, inverse_kinematics, landmark_sites, lowest_body_point, measure_shape
+from motionrecon.body.fit import (geom_bottoms, inverse_kinematics, joint_range_excess, landmark_sites,
+                                  lowest_body_point, measure_shape)
 from motionrecon.body.template import FEET_ONLY, BodyShape, contact_spheres
 from motionrecon.skeleton import BODY_LANDMARKS, MEDIAPIPE33
 
@@ -596,3 +597,22 @@ def test_a_rig_s_short_trunk_is_measured_and_its_pelvis_stands_upright():
     fit = np.linalg.norm(landmark_sites(body.model, q)[:, [BODY_LANDMARKS.index(lm) for lm in H36M17.landmarks]]
                          - joints, axis=-1)
     assert fit.mean() < 0.01, fit.mean()
+
+
+def test_joint_range_excess_reads_a_rolled_foot_and_a_backward_knee():
+    model = build_body().model
+    qpos = np.tile(model.qpos0, (3, 1))
+    foot = model.jnt_qposadr[model.joint("left_foot").id]
+    knee = model.jnt_qposadr[model.joint("right_shin").id]
+    limit = model.jnt_range[model.joint("left_foot").id, 1]  # 60 degrees
+    roll = limit + np.radians(75.0)  # the studio dance's foot, 135 degrees about its long axis
+    qpos[1, foot:foot + 4] = [np.cos(roll / 2), np.sin(roll / 2), 0.0, 0.0]
+    qpos[2, foot:foot + 4] = [-np.cos(roll / 2), -np.sin(roll / 2), 0.0, 0.0]  # the same rotation, other sign
+    qpos[2, knee] = -0.5  # bent backwards (range 0..160 degrees)
+    names, excess = joint_range_excess(model, qpos)
+    assert excess.shape == (3, len(names)) and "left_foot" in names and "torso" in names
+    assert np.all(excess[0] == 0.0)
+    for t in (1, 2):
+        assert excess[t, names.index("left_foot")] == pytest.approx(np.radians(75.0), abs=1e-9)
+    assert excess[2, names.index("right_shin")] == pytest.approx(0.5)
+    assert np.count_nonzero(excess) == 3

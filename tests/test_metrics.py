@@ -400,3 +400,16 @@ def test_metrics_over_stretches_leave_the_joins_out():
 def test_bad_input_raises_value_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_beyond_range_counts_frames_with_a_joint_past_its_slack():
+    excess = np.zeros((4, 3))
+    excess[1, 2] = np.radians(9.0)  # within the 10 degree slack
+    excess[2, 0] = np.radians(11.0)
+    excess[3] = np.radians(40.0)
+    assert metrics.beyond_range_pct(excess) == pytest.approx(50.0)
+    assert metrics.beyond_range_pct(excess, slack_deg=5.0) == pytest.approx(75.0)
+    with pytest.raises(ValueError, match="non-negative"):
+        metrics.beyond_range_pct(-excess - 1.0)
+    with pytest.raises(ValueError, match=r"\[T, J\]"):
+        metrics.beyond_range_pct(np.zeros(3))

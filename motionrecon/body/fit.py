@@ -593,6 +593,28 @@ def lowest_body_point(model: mujoco.MjModel, qpos: np.ndarray) -> np.ndarray:
     return body_part_bottoms(model, qpos)[1].min(axis=1)
 
 
+def joint_range_excess(model: mujoco.MjModel, qpos: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
+    """How far each actuated joint is beyond its range, per frame: ([J] joint names, [T, J] radians, 0 within
+    the range) for qpos [T, nq]. A ball joint's rotation angle (the shorter arc) is compared with its largest
+    rotation (`jnt_range[1]`), a hinge's angle with [lo, hi]. The simulation's limits are soft springs
+    (`physics.control`), so a controller or the floor can push a joint past them; this reads by how much."""
+    ball, hinge = mujoco.mjtJoint.mjJNT_BALL, mujoco.mjtJoint.mjJNT_HINGE
+    names, excess = [], []
+    for j in range(model.njnt):
+        kind, a = model.jnt_type[j], model.jnt_qposadr[j]
+        lo, hi = model.jnt_range[j]
+        if kind == ball:
+            w = np.clip(np.abs(qpos[:, a]), 0.0, 1.0)
+            excess.append(np.maximum(0.0, 2.0 * np.arccos(w) - hi))
+        elif kind == hinge:
+            th = qpos[:, a]
+            excess.append(np.maximum(0.0, th - hi) + np.maximum(0.0, lo - th))
+        else:
+            continue
+        names.append(mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j))
+    return tuple(names), np.stack(excess, axis=1)
+
+
 def finite_difference_velocity(model: mujoco.MjModel, qpos_a: np.ndarray, qpos_b: np.ndarray, dt: float):
     """qvel [nv] that takes qpos_a to qpos_b in dt seconds."""
     v = np.zeros(model.nv)

@@ -231,6 +231,7 @@ def print_metrics(folder: Path, echo=print) -> None:
             ("TV", "tv", "mm/frame^2"), ("foot skate", "foot_skate_pct", "%"),
             ("stance skate", "foot_skate_stance_pct", "%"),
             ("penetration", "penetration_mm", "mm"), ("MPJPE-2d", "mpjpe_2d_px", "px"),
+            ("beyond range", "joints_beyond_range_pct", "% of frames (a joint 10 deg past its range)"),
             ("evaluations", "n_evals", ""), ("fell back", "fallback_windows", "windows"),
             ("wall time", "wall_s", "s"), ("per second", "compute_s_per_motion_s", "s per s of motion"),
             ("compile", "compile_s", "s")]
