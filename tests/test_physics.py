@@ -338,3 +338,72 @@ def test_pinned_simulation_behaviour(walk_window):
 
 GOLDEN_LOSS = 186.5688934326172
 GOLDEN_PELVIS = np.array([0.41151103377342224, 0.08965067565441132, 0.8478578329086304])
+
+
+def test_pd_targets_are_held_within_the_joint_ranges():
+    """`control.within_range`: a target inside its range passes unchanged, one past it comes back to TARGET_SLACK
+    past it (or past the reference's own pose where that lies outside the range), for ball joints and hinges."""
+    from motionrecon.physics import control, quat
+
+    body = build_body()
+    arrays, layout = body.arrays, body.layout
+    B, H = len(layout.ball_qadr), len(layout.hinge_qadr)
+    limit = np.asarray(arrays.ball_limit)
+    slack = control.TARGET_SLACK
+
+    def ball_at(angles):  # rotations about x by these angles [B]
+        return quat.exp(jnp.asarray(np.stack([angles, np.zeros(B), np.zeros(B)], axis=1), jnp.float32))
+
+    def angles_of(ball):
+        return np.linalg.norm(np.asarray(quat.log(ball)), axis=1)
+
+    rest_ball, rest_hinge = ball_at(np.zeros(B)), jnp.zeros(H)
+    inside = ball_at(0.5 * limit)
+    hinge = jnp.asarray(np.linspace(0.2, 1.0, H), jnp.float32)
+    ball_out, hinge_out = control.within_range(inside, hinge, rest_ball, rest_hinge, arrays)
+    assert np.array_equal(np.asarray(ball_out), np.asarray(inside))
+    np.testing.assert_allclose(np.asarray(hinge_out), np.asarray(hinge), atol=1e-6)
+    far = ball_at(np.minimum(limit + 1.5, np.pi - 0.01))  # a rotation's angle is at most half a turn
+    held = angles_of(control.within_range(far, hinge, rest_ball, rest_hinge, arrays)[0])
+    np.testing.assert_allclose(held, np.minimum(limit + slack, np.pi - 0.01), atol=0.02)
+    # the reference itself past the range: the bound moves with it (joints whose range leaves room for that)
+    room = limit + 0.6 < np.pi
+    assert room.sum() >= 5
+    ref = ball_at(np.where(room, limit + 0.4, 0.0))
+    np.testing.assert_allclose(angles_of(control.within_range(far, hinge, ref, rest_hinge, arrays)[0])[room],
+                               limit[room] + 0.4 + slack, atol=0.02)
+    near = ball_at(np.where(room, limit + 0.45, 0.0))
+    np.testing.assert_allclose(angles_of(control.within_range(near, hinge, ref, rest_hinge, arrays)[0])[room],
+                               limit[room] + 0.45, atol=2e-3)
+    backward = jnp.full(H, -1.5, jnp.float32)  # every hinge (elbows, knees) bent 1.5 rad backwards
+    lo = np.asarray(arrays.hinge_lo)
+    np.testing.assert_allclose(np.asarray(control.within_range(inside, backward, rest_ball, rest_hinge, arrays)[1]),
+                               lo - slack, atol=0.02)
+    np.testing.assert_allclose(np.asarray(control.within_range(inside, backward, rest_ball, jnp.full(H, -0.5),
+                                                               arrays)[1]), -0.5 - slack, atol=0.02)
+    # past the bound the target no longer follows the offset; inside it follows one for one
+    angle = lambda a: angles_of(control.within_range(ball_at(np.full(B, a)), hinge, rest_ball, rest_hinge,
+                                                     arrays)[0])[0]
+    grad = lambda a, eps=1e-2: (angle(a + eps) - angle(a - eps)) / (2 * eps)
+    assert abs(grad(limit[0] + 1.0)) < 1e-3 and abs(grad(0.5 * limit[0]) - 1.0) < 1e-3
+
+
+def test_unbounded_ankle_offsets_do_not_roll_the_feet_over(walk_window):
+    """A solver's offsets of 3 rad on both ankles, about the foot's long axis: the feet roll to their range's end
+    and no further than a few degrees past it (before session 32 the studio dance's feet rolled 75 degrees past
+    it, sole sideways, the top of the foot under the floor)."""
+    from motionrecon.body.fit import joint_range_excess
+
+    spec, body, _, problem, evaluate = walk_window
+    layout = body.layout
+    K, U = spec.keyframes, spec.num_params // spec.keyframes
+    x = np.zeros((K, U), np.float32)
+    for side in ("left", "right"):
+        adr = body.model.jnt_qposadr[body.model.joint(f"{side}_foot").id]
+        b = layout.ball_qadr.index(adr)
+        x[:, 3 * b] = 3.0  # about the foot's x axis (heel to toe)
+    (_, (traj, _)), _ = evaluate(jnp.asarray(x.reshape(-1)), problem)
+    names, excess = joint_range_excess(body.model, np.asarray(traj.qpos, np.float64))
+    for side in ("left", "right"):
+        assert np.degrees(excess[:, names.index(f"{side}_foot")]).max() < 10.0
+    assert lowest_body_point(body.model, np.asarray(traj.qpos, np.float64)).min() > -0.02

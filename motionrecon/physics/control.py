@@ -16,7 +16,14 @@ reconstruction's `reference_velocity_damping`) an explicit force kd_ref * qdot_r
 per actuated dof moves that pull to the kinematic reference's own joint velocity
 qdot_ref (`reference_velocity`): -kd qdot + kd qdot_ref = kd (qdot_ref - qdot)
 when kd_ref = kd, so a joint that follows a fast reference is not braked.
-Joint limits are soft: a stiff one-sided spring beyond the range.
+Joint limits are soft: a stiff one-sided spring beyond the range. The PD
+targets are held within the range too (`within_range`): at most TARGET_SLACK
+beyond it, or beyond the kinematic reference's own pose where that lies outside.
+A muscle cannot drive a joint past its anatomical range, and the spring
+(LIMIT_STIFFNESS) is weaker than the controllers (kp 400-4000): unbounded, a
+solver's offsets of 2-3 rad rolled the studio dance's feet onto their sides (an
+ankle 135 degrees from rest against a range of 60) and bent knees backwards
+(docs/video.md "Session 32").
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from motionrecon.physics import quat
 
 LIMIT_STIFFNESS = 300.0  # N m / rad beyond the joint range
 LIMIT_WIDTH = 0.02  # rad, smoothing of the one-sided spring
+TARGET_SLACK = 0.1  # rad a PD target may lie beyond the joint's range (`within_range`)
 
 
 def _relu(x):
@@ -55,17 +63,41 @@ def keyframe_offsets(keyframes, t):
     return (1.0 - lam) * keyframes[k0] + lam * keyframes[k0 + 1]
 
 
-def targets(base_a, base_b, tau, offset, layout: Layout):
-    """PD targets between kinematic poses base_a, base_b ([nq]) at fraction tau, plus offsets [U].
+def targets(base_a, base_b, tau, offset, arrays: BodyArrays, layout: Layout):
+    """PD targets between kinematic poses base_a, base_b ([nq]) at fraction tau, plus offsets [U], held
+    within the joint ranges (`within_range`).
 
     Returns (ball target quaternions [B, 4], hinge target angles [H]).
     """
     B = len(layout.ball_qadr)
     qa, qb = ball_quats(base_a, layout), ball_quats(base_b, layout)
     base_ball = quat.nlerp(qa, qb, tau)
+    base_hinge = (1.0 - tau) * hinge_angles(base_a, layout) + tau * hinge_angles(base_b, layout)
     ball = quat.mul(base_ball, quat.exp(offset[: 3 * B].reshape(B, 3)))
-    hinge = (1.0 - tau) * hinge_angles(base_a, layout) + tau * hinge_angles(base_b, layout) + offset[3 * B:]
-    return ball, hinge
+    return within_range(ball, base_hinge + offset[3 * B:], base_ball, base_hinge, arrays)
+
+
+def _angle(rot):
+    """|rot| [...] of rotation vectors [..., 3], smooth at 0."""
+    return jnp.sqrt(jnp.sum(rot * rot, axis=-1) + 1e-12)
+
+
+def within_range(ball, hinge, ref_ball, ref_hinge, arrays: BodyArrays):
+    """PD targets (ball quaternions [B, 4], hinge angles [H]) moved back to at most TARGET_SLACK (rad) beyond
+    each joint's range, or beyond the reference's pose (ref_ball [B, 4], ref_hinge [H]) where that lies
+    outside the range: a ball target's rotation angle, a hinge target's angle, each smoothly (the soft
+    limit's `_relu`), so the gradient with respect to the offsets fades out past the bound instead of
+    stopping at it. A target inside the range moves by at most 1.4e-4 rad (at its edge; not at all 0.2 rad inside)."""
+    rot = quat.log(ball)
+    angle = _angle(rot)
+    bound = jnp.maximum(arrays.ball_limit, _angle(quat.log(ref_ball))) + TARGET_SLACK
+    held = quat.exp(rot * ((angle - _relu(angle - bound)) / angle)[:, None])
+    # Well inside the bound the target is passed on as it is, bit for bit: the round trip through log and exp
+    # rounds differently in a batched program and in a single one, and the chaotic contact amplifies that.
+    ball = jnp.where((angle < bound - 10 * LIMIT_WIDTH)[:, None], ball, held)
+    hi = jnp.maximum(arrays.hinge_hi, ref_hinge) + TARGET_SLACK
+    lo = jnp.minimum(arrays.hinge_lo, ref_hinge) - TARGET_SLACK
+    return ball, hinge - _relu(hinge - hi) + _relu(lo - hinge)
 
 
 def pd_torques(qpos, ball_target, hinge_target, arrays: BodyArrays, layout: Layout):

@@ -118,7 +118,7 @@ def rollout(arrays: BodyArrays, params: contact.ContactParams, init: SimState, b
         f = i // spf
         tau = (i % spf) / spf
         offset = control.keyframe_offsets(keyframes, (f + tau) / F)
-        ball, hinge = control.targets(base_qpos[f], base_qpos[f + 1], tau, offset, layout)
+        ball, hinge = control.targets(base_qpos[f], base_qpos[f + 1], tau, offset, arrays, layout)
         new, seen = step(*carry, ball, hinge, arrays, layout, params, qvel_ref[f])
         return new, (carry, seen)
 
