@@ -616,3 +616,65 @@ def test_joint_range_excess_reads_a_rolled_foot_and_a_backward_knee():
         assert excess[t, names.index("left_foot")] == pytest.approx(np.radians(75.0), abs=1e-9)
     assert excess[2, names.index("right_shin")] == pytest.approx(0.5)
     assert np.count_nonzero(excess) == 3
+
+
+@pytest.mark.parametrize("joint_set", ["h36m17", "mediapipe33"])
+def test_ik_keeps_a_backward_elbow_in_its_range(joint_set):
+    """An arm observed straight and then bent backwards, the shoulder turned half round: with elbow and wrist
+    alone (a mocap rig) the forward bend with the shoulder turned back fits exactly, and the IK takes it (Bandai's
+    punch: the right elbow 2.3 rad backwards before); with MediaPipe's hand points, which only the backward bend
+    fits (the body has no forearm twist), the elbow stays within its range all the same (the studio dance's right
+    elbow was 108 degrees past straight), where without the range residual the IK follows the backward bend."""
+    from motionrecon.observations import Observations
+    from motionrecon.skeleton import get_joint_set
+
+    m = build_body().model
+    elbow_joint = m.joint("right_forearm").id
+    elbow, shoulder = m.jnt_qposadr[elbow_joint], m.jnt_qposadr[m.joint("right_upper_arm").id]
+    backward = np.tile(m.qpos0, (12, 1))
+    backward[:, elbow] = np.linspace(0.0, -1.0, 12)  # from straight, bent further backwards frame by frame
+    backward[:, shoulder:shoulder + 4] = [0.0, 0.0, 0.0, 1.0]  # half a turn about the upper arm's long axis
+    sites = landmark_sites(m, backward)
+    js = get_joint_set(joint_set)
+    joints = sites[:, [BODY_LANDMARKS.index(lm) for lm in js.landmarks]]
+    obs = Observations(fps=30.0, joint_set=joint_set, joints3d=joints.astype(np.float32), joints2d=None,
+                       confidence=np.ones(joints.shape[:2], np.float32))
+    lo = m.jnt_range[elbow_joint, 0]
+    kept = inverse_kinematics(m, obs)
+    assert np.all(kept[:, elbow] > lo - 0.05), kept[:, elbow]
+    if joint_set == "h36m17":
+        assert kept[-1, elbow] > 0.8  # bent forwards about as far (the temporal term lags it a little)
+        fitted = landmark_sites(m, kept)
+        for lm in ("right_elbow", "right_wrist"):
+            i = BODY_LANDMARKS.index(lm)
+            assert np.abs(fitted[:, i] - sites[:, i]).max() < 0.01, lm
+    else:  # only the backward bend fits the hand's points: without the range residual the IK takes it
+        free = inverse_kinematics(m, obs, range_weight=0.0)
+        assert free[-1, elbow] < lo - 0.8, free[:, elbow]
+
+
+def test_range_rows_jacobian_matches_finite_differences():
+    from motionrecon.body.fit import _range_rows
+
+    m = build_body().model
+    rng = np.random.default_rng(0)
+    q = m.qpos0.copy()
+    for j in range(1, m.njnt):  # every joint turned at random, most past their ranges
+        a = m.jnt_qposadr[j]
+        if m.jnt_type[j] == mujoco.mjtJoint.mjJNT_BALL:
+            axis, angle = rng.normal(size=3), rng.uniform(0.5, 3.0)
+            q[a:a + 4] = [np.cos(angle / 2), *(np.sin(angle / 2) * axis / np.linalg.norm(axis))]
+        else:
+            q[a] = rng.choice([-1.0, 1.0]) * rng.uniform(0.5, 3.0) + (np.pi if q[a] > 0 else 0.0)
+    r, J = _range_rows(m, q)
+    names, excess = joint_range_excess(m, q[None])
+    np.testing.assert_allclose(np.sort(np.abs(r)), np.sort(excess[0][excess[0] > 0]), atol=1e-12)
+    assert len(r) >= 4
+    eps, numeric = 1e-6, np.zeros_like(J)
+    for k in range(m.nv):
+        dq = np.zeros(m.nv)
+        dq[k] = eps
+        q2 = q.copy()
+        mujoco.mj_integratePos(m, q2, dq, 1.0)
+        numeric[:, k] = (_range_rows(m, q2)[0] - r) / eps
+    np.testing.assert_allclose(numeric, J, atol=1e-5)

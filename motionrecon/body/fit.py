@@ -268,12 +268,23 @@ def _reprojection_rows(points: np.ndarray, jac: np.ndarray, observed2d: np.ndarr
     return res, jac2
 
 
+# The IK's joint-range residual weight (`inverse_kinematics`): 1 per radian counts a joint 0.1 rad past its range as
+# much as a landmark 10 cm from its observation.
+RANGE_WEIGHT = 1.0
+
+
 def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first: int = 60, iters: int = 15,
                        rest_weight: float = 1e-3, temporal_weight: float = 1e-2,
                        weight_2d: float = 0.0, ground_weight: float = 0.0, contact_geoms=(),
                        level_geoms=(), level_weights: np.ndarray | None = None,
-                       balance_weight: float = 0.0) -> np.ndarray:
+                       balance_weight: float = 0.0, range_weight: float = RANGE_WEIGHT) -> np.ndarray:
     """qpos [T, nq] that best places the body's landmark sites on the observed joints.
+
+    range_weight > 0: a joint beyond its range (`joint_range_excess`) is a residual too, the excess (rad) times
+    sqrt(range_weight), so the pose stays within the ranges the simulation's soft limits hold. The body has no
+    forearm twist and no wrist, so without it a detected hand orientation (MediaPipe's pinky, index and thumb)
+    can be matched only by twisting the upper arm half a turn and bending the elbow backwards: the studio
+    dance's right elbow stood 108 degrees past straight in a third of the frames (docs/video.md "Session 32").
 
     weight_2d > 0 (and `obs` has 2D keypoints and a camera): the sites' reprojections are also
     fitted to the 2D keypoints, a pixel error counting as much as a 3D error of the distance it
@@ -326,17 +337,17 @@ def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first:
     first_seen = {a: a + int(np.argmax(seen[a:b])) for a, b in shot_spans(obs.shot_starts, obs.num_frames)
                   if seen[a:b].any()}
     fresh = {0, *first_seen.values()}
-    for t in range(obs.num_frames):
+    joints = _actuated_joints(model)
+
+    def solve(qpos: np.ndarray, t: int, prev: np.ndarray, iterations: int) -> tuple[np.ndarray, float]:
+        """Frame t's Levenberg-Marquardt iterations from qpos (in place): (qpos, the objective at the last
+        linearisation: squared residuals plus the rest and temporal terms)."""
         y, c = obs.joints3d[t], obs.confidence[t]
-        if t in fresh:
-            guess = _root_guess({lm: y[j] for j, lm in enumerate(js.landmarks) if c[j] > 0})
-            if guess is not None:
-                qpos[:3], qpos[3:7] = guess
-        prev = qpos.copy()
         w = np.sqrt(np.repeat(c, 3))
         w2 = np.sqrt(weight_2d * np.repeat(c, 2))
         lam = 1e-2
-        for _ in range(iters_first if t in fresh else iters):
+        cost = np.inf
+        for _ in range(iterations):
             data.qpos[:] = qpos
             mujoco.mj_kinematics(model, data)
             mujoco.mj_comPos(model, data)  # the Jacobians read cdof
@@ -372,6 +383,10 @@ def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first:
                     rl, Jl = _level_rows(model, data, list(foot), jacp)
                     r = np.concatenate([r, np.sqrt(lw) * rl])
                     J = np.concatenate([J, np.sqrt(lw) * Jl])
+            if range_weight > 0:
+                rr, Jr = _range_rows(model, qpos, joints)
+                r = np.concatenate([r, np.sqrt(range_weight) * rr])
+                J = np.concatenate([J, np.sqrt(range_weight) * Jr])
             d_rest = np.zeros(nv)
             mujoco.mj_differentiatePos(model, d_rest, 1.0, model.qpos0, qpos)
             d_prev = np.zeros(nv)
@@ -379,17 +394,70 @@ def inverse_kinematics(model: mujoco.MjModel, obs: Observations, *, iters_first:
             reg = np.full(nv, rest_weight)
             reg[:6] = 0.0  # the root is free
             tw = 0.0 if t in fresh else temporal_weight
+            cost = float(r @ r + reg @ (d_rest * d_rest) + tw * (d_prev @ d_prev))
             H = J.T @ J + np.diag(reg + tw + lam)
             g = J.T @ r + reg * d_rest + tw * d_prev
             step = -np.linalg.solve(H, g)
             mujoco.mj_integratePos(model, qpos, step, 1.0)
             if np.linalg.norm(step) < 1e-6:
                 break
+        return qpos, cost
+
+    for t in range(obs.num_frames):
+        y, c = obs.joints3d[t], obs.confidence[t]
+        if t in fresh:
+            guess = _root_guess({lm: y[j] for j, lm in enumerate(js.landmarks) if c[j] > 0})
+            if guess is not None:
+                qpos[:3], qpos[3:7] = guess
+        prev = qpos.copy()
+        iterations = iters_first if t in fresh else iters
+        qpos, cost = solve(qpos, t, prev, iterations)
+        turned = qpos.copy()
+        names = flip_elbows(model, turned) if range_weight > 0 else ()
+        if names:  # the elbows' other branch, kept where it fits better; the previous pose turned alike
+            prev_turned = prev.copy()
+            flip_elbows(model, prev_turned, names)
+            turned, turned_cost = solve(turned, t, prev_turned, iterations)
+            if turned_cost < cost:
+                qpos = turned
         wrap_hinges(model, qpos)
         out[t] = qpos
     for start, first in first_seen.items():  # a shot's frames before its first detection: as that one
         out[start:first] = out[first]
     return interpolate_unseen(model, out, seen, obs.shot_starts)
+
+
+# Hinges whose backward bend has a mirror image (`flip_elbows`), and how far (rad) past the lower end of its range an
+# elbow is tried turned round (the range residual holds one that the observations bend backwards just past it).
+ELBOW_HINGES = ("left_forearm", "right_forearm")
+FLIP_PAST = 1e-3
+
+
+def flip_elbows(model: mujoco.MjModel, qpos: np.ndarray, names: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """qpos [nq] (in place) with every elbow bent backwards (more than FLIP_PAST past the lower end of its range)
+    turned round: the shoulder turned half round about the upper arm's long axis and the bend negated. The elbow and the wrist stay where they were (the body has no forearm twist; only the hand's
+    points turn). The IK (`inverse_kinematics`) solves the frame again from there and keeps the better fit: its
+    range residual alone stops an elbow that the hand's points bend backwards straight, at the end of its range,
+    far from the wrist, because the way round passes through poses that fit worse. `names`: turn these elbows
+    (ELBOW_HINGES names) whatever their bend. Returns the names of the elbows turned."""
+    wrap_hinges(model, qpos)
+    turned = []
+    for name in ELBOW_HINGES if names is None else names:
+        j = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, name)
+        a = model.jnt_qposadr[j]
+        if names is None and qpos[a] >= model.jnt_range[j, 0] - FLIP_PAST:
+            continue
+        child = model.jnt_bodyid[j]
+        shoulder = model.body_jntadr[model.body_parentid[child]]
+        assert model.jnt_type[shoulder] == mujoco.mjtJoint.mjJNT_BALL, name
+        s = model.jnt_qposadr[shoulder]
+        axis = model.body_pos[child] / np.linalg.norm(model.body_pos[child])  # the upper arm, shoulder to elbow
+        quat = np.zeros(4)
+        mujoco.mju_mulQuat(quat, qpos[s:s + 4].copy(), np.r_[0.0, axis])
+        qpos[s:s + 4] = quat
+        qpos[a] = -qpos[a]
+        turned.append(name)
+    return tuple(turned)
 
 
 def wrap_hinges(model: mujoco.MjModel, qpos: np.ndarray) -> np.ndarray:
@@ -501,6 +569,26 @@ def _balance_rows(model: mujoco.MjModel, data: mujoco.MjData, feet: list[list[in
     return d * (1.0 - k), (1.0 - k) * j_d + (k / reach) * np.outer(d, d_reach)
 
 
+def _range_rows(model: mujoco.MjModel, qpos: np.ndarray, joints: "_Joints | None" = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Residuals [R] and their Jacobian [R, nv]: how far (rad) each joint beyond its range lies past it (R of
+    them; none within; negative below a hinge's lower end). A ball joint's excess is its rotation angle over
+    `jnt_range[1]`, whose derivative with respect to the joint's dofs (an angular velocity in its own frame) is
+    the rotation's unit axis. `joints`: the model's `_actuated_joints`, if already read."""
+    joints = joints or _actuated_joints(model)
+    past, axes = _past_range(joints, qpos[None])
+    past, axes = past[0], axes[0]
+    rows = np.flatnonzero(past)
+    jac = np.zeros((len(rows), model.nv))
+    for k, j in enumerate(rows):
+        d = joints.dofadr[j]
+        if joints.ball[j]:
+            jac[k, d:d + 3] = axes[j]
+        else:
+            jac[k, d] = 1.0
+    return past[rows], jac
+
+
 def _level_rows(model: mujoco.MjModel, data: mujoco.MjData, geoms: list, jacp: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Residuals [G] and their Jacobian [G, nv]: each sphere's bottom height minus the mean of the `geoms`'
@@ -593,26 +681,49 @@ def lowest_body_point(model: mujoco.MjModel, qpos: np.ndarray) -> np.ndarray:
     return body_part_bottoms(model, qpos)[1].min(axis=1)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Joints:
+    """The body's ball joints and hinges in model order: names, ball (True) or hinge, qpos and dof addresses,
+    range [lo, hi] (rad; a ball joint's hi is its largest rotation)."""
+
+    names: tuple[str, ...]
+    ball: np.ndarray
+    qposadr: np.ndarray
+    dofadr: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+
+
+def _actuated_joints(model: mujoco.MjModel) -> _Joints:
+    kinds = (int(mujoco.mjtJoint.mjJNT_BALL), int(mujoco.mjtJoint.mjJNT_HINGE))
+    ids = [j for j in range(model.njnt) if int(model.jnt_type[j]) in kinds]
+    return _Joints(tuple(mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j) for j in ids),
+                   model.jnt_type[ids] == mujoco.mjtJoint.mjJNT_BALL, model.jnt_qposadr[ids], model.jnt_dofadr[ids],
+                   model.jnt_range[ids, 0], model.jnt_range[ids, 1])
+
+
+def _past_range(joints: _Joints, qpos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How far past its range each joint lies, signed (negative below a hinge's lower end, 0 within the range),
+    [T, J] rad, and each ball joint's unit rotation axis [T, J, 3] (0 for hinges), for qpos [T, nq]."""
+    quats = qpos[:, joints.qposadr[:, None] + np.arange(4)]  # [T, J, 4]; a hinge's row is unused
+    sign = np.where(quats[..., :1] < 0, -1.0, 1.0)  # the shorter arc
+    w, v = sign[..., 0] * quats[..., 0], sign * quats[..., 1:]
+    n = np.linalg.norm(v, axis=-1)
+    angle = 2.0 * np.arctan2(n, w)
+    theta = qpos[:, joints.qposadr]
+    past = np.where(joints.ball, np.maximum(0.0, angle - joints.hi),
+                    np.maximum(0.0, theta - joints.hi) + np.minimum(0.0, theta - joints.lo))
+    axes = np.where(joints.ball[:, None], v / np.maximum(n, 1e-12)[..., None], 0.0)
+    return past, axes
+
+
 def joint_range_excess(model: mujoco.MjModel, qpos: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
     """How far each actuated joint is beyond its range, per frame: ([J] joint names, [T, J] radians, 0 within
     the range) for qpos [T, nq]. A ball joint's rotation angle (the shorter arc) is compared with its largest
     rotation (`jnt_range[1]`), a hinge's angle with [lo, hi]. The simulation's limits are soft springs
     (`physics.control`), so a controller or the floor can push a joint past them; this reads by how much."""
-    ball, hinge = mujoco.mjtJoint.mjJNT_BALL, mujoco.mjtJoint.mjJNT_HINGE
-    names, excess = [], []
-    for j in range(model.njnt):
-        kind, a = model.jnt_type[j], model.jnt_qposadr[j]
-        lo, hi = model.jnt_range[j]
-        if kind == ball:
-            w = np.clip(np.abs(qpos[:, a]), 0.0, 1.0)
-            excess.append(np.maximum(0.0, 2.0 * np.arccos(w) - hi))
-        elif kind == hinge:
-            th = qpos[:, a]
-            excess.append(np.maximum(0.0, th - hi) + np.maximum(0.0, lo - th))
-        else:
-            continue
-        names.append(mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j))
-    return tuple(names), np.stack(excess, axis=1)
+    joints = _actuated_joints(model)
+    return joints.names, np.abs(_past_range(joints, np.asarray(qpos, float))[0])
 
 
 def finite_difference_velocity(model: mujoco.MjModel, qpos_a: np.ndarray, qpos_b: np.ndarray, dt: float):
