@@ -435,11 +435,12 @@ FLIP_PAST = 1e-3
 
 def flip_elbows(model: mujoco.MjModel, qpos: np.ndarray, names: tuple[str, ...] | None = None) -> tuple[str, ...]:
     """qpos [nq] (in place) with every elbow bent backwards (more than FLIP_PAST past the lower end of its range)
-    turned round: the shoulder turned half round about the upper arm's long axis and the bend negated. The elbow and the wrist stay where they were (the body has no forearm twist; only the hand's
-    points turn). The IK (`inverse_kinematics`) solves the frame again from there and keeps the better fit: its
-    range residual alone stops an elbow that the hand's points bend backwards straight, at the end of its range,
-    far from the wrist, because the way round passes through poses that fit worse. `names`: turn these elbows
-    (ELBOW_HINGES names) whatever their bend. Returns the names of the elbows turned."""
+    turned round: the shoulder turned half round about the upper arm's long axis and the bend negated. The elbow
+    and the wrist stay where they were (the body has no forearm twist; only the hand's points turn). The IK
+    (`inverse_kinematics`) solves the frame again from there and keeps the better fit: its range residual alone
+    holds an elbow that the observations bend backwards just past the end of its range, straight, far from the
+    wrist, because the way round passes through poses that fit worse. `names`: turn these elbows (ELBOW_HINGES
+    names) whatever their bend. Returns the names of the elbows turned."""
     wrap_hinges(model, qpos)
     turned = []
     for name in ELBOW_HINGES if names is None else names:
