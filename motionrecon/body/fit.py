@@ -706,7 +706,8 @@ def _actuated_joints(model: mujoco.MjModel) -> _Joints:
 def _past_range(joints: _Joints, qpos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """How far past its range each joint lies, signed (negative below a hinge's lower end, 0 within the range),
     [T, J] rad, and each ball joint's unit rotation axis [T, J, 3] (0 for hinges), for qpos [T, nq]."""
-    quats = qpos[:, joints.qposadr[:, None] + np.arange(4)]  # [T, J, 4]; a hinge's row is unused
+    columns = np.minimum(joints.qposadr[:, None] + np.arange(4), qpos.shape[-1] - 1)  # a hinge's row is unused
+    quats = qpos[:, columns]  # [T, J, 4]
     sign = np.where(quats[..., :1] < 0, -1.0, 1.0)  # the shorter arc
     w, v = sign[..., 0] * quats[..., 0], sign * quats[..., 1:]
     n = np.linalg.norm(v, axis=-1)
