@@ -106,7 +106,7 @@ def pd_torques(qpos, ball_target, hinge_target, arrays: BodyArrays, layout: Layo
     err = quat.log(quat.mul(quat.conj(q), ball_target))
     tau_ball = arrays.ball_kp[:, None] * err
     rot = quat.log(q)
-    angle = jnp.sqrt(jnp.sum(rot * rot, axis=-1) + 1e-12)
+    angle = _angle(rot)
     tau_ball = tau_ball - (LIMIT_STIFFNESS * _relu(angle - arrays.ball_limit) / angle)[:, None] * rot
     th = hinge_angles(qpos, layout)
     tau_hinge = (arrays.hinge_kp * (hinge_target - th)
