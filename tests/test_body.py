@@ -59,6 +59,52 @@ def test_contact_spheres_cover_the_parts_that_touch_the_floor():
     assert min(gaps) > -1e-9 and max(gaps) < 0.025, (min(gaps), max(gaps))
 
 
+def test_no_point_of_a_foot_lies_under_its_contact_spheres():
+    """A foot's surface reaches no lower than its lowest contact sphere, tilted or rolled however (its sole
+    facing the floor at most 65 degrees past sideways); the heel-to-toe box it was until session 33 reached
+    up to 16 mm lower at such poses."""
+    from scipy.spatial.transform import Rotation
+
+    body = build_body()
+    m, d = body.model, mujoco.MjData(body.model)
+    foot = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "left_foot")
+    mine = [g for g in body.layout.contact_geoms if m.geom_bodyid[g] == foot]
+    surface = (m.geom_bodyid == foot) & (m.geom_group != 3)
+    assert len(mine) == 6 and surface.sum() == 6  # sole and insteps; a box and five capsules
+    box = next(g for g in np.flatnonzero(surface) if m.geom_type[g] == mujoco.mjtGeom.mjGEOM_BOX)
+    rng = np.random.default_rng(1)
+    gaps, old_box = [], []
+    for rotation in Rotation.random(400, random_state=rng):
+        if rotation.apply([0.0, 0.0, 1.0])[2] < -0.4:  # the top of the foot facing down: not a sole's pose
+            continue
+        d.qpos[:] = m.qpos0
+        d.qpos[3:7] = rotation.as_quat(scalar_first=True)  # every joint at rest: the foot turns as the root
+        mujoco.mj_kinematics(m, d)
+        spheres = np.min(d.geom_xpos[mine, 2] - m.geom_size[mine, 0])
+        gaps.append(spheres - np.min(geom_bottoms(m, d)[surface[m.geom_bodyid > 0]]))  # the floor: body 0
+        # the old box: heel to toe, as wide as the spheres' outer edges, ankle height high
+        s, rc = body.shape, body.shape.radii()["contact"]
+        half = np.array([(s.foot_forward + s.heel_back) / 2, m.geom_size[box, 1] + rc, s.ankle_height / 2])
+        old_box.append(spheres - (d.geom_xpos[box, 2] - np.sum(np.abs(d.geom_xmat[box].reshape(3, 3)[2]) * half)))
+    assert len(gaps) > 250 and max(gaps) < 1e-9, max(gaps)
+    assert max(old_box) > 0.9 * rc, max(old_box)
+
+
+def test_the_foot_weighs_as_the_box_it_was():
+    """The foot's explicit inertia is the heel-to-toe box's, as MuJoCo computes it from the box's geometry,
+    to the last bit, for any shape (so its new surface leaves the dynamics unchanged)."""
+    for shape in (BodyShape(), BodyShape(thigh=0.47, foot_forward=0.16, heel_back=0.05, ankle_height=0.07)):
+        model = build_body(shape).model
+        foot = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "right_foot")
+        s, rc, w = shape, shape.radii()["contact"], 0.6 * shape.radii()["shin"]
+        size = " ".join(f"{x:.6g}" for x in ((s.foot_forward + s.heel_back) / 2, w + rc, s.ankle_height / 2))
+        pos = " ".join(f"{x:.6g}" for x in ((s.foot_forward - s.heel_back) / 2, 0, -s.ankle_height / 2))
+        box = mujoco.MjModel.from_xml_string(f'<mujoco><worldbody><body><freejoint/><geom type="box" '
+                                             f'size="{size}" pos="{pos}" density="1000"/></body></worldbody></mujoco>')
+        for field in ("body_mass", "body_inertia", "body_ipos", "body_iquat"):
+            np.testing.assert_array_equal(getattr(model, field)[foot], getattr(box, field)[1], err_msg=field)
+
+
 def test_bigger_shape_is_heavier_and_taller():
     small, big = build_body(BodyShape()), build_body(BodyShape(thigh=0.5, shin=0.5))
     assert big.summary()["total_mass"] > small.summary()["total_mass"]

@@ -6,8 +6,10 @@ chest joint) -> head (ball, at the neck base); pelvis -> thighs (ball) -> shins
 13 bodies, 8 ball + 4 hinge joints, 28 actuated degrees of freedom.
 
 Rest pose: standing, arms hanging, world z-up, x forward, y to the body's left.
-Geometry: capsules and spheres with the radii of `BodyShape`; masses follow
-from volumes at a density of 1000 kg/m^3 (MuJoCo's inertia-from-geometry).
+Geometry: capsules and spheres with the radii of `BodyShape`, and feet shaped
+by their contact spheres (`_foot_geometry`); masses follow from volumes at a
+density of 1000 kg/m^3 (MuJoCo's inertia-from-geometry; the feet's given
+explicitly, a box's heel to toe).
 Marker sites: one per `skeleton.BODY_LANDMARKS` entry. Ground contact: the
 massless spheres of `contact_spheres` (geoms of class "contact", named
 "<body>_contact_<i>"), all handled alike by the penalty contact model in
@@ -213,6 +215,35 @@ def _part_spheres(shape: BodyShape, part: str) -> list[ContactSphere]:
     raise ValueError(f"unknown contact part {part!r}; known: {', '.join(CONTACT_PARTS)}")
 
 
+def _foot_geometry(shape: BodyShape) -> str:
+    """MJCF of a foot's inertia and surface, in the foot's frame (x forward, z up, the ankle at the origin).
+
+    Surface: the sole's four contact spheres (`_part_spheres` "feet") joined by four capsules of their radius
+    along the sole's edges (heel, ball, inner and outer), a capsule across the insteps' spheres, and a box
+    whose lower corners lie on the spheres, directly under their centres, reaching up to the ankle. Tilted or
+    rolled however, no point of the sole lies lower than its lowest contact sphere, so what is drawn and
+    measured under the floor is what the contact model feels. (Until session 33 the foot was one box heel to
+    toe: its corners reached up to 16 mm below the spheres of a tilted and rolled foot, and the video corpus
+    read the body 4-7 mm deeper under the floor than the contact spheres.)
+
+    Inertia: that box's, given explicitly (mass at 1000 kg/m^3 and the box's principal moments, computed as
+    MuJoCo computes them from the box's printed sizes), so the dynamics are the same to the last bit.
+    """
+    s, rc, fw = shape, shape.radii()["contact"], foot_half_width(shape)
+    hx, hy, hz = (float(x) for x in _v((s.foot_forward + s.heel_back) / 2, fw + rc, s.ankle_height / 2).split())
+    mass = 1000.0 * (hx * hy * hz * 8)
+    inertia = (mass * (hy * hy + hz * hz) / 3, mass * (hx * hx + hz * hz) / 3, mass * (hx * hx + hy * hy) / 3)
+    heel, ball, sole = -s.heel_back + rc, s.foot_forward - rc, -s.ankle_height + rc
+    edges = [((heel, fw, sole), (ball, fw, sole)), ((heel, -fw, sole), (ball, -fw, sole)),
+             ((heel, -fw, sole), (heel, fw, sole)), ((ball, -fw, sole), (ball, fw, sole)),
+             ((ball, -fw, -rc), (ball, fw, -rc))]
+    capsules = "".join(f'<geom type="capsule" fromto="{_v(*a, *b)}" size="{rc:.6g}"/>' for a, b in edges)
+    return (f'<inertial pos="{_v((s.foot_forward - s.heel_back) / 2, 0, -s.ankle_height / 2)}" '
+            f'mass="{mass!r}" diaginertia="{" ".join(repr(i) for i in inertia)}"/>'
+            f'<geom type="box" pos="{_v((heel + ball) / 2, 0, -s.ankle_height / 2)}" '
+            f'size="{_v((ball - heel) / 2, fw, s.ankle_height / 2)}"/>{capsules}')
+
+
 def contact_spheres(shape: BodyShape, parts: tuple[str, ...] = CONTACT_PARTS) -> tuple[ContactSphere, ...]:
     """The ground contact spheres of the body parts `parts` (entries of `CONTACT_PARTS`)."""
     return tuple(sphere for part in parts for sphere in _part_spheres(shape, part))
@@ -255,8 +286,6 @@ def build_mjcf(shape: BodyShape, gains: Gains = Gains(), timestep: float = 1.0 /
 
     def leg(side: str, sign: float) -> str:
         hx, hy, hz = s.hip_forward, sign * s.hip_half_width, -s.hip_drop
-        foot_len = s.foot_forward + s.heel_back
-        fw = foot_half_width(s)
         return f"""
       <body name="{side}_thigh" pos="{_v(hx, hy, hz)}">
         {joint(side + "_thigh", "ball", "hip")}
@@ -270,7 +299,7 @@ def build_mjcf(shape: BodyShape, gains: Gains = Gains(), timestep: float = 1.0 /
           {_sites({side + "_knee": (0, 0, 0)})}
           <body name="{side}_foot" pos="{_v(0, 0, -s.shin)}">
             {joint(side + "_foot", "ball", "ankle")}
-            <geom type="box" pos="{_v((s.foot_forward - s.heel_back) / 2, 0, -s.ankle_height / 2)}" size="{_v(foot_len / 2, fw + r['contact'], s.ankle_height / 2)}"/>
+            {_foot_geometry(s)}
             {spheres[side + "_foot"]}
             {_sites({side + "_ankle": (0, 0, 0), side + "_heel": (-s.heel_back, 0, -s.ankle_height + s.heel_site_height),
                      side + "_toe": (s.foot_forward, 0, -s.ankle_height)})}
