@@ -109,6 +109,9 @@ class WindowData:
     handover: scalar, the weight of the step out of the initial state (frame 0 -> 1) in the skate and stance
     terms (`handover_sliding`): 0 where a window's solve leaves that step unseen (every first solve), 1 in a
     slide retry (`reconstruct._Run._retry_slides`).
+    seats: [S, 5] seats under the body (`physics.contact.support_height` rows; S = 0 in a clip where the reference
+    never sits on anything: the floor alone, and the program of earlier versions); seated: [C] 1 for the contact
+    spheres that rest on seats (the pelvis's), 0 for the others.
     """
 
     init: rollout.SimState
@@ -127,6 +130,8 @@ class WindowData:
     stance: jax.Array
     stance0: jax.Array
     handover: jax.Array
+    seats: jax.Array
+    seated: jax.Array
 
 
 def pinned_keyframes(keyframes, data: WindowData):
@@ -237,7 +242,8 @@ def window_loss(x, data: WindowData, arrays: BodyArrays, params: contact.Contact
                 *, layout: Layout, spf: int, num_keyframes: int):
     """Loss of flat controls x [K*U]. Returns (loss, (trajectory, parts dict))."""
     keyframes = pinned_keyframes(x.reshape(num_keyframes, layout.num_controls), data)
-    traj = rollout.rollout(arrays, params, data.init, data.base_qpos, keyframes, layout=layout, spf=spf)
+    traj = rollout.rollout(arrays, params, data.init, data.base_qpos, keyframes, data.seats, data.seated,
+                           layout=layout, spf=spf)
     e3d, sim = marker_error(traj.markers, data)
     root_sim = sim - sim[:, :1]
     root_obs = data.observed - data.observed[:, :1]

@@ -57,6 +57,7 @@ from motionrecon.body import Body, Gains, build_body, with_reference_damping
 from motionrecon.body.fit import (geom_positions, hold_after_last_seen, inverse_kinematics, joint_range_excess,
                                   landmark_sites, lift_onto_ground, lowest_body_point, measure_shape, site_offsets,
                                   smooth_in_time)
+from motionrecon.body.seats import Seat, find_seats, seat_rows
 from motionrecon.body.template import CONTACT_PARTS, FEET_ONLY, BodyShape, contact_spheres
 from motionrecon.errors import InputError
 from motionrecon.jaxsetup import enable_compilation_cache
@@ -126,6 +127,9 @@ class ReconstructionConfig:
     # kinematic reference (`choose_contact_parts`): every part where any comes near the floor, else the feet
     # alone, which cost less per evaluation (bench/contact_cost.py: x1.25 alone, x1.5 in a batch of 8).
     contact_parts: tuple[str, ...] | None = None
+    # Seats where the reference sits on something its pose cannot balance without (a chair: body.seats), the
+    # pelvis's contact spheres resting on them; False: the floor alone.
+    seats: bool = True
     # The stance term (diffphy.stance_sliding) at 1 on mocap: feet planted in the observations stay planted
     # (docs/mocap.md "Session 11"). The ground term at 1 (8x the loss's default): at 0.125 a landing could sink a
     # foot 5 cm into the soft floor for a loss of about 0.2; at 1, over the mocap corpus at 90/100/110
@@ -272,12 +276,21 @@ class Reconstruction:
 
 def kinematic_reference(obs: Observations, cfg: ReconstructionConfig, spf: int,
                         shape: BodyShape | None = None) -> tuple[Body, np.ndarray]:
+    """The body and the kinematic reference of `reference_and_seats`, without the seats."""
+    body, qkin, _ = reference_and_seats(obs, cfg, spf, shape)
+    return body, qkin
+
+
+def reference_and_seats(obs: Observations, cfg: ReconstructionConfig, spf: int,
+                        shape: BodyShape | None = None) -> tuple[Body, np.ndarray, tuple[Seat, ...]]:
     """The body (measured from `obs` unless `shape` is given, its landmark sites that are no joint centre then
     placed by `cfg.site_passes` IK passes; `spf` steps per frame; contact spheres on `cfg.contact_parts`, or as
-    `choose_contact_parts` decides) and the controllers' kinematic reference qpos [T, nq]: IK on the
-    (optionally smoothed) observations, optionally fitted to their 2D keypoints too and kept out of the ground
-    (`cfg.reference_2d_weight`, `cfg.reference_ground_weight`), and optionally lifted onto the ground
-    (`cfg.reference_smoothing`, `cfg.reference_on_ground`)."""
+    `choose_contact_parts` decides, with the pelvis's where it sits on a seat), the controllers' kinematic
+    reference qpos [T, nq]: IK on the (optionally smoothed) observations, optionally fitted to their 2D keypoints
+    too and kept out of the ground (`cfg.reference_2d_weight`, `cfg.reference_ground_weight`), and optionally
+    lifted onto the ground (`cfg.reference_smoothing`, `cfg.reference_on_ground`), and the seats the reference
+    sits on (`body.seats.find_seats`; none without `cfg.seats`, or where `cfg.contact_parts` leaves out the
+    pelvis)."""
     passes = cfg.site_passes if shape is None else 0
     shape = shape or measure_shape(obs)
     gains, timestep = Gains().scaled(cfg.gain_scale), 1.0 / (obs.fps * spf)
@@ -291,15 +304,23 @@ def kinematic_reference(obs: Observations, cfg: ReconstructionConfig, spf: int,
                                   level_geoms=feet, level_weights=level, balance_weight=cfg.reference_balance_weight)
         if p < passes:
             shape = dataclasses.replace(shape, site_offsets=site_offsets(body.model, shape, target, qkin))
+    every = body  # spheres on every part: the joints and qpos layout of any choice of parts
+    parts = cfg.contact_parts or CONTACT_PARTS
     if cfg.contact_parts is None:
         parts = choose_contact_parts(body, qkin)
         if parts != CONTACT_PARTS:  # the same joints and qpos layout, fewer spheres
             body = build_body(shape, gains, timestep=timestep, contact_parts=parts)
     if cfg.reference_on_ground:
         qkin, _ = lift_onto_ground(body.model, qkin, body.layout.contact_geoms)
+    seats: tuple[Seat, ...] = ()
+    if cfg.seats and (cfg.contact_parts is None or "pelvis" in parts):
+        geoms, pelvis = np.asarray(every.layout.contact_geoms), every.spheres_of(("pelvis",))
+        seats = find_seats(every.model, qkin, obs.fps, geoms[pelvis], geoms[~pelvis])
+        if seats and "pelvis" not in parts:
+            body = build_body(shape, gains, timestep=timestep, contact_parts=parts + ("pelvis",))
     if cfg.reference_velocity_damping:
         body = with_reference_damping(body, cfg.reference_velocity_damping)
-    return body, qkin
+    return body, qkin, seats
 
 
 SIDES = ("left", "right")
@@ -442,6 +463,7 @@ class _Clip:
     segments: list[tuple[int, int]]  # the simulated stretches, (first, stop) frames
     # [T, C] where the reference's spheres stand (`reference_stance`; the stance term and the slide retries read it)
     stance: np.ndarray | None
+    seats: tuple[Seat, ...] = ()  # what the reference sits on (`body.seats.find_seats`)
     shooting: list = dataclasses.field(default_factory=list)      # SolveResult per window
     continuity: list = dataclasses.field(default_factory=list)    # (SolveResult, candidate, candidates) per window
     controls: list = dataclasses.field(default_factory=list)      # [K, U] kept per window
@@ -493,15 +515,15 @@ def reconstruct_many(observations: list[Observations], config: ReconstructionCon
     for i, (obs, shape) in enumerate(zip(observations, shapes)):
         F, ov, K, spf = window.window_frames(obs.fps, obs.num_frames, cfg.window, cfg.overlap, cfg.keyframe_spacing,
                                              cfg.sim_rate)
-        body, qkin = kinematic_reference(obs, cfg, spf, shape)
+        body, qkin, seats = reference_and_seats(obs, cfg, spf, shape)
         segments = window.observed_segments(obs.confidence, obs.fps, cfg.restart_after_gap, obs.shot_starts)
         placed = window.segment_window_starts(segments, F, ov)
         wants_stance = cfg.weights.stance or cfg.weights.planted or cfg.slide_retry
         stance = reference_stance(body, qkin, obs.fps) if wants_stance else None
-        clip = _Clip(obs, body, qkin, [a for a, _ in placed], [b for _, b in placed], segments, stance)
-        groups.setdefault((F, ov, K, spf, obs.skeleton.num_joints, body.layout), []).append((i, clip))
+        clip = _Clip(obs, body, qkin, [a for a, _ in placed], [b for _, b in placed], segments, stance, seats)
+        groups.setdefault((F, ov, K, spf, obs.skeleton.num_joints, body.layout, bool(seats)), []).append((i, clip))
     out: list = [None] * len(observations)
-    for g, ((F, ov, K, spf, J, layout), members) in enumerate(groups.items()):
+    for g, ((F, ov, K, spf, J, layout, _), members) in enumerate(groups.items()):
         clips = [clip for _, clip in members]
         spec = window.WindowSpec(layout, J, F, K, spf)
         keep = None if resume is None else _Checkpoint(Path(f"{resume}.{g}" if g else resume), cfg, clips)
@@ -614,9 +636,10 @@ class _Run:
         carries a [U] first keyframe (zeros where free), so that all of a run share one compiled shape; without,
         none does."""
         free = np.zeros(self.spec.layout.num_controls) if self.cfg.continuous_controls else None
+        seated = clip.body.spheres_of(("pelvis",)).astype(np.float32) if clip.seats else None
         data = window.window_data(clip.obs, clip.qkin, state, start, self.spec.frames,
                                   free if first_keyframe is None else first_keyframe, first_keyframe is not None,
-                                  clip.stance if stance is None else stance, handover)
+                                  clip.stance if stance is None else stance, handover, seat_rows(clip.seats), seated)
         return window.WindowProblem(data, clip.body.arrays)
 
     def _reference_state(self, clip: _Clip, frame: int):
@@ -953,6 +976,7 @@ class _Run:
             "n_evals": n_evals, "n_windows": len(windows), "solver": cfg.solver,
             "simulated_frames": int(simulated.sum()),
             "simulated_stretches": [[int(a), int(b) - 1] for a, b in c.segments],
+            "seats": [seat.describe(obs.fps) for seat in c.seats],
             "fall_restarts": [int(c.starts[w]) for w in c.restarts],
             "slide_retries": {"windows": len(c.slide_retries),
                               "kept": sum(r["kept"] for r in c.slide_retries.values())},

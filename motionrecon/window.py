@@ -158,12 +158,14 @@ def _window_2d(obs: Observations, frames: np.ndarray, valid: np.ndarray) -> dict
 
 def window_data(obs: Observations, qkin: np.ndarray, state: SimState, start: int, F: int,
                 first_keyframe: np.ndarray | None = None, pin_first: bool = False,
-                stance: np.ndarray | None = None, handover: float = 0.0) -> diffphy.WindowData:
+                stance: np.ndarray | None = None, handover: float = 0.0, seats: np.ndarray | None = None,
+                seated: np.ndarray | None = None) -> diffphy.WindowData:
     """The loss data of the window of F frames after frame `start` (frames past the end are padded with the
     last one at zero confidence); keyframe 0 held at `first_keyframe` [U] where `pin_first`
     (`diffphy.pinned_keyframes`; None: free in every window of the batch); `stance` [T, C] of the whole clip
     (`reconstruct.reference_stance`; None: no stance term); `handover` the weight of the step out of `state` in
-    the skate and stance terms (`diffphy.handover_sliding`)."""
+    the skate and stance terms (`diffphy.handover_sliding`); `seats` [S, 5] and `seated` [C] the clip's seats and
+    the spheres that rest on them (`body.seats`; None: none)."""
     T = obs.num_frames
     frames = np.arange(start, start + F + 1)
     valid = frames <= T - 1
@@ -180,7 +182,9 @@ def window_data(obs: Observations, qkin: np.ndarray, state: SimState, start: int
         stance=jnp.asarray(np.zeros((F, 0)) if stance is None else stance[clipped[1:]] * valid[1:, None],
                            jnp.float32),
         stance0=jnp.asarray(np.zeros(0) if stance is None else stance[clipped[0]], jnp.float32),
-        handover=jnp.asarray(handover, jnp.float32))
+        handover=jnp.asarray(handover, jnp.float32),
+        seats=jnp.asarray(np.zeros((0, 5)) if seats is None else seats, jnp.float32),
+        seated=jnp.asarray(np.zeros(0) if seated is None else seated, jnp.float32))
 
 
 @jax.tree_util.register_dataclass

@@ -167,3 +167,19 @@ def test_file_is_a_glb_container(recon_dir):
     data = Path(recon_dir / "motion.glb").read_bytes()
     assert data[:4] == b"glTF" and int.from_bytes(data[4:8], "little") == 2
     assert int.from_bytes(data[8:12], "little") == len(data)
+
+
+def test_a_seat_is_a_static_box_from_the_floor_to_its_top(tmp_path):
+    """A reconstruction that sat on a seat (metrics "seats") exports a box node under it, reaching from the floor to
+    the seat's height over its rectangle (world z up, below the y-up top node)."""
+    folder = write_reconstruction(tmp_path / "recon")
+    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics["seats"] = [{"height_m": 0.42, "x_m": [-0.6, -0.2], "y_m": [-0.25, 0.15], "from_s": 0.5, "to_s": 1.2}]
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    gltf = build_gltf(load_reconstruction(folder))
+    seat = next(n for n in gltf.nodes if n.name == "seat_0")
+    top = next(n for n in gltf.nodes if n.name == "z_up_to_y_up")
+    assert gltf.nodes.index(seat) in top.children and seat.translation is None and seat.rotation is None
+    position = gltf.meshes[seat.mesh].primitives[0].attributes.POSITION
+    np.testing.assert_allclose(gltf.accessors[position].min, [-0.6, -0.25, 0.0], atol=1e-6)
+    np.testing.assert_allclose(gltf.accessors[position].max, [-0.2, 0.15, 0.42], atol=1e-6)

@@ -413,3 +413,64 @@ def test_unbounded_ankle_offsets_do_not_roll_the_feet_over(walk_window):
     for side in ("left", "right"):
         assert np.degrees(excess[:, names.index(f"{side}_foot")]).max() < 10.0
     assert lowest_body_point(body.model, np.asarray(traj.qpos, np.float64)).min() > -0.02
+
+
+def test_support_height_is_a_seat_s_top_over_it_and_the_floor_elsewhere():
+    """`contact.support_height`: exactly the seat's height from half an edge width inside its rectangle, half of it
+    on a side, exactly the floor's (0) from half an edge width outside, and nothing from a row of height 0 (an
+    unused row)."""
+    e = contact.SEAT_EDGE
+    seats = jnp.array([[0.0, 1.0, -0.5, 0.5, 0.4], [2.0, 3.0, -0.5, 0.5, 0.0]])
+    p = jnp.array([[0.5, 0.0], [1.0 - 0.51 * e, 0.49 - 0.51 * e], [1.0, 0.0], [1.0 + 0.51 * e, 0.0],
+                   [0.5, -0.5 - 0.51 * e], [2.5, 0.0]])
+    g = np.asarray(contact.support_height(p, seats))
+    np.testing.assert_array_equal(g[:2], np.float32(0.4))
+    np.testing.assert_allclose(g[2], 0.2, rtol=1e-6)  # on a side
+    np.testing.assert_array_equal(g[3:], 0.0)
+    assert np.all(np.asarray(contact.support_height(p, seats[1:])) == 0.0)
+
+
+@pytest.fixture(scope="module")
+def seated_window(test_config):
+    """A window of the synthetic sit-down (`datasets.synthetic.sit_down`) at 2 s, the body seated, with the seat
+    `body.seats` finds: (spec, body, problem with the seat, the same problem without it, evaluate)."""
+    from motionrecon.body.seats import seat_rows
+    from motionrecon.datasets.synthetic import sit_down
+    from motionrecon.reconstruct import reference_and_seats
+
+    obs = sit_down()
+    F, _, K, spf = window.window_frames(obs.fps, obs.num_frames, test_config.window, test_config.overlap,
+                                        test_config.keyframe_spacing, test_config.sim_rate)
+    body, qkin, seats = reference_and_seats(obs, test_config, spf)
+    assert len(seats) == 1 and body.spheres_of(("pelvis",)).sum() == 2
+    spec = window.WindowSpec(body.layout, obs.skeleton.num_joints, F, K, spf)
+    start = int(2.0 * obs.fps)
+    state = window.initial_state(body, qkin[start], qkin[start + 1], 1 / obs.fps)
+    seated = body.spheres_of(("pelvis",)).astype(np.float32)
+    on_seat = window.WindowProblem(window.window_data(obs, qkin, state, start, F, seats=seat_rows(seats),
+                                                      seated=seated), body.arrays)
+    on_floor = window.WindowProblem(window.window_data(obs, qkin, state, start, F), body.arrays)
+    evaluate = jax.jit(lambda x, p: window.loss_and_grad(spec, x, p, test_config.contact, test_config.weights))
+    return spec, body, seats[0], on_seat, on_floor, evaluate
+
+
+def test_a_seat_holds_the_pelvis_where_the_floor_alone_lets_it_drop(seated_window):
+    """From the seated reference's state with zero control offsets: on the seat the pelvis stays within 1.5 cm of
+    the reference's over the window, resting on the seat's top (its spheres 0-5 mm into it); on the floor alone
+    it drops (the pose has its centre of mass behind the heels)."""
+    spec, body, seat, on_seat, on_floor, evaluate = seated_window
+    x = jnp.zeros(spec.num_params)
+    pelvis = body.spheres_of(("pelvis",))
+    reference = np.asarray(on_seat.data.base_qpos[1:, 2])
+    (_, (held, _)), _ = evaluate(x, on_seat)
+    (_, (dropped, _)), _ = evaluate(x, on_floor)
+    assert np.abs(np.asarray(held.qpos[:, 2]) - reference).max() < 0.015
+    bottoms = np.asarray(held.contact_pos[-1, pelvis, 2]) - np.asarray(body.arrays.contact_radius)[pelvis]
+    assert np.all((seat.height - bottoms > 0.0) & (seat.height - bottoms < 0.005)), seat.height - bottoms
+    assert reference[-1] - float(dropped.qpos[-1, 2]) > 0.05, reference[-1] - float(dropped.qpos[-1, 2])
+
+
+def test_gradient_matches_central_differences_on_a_seat(seated_window):
+    spec, body, _, on_seat, _, evaluate = seated_window
+    x = 0.05 * np.random.default_rng(3).standard_normal(spec.num_params)
+    _check_gradient_against_central_differences(spec, on_seat, evaluate, x)

@@ -250,6 +250,10 @@ def print_metrics(folder: Path, echo=print) -> None:
         n = falls["windows"]
         echo(f"  {'fall retry':<12} {n:>10} {'window' if n == 1 else 'windows'} solved again where the body fell, "
              f"{falls['kept']} kept (evaluations included above)")
+    for seat in m.get("seats") or []:
+        start = m.get("start_s", 0.0)
+        echo(f"  {'seat':<12} {seat['height_m']:>10.2f} m high under the pelvis from {start + seat['from_s']:.1f} to "
+             f"{start + seat['to_s']:.1f} s (the pose cannot balance on the feet there: something holds it up)")
     if m.get("fall_restarts"):
         fps = m.get("fps") or 1.0
         times = ", ".join(f"{m.get('start_s', 0.0) + f / fps:.1f} s" for f in m["fall_restarts"])

@@ -3,6 +3,7 @@
 Scene graph (node-animated, no skinning):
   z_up_to_y_up          rotation -90 deg about x: glTF is +Y up, the project z up
   +- ground             the MJCF's floor plane (or a z = 0 square), static
+  +- seat_<i>           a box under each seat the reconstruction found (metrics "seats"), static
   +- <root body>        one node per MuJoCo body of the articulated tree, named
      +- <geom>          after the body; children: its geoms' mesh nodes (static,
      +- <child body>    at the geom's pose in the body frame) and child bodies
@@ -128,6 +129,10 @@ def build_gltf(recon: Reconstruction, *, generator: str = "motionrecon") -> gl.G
 
     ground, ground_rgba, _ = meshes.ground_mesh(model, meshes.ground_half_extent(recon))
     gltf.nodes[top].children.append(add_node(gl.Node(name="ground", mesh=add_mesh("ground", ground, ground_rgba))))
+    for i, seat in enumerate(recon.metrics.get("seats") or []):
+        box = meshes.seat_mesh(seat)
+        gltf.nodes[top].children.append(add_node(gl.Node(name=f"seat_{i}", mesh=add_mesh(f"seat_{i}", box,
+                                                                                          meshes.SEAT_RGBA))))
 
     # Body nodes, then their geoms.
     body_node = {}

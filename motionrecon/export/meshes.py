@@ -139,6 +139,18 @@ def ground_mesh(model: mujoco.MjModel, half_extent: float) -> tuple[trimesh.Trim
     return mesh, np.array([0.8, 0.8, 0.8, 1.0]), (-1,)
 
 
+SEAT_RGBA = np.array([0.55, 0.45, 0.35, 1.0])
+
+
+def seat_mesh(seat: dict) -> trimesh.Trimesh:
+    """A box from the floor up to a seat's top over its rectangle (`body.seats.Seat.describe`: "x_m", "y_m",
+    "height_m"), in world coordinates z up."""
+    (x0, x1), (y0, y1), h = seat["x_m"], seat["y_m"], seat["height_m"]
+    box = trimesh.creation.box(extents=[x1 - x0, y1 - y0, h])
+    box.apply_translation([(x0 + x1) / 2, (y0 + y1) / 2, h / 2])
+    return box
+
+
 def ground_half_extent(recon: Reconstruction, margin: float = 2.0) -> float:
     """Half size of a floor square centred at the origin that covers the motion plus `margin` metres."""
     reach = np.nanmax(np.abs(recon.joints3d[..., :2])) if recon.joints3d.size else 0.0

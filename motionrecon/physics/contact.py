@@ -22,6 +22,10 @@ force is continuous in the state. The step is implicit in these contact forces
 stiffness be 2e5 N/m per sphere at 120 Hz: a body standing on its toes' two spheres
 sinks about 2 mm, and a landing about 1 cm (1e5 until session 11: the simulated toes
 went 10-16 mm under the floor on 10 of 24 corpus clips; docs/mocap.md).
+
+Seats (`support_height`): the spheres a window names (the pelvis's, where `body.seats` found the reference
+sitting on something the pose cannot balance without) meet a seat's top as they meet the floor: the depth is
+taken from the height of the support under the sphere instead of from z = 0.
 """
 
 from __future__ import annotations
@@ -44,6 +48,28 @@ class ContactParams:
     tangential_damping: float = 150.0    # N s/m
     smoothing: float = 1.0e-3         # m, width of the smooth max
     contact_depth_scale: float = 1.0e-3  # m, d_0
+
+
+# m: the width over which a seat's edge fades from its height to the floor's (`support_height`)
+SEAT_EDGE = 0.02
+
+
+def support_height(p_xy, seats, edge: float = SEAT_EDGE):
+    """Height (m) of what holds up points p_xy [C, 2] (m): the highest seat whose rectangle holds the point, else
+    the floor (0). seats: [S, 5] rows (x0, x1, y0, y1, height) in metres, world axes; a row of height 0 is no seat.
+    Each rectangle's edges are smooth: across a side the height rises as a smoothstep (3 s^2 - 2 s^3) over
+    `edge`, centred on the side, so a sphere sliding off a seat comes down to the floor over a couple of
+    centimetres, the force stays differentiable, and the height is exact (the seat's, or 0) beyond half an
+    edge from every side. Returns [C]."""
+    x, y = p_xy[:, None, 0], p_xy[:, None, 1]
+    x0, x1, y0, y1, height = (seats[None, :, k] for k in range(5))
+
+    def step(u):  # 0 outside, 1 inside, u the distance inside the side (m)
+        s = jnp.clip(u / edge + 0.5, 0.0, 1.0)
+        return s * s * (3.0 - 2.0 * s)
+
+    inside = step(x - x0) * step(x1 - x) * step(y - y0) * step(y1 - y)
+    return jnp.max(height * inside, axis=1)
 
 
 def _smooth_relu(x, width):

@@ -44,18 +44,22 @@ class Trajectory:
 
 
 def contact_forces(frames: dynamics.Frames, sp: dynamics.Spatial, velocities, anchor, arrays: BodyArrays,
-                   layout: Layout, params: contact.ContactParams):
+                   layout: Layout, params: contact.ContactParams, seats=None, seated=None):
     """The ground contacts as generalised forces [nv], their stiffness and damping [nv, nv] (for the
     implicit step), and the new anchors [C, 2].
 
     Each sphere's force (`contact.forces`, from the centre's position and velocity) acts at its lowest
     point, p - r z; J is that point's Jacobian, and K = J^T diag(k) J, C = J^T diag(c) J with the
-    sphere's stiffness k and damping c along x, y, z (`contact.linearisation`)."""
+    sphere's stiffness k and damping c along x, y, z (`contact.linearisation`). seats: [S, 5] seat rows
+    (`contact.support_height`; None or S = 0: the floor alone) that the spheres with `seated` [C] = 1 rest on."""
     bodies = layout.contact_bodies
     p = dynamics.body_points(frames, bodies, arrays.contact_local)
     v = dynamics.point_velocities(sp, velocities, p, bodies)
-    f, new_anchor = contact.forces(p, v, anchor, arrays.contact_radius, params)
-    k, c = contact.linearisation(p, v, anchor, arrays.contact_radius, params)
+    above = p  # the sphere centres over what holds them up: the floor, or a seat
+    if seats is not None and seats.shape[0]:
+        above = p.at[:, 2].add(-seated * contact.support_height(p[:, :2], seats))
+    f, new_anchor = contact.forces(above, v, anchor, arrays.contact_radius, params)
+    k, c = contact.linearisation(above, v, anchor, arrays.contact_radius, params)
     lowest = p - arrays.contact_radius[:, None] * jnp.asarray([0.0, 0.0, 1.0], p.dtype)
     jac = dynamics.point_jacobian(sp, lowest, bodies, layout)  # [C, nv, 3]
     qfrc = jnp.einsum("ckx,cx->k", jac, f)
@@ -65,18 +69,18 @@ def contact_forces(frames: dynamics.Frames, sp: dynamics.Spatial, velocities, an
 
 
 def step(qpos, qvel, anchor, ball_target, hinge_target, arrays: BodyArrays, layout: Layout,
-         params: contact.ContactParams, qvel_ref=None):
+         params: contact.ContactParams, qvel_ref=None, seats=None, seated=None):
     """One linearly implicit Euler step (timestep `arrays.timestep`) under PD torques, soft joint limits
     and ground contact, the PD springs and the contacts treated implicitly (`dynamics.acceleration`);
     qvel_ref [nv]: the reference's joint velocity the damping pulls towards (`control.reference_damping`;
     None: rest).
     Returns ((qpos', qvel', anchor'), (landmark sites [L, 3], contact sphere centres [C, 3]) at the
-    state before the step)."""
+    state before the step). seats, seated: see `contact_forces`."""
     frames = dynamics.kinematics(qpos, arrays, layout)
     sp = dynamics.spatial(frames, arrays, layout)
     velocities = dynamics.body_velocities(sp, qvel, layout)
     qfrc_contact, k_contact, c_contact, new_anchor = contact_forces(frames, sp, velocities, anchor, arrays, layout,
-                                                                    params)
+                                                                    params, seats, seated)
     qfrc = control.pd_torques(qpos, ball_target, hinge_target, arrays, layout) + qfrc_contact
     if qvel_ref is not None:
         qfrc = qfrc + control.reference_damping(qvel_ref, arrays)
@@ -90,7 +94,7 @@ def step(qpos, qvel, anchor, ball_target, hinge_target, arrays: BodyArrays, layo
 
 @partial(jax.jit, static_argnames=("layout", "spf"))
 def rollout(arrays: BodyArrays, params: contact.ContactParams, init: SimState, base_qpos, keyframes,
-            *, layout: Layout, spf: int) -> Trajectory:
+            seats=None, seated=None, *, layout: Layout, spf: int) -> Trajectory:
     """Simulates one window.
 
     Args:
@@ -100,6 +104,7 @@ def rollout(arrays: BodyArrays, params: contact.ContactParams, init: SimState, b
         f + 1 their joint velocity is what `arrays.dof_damping_ref` damps towards).
       keyframes: [K, U] control offsets, spread evenly over the window.
       spf: simulation steps per observation frame.
+      seats: [S, 5] seats the spheres with `seated` [C] = 1 rest on (`contact_forces`; None: the floor alone).
     Returns: the `Trajectory` at frames 1..F.
 
     One scan over the window's steps, each rematerialised in the backward pass (only the state between
@@ -119,7 +124,7 @@ def rollout(arrays: BodyArrays, params: contact.ContactParams, init: SimState, b
         tau = (i % spf) / spf
         offset = control.keyframe_offsets(keyframes, (f + tau) / F)
         ball, hinge = control.targets(base_qpos[f], base_qpos[f + 1], tau, offset, arrays, layout)
-        new, seen = step(*carry, ball, hinge, arrays, layout, params, qvel_ref[f])
+        new, seen = step(*carry, ball, hinge, arrays, layout, params, qvel_ref[f], seats, seated)
         return new, (carry, seen)
 
     sub = jax.checkpoint(sub, prevent_cse=False)
