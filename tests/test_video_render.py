@@ -151,3 +151,23 @@ def test_side_view_png_fallback(tmp_path):
     out = side_view.write_side_view(world, MEDIAPIPE33.parents, 20.0, tmp_path / "side.mp4", allow_video=False)
     assert out.suffix == ".png" and out.exists() and not (tmp_path / "side.mp4").exists()
     assert cv2.imread(str(out)).shape[1] > 960
+
+
+def test_side_view_draws_a_seat_from_the_ground_to_its_top():
+    """A seat (metrics "seats") is a filled box in both panels: across its rectangle's extent along the panel's
+    axis, from the ground line up to its height; nothing of it is drawn without it."""
+    world, _ = walking_body(num_frames=4)
+    x, y = world[0, :, :2].mean(axis=0)  # under the body, within both panels
+    seat = {"height_m": 0.45, "x_m": [x - 0.2, x + 0.1], "y_m": [y - 0.15, y + 0.2], "from_s": 0.0, "to_s": 0.2}
+    colors = overlay.joint_colors(MEDIAPIPE33.joints, 33)
+    for view in side_view.fit_views(world, (480, 540)):
+        img = side_view.render_panel(view, world[0] + [0, 0, 1.0], MEDIAPIPE33.parents, colors, seats=[seat])
+        corners = np.zeros((2, 3))
+        corners[:, view.horizontal] = seat["y_m"] if view.horizontal == 1 else seat["x_m"]
+        corners[1, 2] = seat["height_m"]
+        (u0, v0), (u1, v1) = view.to_pixels(corners)
+        rows, cols = np.nonzero(np.all(img == side_view.SEAT, axis=-1))
+        assert abs(cols.min() - u0) <= 1 and abs(cols.max() - u1) <= 1, (cols.min(), u0, cols.max(), u1)
+        assert abs(rows.min() - v1) <= 1 and abs(rows.max() - v0) <= 4, (rows.min(), v1, rows.max(), v0)  # ground line
+        plain = side_view.render_panel(view, world[0] + [0, 0, 1.0], MEDIAPIPE33.parents, colors)
+        assert not np.all(plain == side_view.SEAT, axis=-1).any()

@@ -121,7 +121,8 @@ def reconstruct_video(video: Path, folder: Path, args, cfg, echo=print,
         write_overlay(video, obs.camera_model.video_pixels(sim2d), MEDIAPIPE33.parents, tmp / "overlay.mp4",
                       frame_indices=frame_idx, joint_names=MEDIAPIPE33.joints, undetected=undetected)
         write_side_view(rec.joints3d, MEDIAPIPE33.parents, obs.fps, tmp / "side.mp4",
-                        joint_names=MEDIAPIPE33.joints, start_time=first / obs.fps, undetected=undetected)
+                        joint_names=MEDIAPIPE33.joints, start_time=first / obs.fps, undetected=undetected,
+                        seats=rec.metrics.get("seats") or ())
         mocap.write_exports(tmp)
 
     return write_reconstruction(rec, folder, {"input": str(video), "start": args.start,

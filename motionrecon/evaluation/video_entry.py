@@ -236,7 +236,7 @@ def reconstruct_video_entry(task, progress=None) -> tuple[str, ...]:
             from motionrecon.export.side_view import write_side_view
 
             write_side_view(rec.joints3d, MEDIAPIPE33.parents, obs.fps, tmp / "side.mp4",
-                            joint_names=MEDIAPIPE33.joints)
+                            joint_names=MEDIAPIPE33.joints, seats=rec.metrics.get("seats") or ())
             export_all(tmp)
 
     write_reconstruction(rec, folder, info_json, extra_files=extra)

@@ -29,6 +29,7 @@ from motionrecon.export.video_writer import write_video
 BACKGROUND = (245, 245, 245)
 GROUND = (90, 90, 90)
 CONTACT = (0, 0, 230)
+SEAT = (170, 190, 210)  # BGR: what the body sits on (`body.seats`)
 TEXT = (40, 40, 40)
 
 
@@ -78,10 +79,15 @@ def fit_views(joints3d: np.ndarray, panel_size: tuple[int, int], margin: float =
 
 def render_panel(view: View, joints: np.ndarray, parents: Sequence[int], colors, *,
                  confidence: np.ndarray | None = None, contact_height: float = 0.03,
-                 extra_bones: Sequence[tuple[int, int]] = ()) -> np.ndarray:
-    """One panel [H, W, 3] BGR of one frame's joints [J, 3]."""
+                 extra_bones: Sequence[tuple[int, int]] = (), seats: Sequence[dict] = ()) -> np.ndarray:
+    """One panel [H, W, 3] BGR of one frame's joints [J, 3], with the `seats` (metrics "seats": "x_m", "y_m",
+    "height_m") drawn as boxes from the ground up."""
     w, h = view.size
     img = np.full((h, w, 3), BACKGROUND, np.uint8)
+    for seat in seats:
+        across = seat["y_m"] if view.horizontal == 1 else seat["x_m"]
+        corners = view.to_pixels(np.array([[across[0], across[0], 0.0], [across[1], across[1], seat["height_m"]]]))
+        cv2.rectangle(img, tuple(corners[0].round().astype(int)), tuple(corners[1].round().astype(int)), SEAT, -1)
     ground_v = int(round(view.to_pixels(np.zeros(3))[1]))
     cv2.line(img, (0, ground_v), (w - 1, ground_v), GROUND, 2, cv2.LINE_AA)
     first = np.ceil(view.lo[0] / 0.5) * 0.5
@@ -101,10 +107,10 @@ def render_panel(view: View, joints: np.ndarray, parents: Sequence[int], colors,
 
 def render_frame(views: Sequence[View], joints: np.ndarray, parents, colors, label: str, *,
                  confidence: np.ndarray | None = None, contact_height: float = 0.03,
-                 extra_bones: Sequence[tuple[int, int]] = ()) -> np.ndarray:
+                 extra_bones: Sequence[tuple[int, int]] = (), seats: Sequence[dict] = ()) -> np.ndarray:
     """Panels side by side with a time label, [H, W, 3] BGR."""
     panels = [render_panel(v, joints, parents, colors, confidence=confidence, contact_height=contact_height,
-                           extra_bones=extra_bones) for v in views]
+                           extra_bones=extra_bones, seats=seats) for v in views]
     sep = np.full((panels[0].shape[0], 4, 3), GROUND, np.uint8)
     image = np.concatenate([panels[0]] + [x for p in panels[1:] for x in (sep, p)], axis=1)
     cv2.putText(image, label, (image.shape[1] - 130, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, TEXT, 1, cv2.LINE_AA)
@@ -115,7 +121,7 @@ def write_side_view(joints3d: np.ndarray, parents: Sequence[int], fps: float, ou
                     confidence: np.ndarray | None = None, joint_names: Sequence[str] | None = None,
                     panel_size: tuple[int, int] = (480, 540), contact_height: float = 0.03,
                     start_time: float = 0.0, undetected: np.ndarray | None = None,
-                    allow_video: bool = True) -> Path:
+                    allow_video: bool = True, seats: Sequence[dict] = ()) -> Path:
     """Renders [T, J, 3] world joints (z-up, ground z = 0) as a side/front view video.
 
     Args:
@@ -130,6 +136,7 @@ def write_side_view(joints3d: np.ndarray, parents: Sequence[int], fps: float, ou
       start_time: seconds into the video of the first frame (the time label shows video time).
       undetected: [T] bool, frames without a detection: labelled "not detected" in red.
       allow_video: False forces the PNG strip.
+      seats: what the body sits on (metrics "seats"), drawn as boxes from the ground up.
 
     Returns:
       The path written (`out_path`, or its ".png" strip).
@@ -151,7 +158,7 @@ def write_side_view(joints3d: np.ndarray, parents: Sequence[int], fps: float, ou
         for i in range(T):
             image = render_frame(views, joints3d[i], parents, colors, f"t = {start_time + i / fps:5.2f} s",
                                  confidence=None if confidence is None else confidence[i],
-                                 contact_height=contact_height, extra_bones=extra)
+                                 contact_height=contact_height, extra_bones=extra, seats=seats)
             if undetected[i]:
                 cv2.putText(image, "not detected", (image.shape[1] - 130, 42), cv2.FONT_HERSHEY_SIMPLEX, 0.55,
                             CONTACT, 1, cv2.LINE_AA)
