@@ -758,6 +758,11 @@ def geom_positions(model: mujoco.MjModel, qpos: np.ndarray, geoms) -> np.ndarray
     return _over_frames(model, qpos, "geom_xpos", geoms)
 
 
+def body_positions(model: mujoco.MjModel, qpos: np.ndarray, bodies) -> np.ndarray:
+    """Forward kinematics: [T, nq] -> [T, B, 3] origins of the bodies `bodies` (ids; a thigh's is its hip)."""
+    return _over_frames(model, qpos, "xpos", bodies)
+
+
 def on_image_rays(obs: Observations) -> np.ndarray:
     """obs.joints3d [T, J, 3] with each point moved, at its depth from the camera, onto the ray of its 2D
     keypoint (world metres): the image position the 2D's, the depth the 3D's. Points without a finite 2D

@@ -31,7 +31,7 @@ import numpy as np
 
 SEAT_LOWEST = 0.15     # m: a pelvis lower than this sits on the floor (or a step the floor stands for)
 SEAT_HIGHEST = 0.75    # of the pelvis's underside standing (0.58 m on the default body: a chair, not a bar stool)
-THIGH_FROM_VERTICAL_DEG = 45.0
+THIGH_FROM_VERTICAL_DEG = 45.0  # both thighs at least this far from the vertical: the hips flexed, as on a chair
 UNBALANCED_M = 0.05    # m: the centre of mass this far outside the feet's support cannot balance on them
 DOWN_M = 0.03          # m: a contact sphere's underside this close to the floor supports the body
 STILL_MPS = 0.3        # m/s: the pelvis rests (it is set on something)
@@ -103,7 +103,7 @@ def sitting_frames(model: mujoco.MjModel, qpos: np.ndarray, fps: float, pelvis_g
     """[T] bool: the frames of qpos [T, nq] in which the body sits on something (the rules above);
     `pelvis_geoms`: the pelvis's contact sphere geoms, `support_geoms` the others (feet, hands, knees ...)."""
     data = mujoco.MjData(model)
-    pelvis, feet = list(pelvis_geoms), list(support_geoms)
+    pelvis, support = list(pelvis_geoms), list(support_geoms)
     mass = model.body_mass[1:]
     data.qpos[:] = model.qpos0  # standing, soles on the floor
     mujoco.mj_kinematics(model, data)
@@ -125,8 +125,8 @@ def sitting_frames(model: mujoco.MjModel, qpos: np.ndarray, fps: float, pelvis_g
         if np.max(legs[:, 2] / np.linalg.norm(legs, axis=1)) > upright:
             continue
         com = mass @ data.xipos[1:, :2] / mass.sum()
-        down = data.geom_xpos[feet, 2] - model.geom_size[feet, 0] < DOWN_M
-        out[t] = _outside(com, data.geom_xpos[feet][down, :2]) > UNBALANCED_M
+        down = data.geom_xpos[support, 2] - model.geom_size[support, 0] < DOWN_M
+        out[t] = _outside(com, data.geom_xpos[support][down, :2]) > UNBALANCED_M
     return out
 
 
@@ -141,14 +141,14 @@ def find_seats(model: mujoco.MjModel, qpos: np.ndarray, fps: float, pelvis_geoms
     runs = [(a, b) for a, b in _runs(sitting) if b - a >= shortest]
     if not runs:
         return ()
-    from motionrecon.body.fit import _over_frames, geom_positions
+    from motionrecon.body.fit import body_positions, geom_positions
 
     knees = _hips_and_knees(model)[1::2]
     seats: list[Seat] = []
     for a, b in runs:
         centres = geom_positions(model, qpos[a:b], pelvis)  # [n, P, 3]
         underside = np.min(centres[..., 2] - model.geom_size[pelvis, 0], axis=1)
-        under = np.concatenate([centres, _over_frames(model, qpos[a:b], "xpos", knees)], axis=1)[..., :2]
+        under = np.concatenate([centres, body_positions(model, qpos[a:b], knees)], axis=1)[..., :2]
         lo, hi = under.reshape(-1, 2).min(0) - SEAT_MARGIN, under.reshape(-1, 2).max(0) + SEAT_MARGIN
         seat = Seat((float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1])), float(np.percentile(underside, 10)),
                     int(a), int(b))
