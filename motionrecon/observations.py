@@ -18,6 +18,12 @@ def shot_spans(shot_starts: tuple[int, ...], num_frames: int) -> list[tuple[int,
     return list(zip(edges[:-1], edges[1:]))
 
 
+def frame_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[(first, stop), ...] of every run of True in a per-frame [T] bool array, in order."""
+    edges = np.diff(np.concatenate([[0], np.asarray(mask).astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
+
+
 @dataclasses.dataclass(frozen=True)
 class Camera:
     """Pinhole camera, OpenCV convention (x right, y down, z forward).

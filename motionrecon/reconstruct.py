@@ -45,6 +45,7 @@ it across runs (`jaxsetup.enable_compilation_cache`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import time
 from pathlib import Path
@@ -471,6 +472,14 @@ class _Clip:
     slide_retries: dict = dataclasses.field(default_factory=dict)  # window -> what its slide retry did
     fall_retries: dict = dataclasses.field(default_factory=dict)  # window -> what its fall retry did
 
+    @functools.cached_property
+    def seat_data(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The window data's seat rows [MAX_SEATS, 5] and [C] mask of the spheres that rest on them (the
+        pelvis's), once per clip; (None, None) where the reference sits on nothing."""
+        if not self.seats:
+            return None, None
+        return seat_rows(self.seats), self.body.spheres_of(("pelvis",)).astype(np.float32)
+
     def starts_segment(self, w: int) -> bool:
         """Whether window w is the first of a simulated stretch (it starts from the reference state)."""
         return w == 0 or self.ends[w] != self.ends[w - 1]
@@ -636,10 +645,9 @@ class _Run:
         carries a [U] first keyframe (zeros where free), so that all of a run share one compiled shape; without,
         none does."""
         free = np.zeros(self.spec.layout.num_controls) if self.cfg.continuous_controls else None
-        seated = clip.body.spheres_of(("pelvis",)).astype(np.float32) if clip.seats else None
         data = window.window_data(clip.obs, clip.qkin, state, start, self.spec.frames,
                                   free if first_keyframe is None else first_keyframe, first_keyframe is not None,
-                                  clip.stance if stance is None else stance, handover, seat_rows(clip.seats), seated)
+                                  clip.stance if stance is None else stance, handover, *clip.seat_data)
         return window.WindowProblem(data, clip.body.arrays)
 
     def _reference_state(self, clip: _Clip, frame: int):

@@ -37,7 +37,7 @@ import numpy as np
 from motionrecon import diffphy
 from motionrecon.body import Body, BodyArrays, Layout
 from motionrecon.body.fit import finite_difference_velocity
-from motionrecon.observations import Observations, shot_spans
+from motionrecon.observations import Observations, frame_runs, shot_spans
 from motionrecon.optim import batched
 from motionrecon.physics.contact import ContactParams
 from motionrecon.physics.rollout import SimState, Trajectory
@@ -105,18 +105,12 @@ def observed_segments(confidence: np.ndarray, fps: float, gap_s: float,
     kept = np.ones(T, bool)
     if gap_s > 0:
         shortest = max(1, int(np.ceil(gap_s * fps - 1e-9)))
-        for first, stop in _runs(~seen):
+        for first, stop in frame_runs(~seen):
             if stop - first >= shortest:
                 kept[first:stop] = False
     stretches = [(first + a, first + b) for first, stop in shot_spans(shot_starts, T)
-                 for a, b in _runs(kept[first:stop])]
+                 for a, b in frame_runs(kept[first:stop])]
     return [(first, stop) for first, stop in stretches if stop - first >= 2 and seen[first:stop].any()] or [(0, T)]
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """(first, stop) of every run of True in a [T] bool array, in order."""
-    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
 
 
 def segment_window_starts(segments: list[tuple[int, int]], F: int, overlap: int) -> list[tuple[int, int]]:

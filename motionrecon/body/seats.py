@@ -29,6 +29,8 @@ import dataclasses
 import mujoco
 import numpy as np
 
+from motionrecon.observations import frame_runs
+
 SEAT_LOWEST = 0.15     # m: a pelvis lower than this sits on the floor (or a step the floor stands for)
 SEAT_HIGHEST = 0.75    # of the pelvis's underside standing (0.58 m on the default body: a chair, not a bar stool)
 THIGH_FROM_VERTICAL_DEG = 45.0  # both thighs at least this far from the vertical: the hips flexed, as on a chair
@@ -94,11 +96,6 @@ def _hips_and_knees(model: mujoco.MjModel) -> list[int]:
             for part in ("thigh", "shin")]
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    edges = np.flatnonzero(np.diff(np.r_[0, mask.astype(int), 0]))
-    return list(zip(edges[::2], edges[1::2]))
-
-
 def sitting_frames(model: mujoco.MjModel, qpos: np.ndarray, fps: float, pelvis_geoms, support_geoms) -> np.ndarray:
     """[T] bool: the frames of qpos [T, nq] in which the body sits on something (the rules above);
     `pelvis_geoms`: the pelvis's contact sphere geoms, `support_geoms` the others (feet, hands, knees ...)."""
@@ -138,7 +135,7 @@ def find_seats(model: mujoco.MjModel, qpos: np.ndarray, fps: float, pelvis_geoms
         return ()
     sitting = sitting_frames(model, qpos, fps, pelvis, support_geoms)
     shortest = max(1, int(np.ceil(MIN_SITTING_S * fps - 1e-9)))
-    runs = [(a, b) for a, b in _runs(sitting) if b - a >= shortest]
+    runs = [(a, b) for a, b in frame_runs(sitting) if b - a >= shortest]
     if not runs:
         return ()
     from motionrecon.body.fit import body_positions, geom_positions

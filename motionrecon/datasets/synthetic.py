@@ -8,16 +8,21 @@ about 0.3 m behind its heels: a pose no body balances on its feet (`body.seats`)
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import mujoco
 import numpy as np
 
 from motionrecon.observations import Observations
 
+if TYPE_CHECKING:
+    from motionrecon.body import Body
+
 LEAN = 0.45  # rad: the trunk's forward lean halfway down or up
 
 
 def sit_down_poses(fps: float = 30.0, stand: float = 0.7, down: float = 1.0, seated: float = 2.0, up: float = 1.0,
-                   after: float = 0.7) -> tuple[np.ndarray, "object"]:
+                   after: float = 0.7) -> tuple[np.ndarray, "Body"]:
     """(qpos [T, nq] of the default body, the body): standing `stand` s, sitting down over `down` s, seated
     `seated` s, standing up over `up` s, standing `after` s, at `fps`."""
     from motionrecon.body import build_body
