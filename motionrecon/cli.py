@@ -91,8 +91,8 @@ MULTI_CORE_COMMANDS = ("train-optimus",)
 
 def console_main() -> int:
     """The `motionrecon` executable: `main` on one CPU core (see `jaxsetup.use_one_core`), except for
-    MULTI_CORE_COMMANDS and Ray (whose workers would inherit the one core). `eval --workers N` gives
-    each worker process a core of its own (`evaluation.batch.run_in_processes`)."""
+    MULTI_CORE_COMMANDS and Ray (whose workers would inherit the one core). `--workers N` of mocap, video and
+    eval gives each worker process a core of its own (`motionrecon.workers`)."""
     args = sys.argv[1:]
     if not (args and args[0] in MULTI_CORE_COMMANDS) and not any(a == "--ray" or a.startswith("--ray=") for a in args):
         from motionrecon.jaxsetup import use_one_core

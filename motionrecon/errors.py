@@ -12,3 +12,6 @@ class InputError(Exception):
         self.source = str(source)
         self.problem = problem
         super().__init__(f"{self.source}: {problem}")
+
+    def __reduce__(self):  # pickled as its two arguments: it crosses from worker processes (motionrecon.workers)
+        return type(self), (self.source, self.problem)

@@ -37,6 +37,43 @@ def add_common_arguments(p: argparse.ArgumentParser, defaults=None) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def add_workers_argument(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help=f"{what} reconstructed at once in N processes, each on a CPU core of its own (default 1; at "
+                        "most the cores this process may use; each holds its own JAX runtime, about 1 GB)")
+
+
+def workers_from_args(args, jobs: int, echo=print) -> int:
+    """How many worker processes `--workers` asks for `jobs` jobs: at most one per job and one per CPU core this
+    process may use (a note says so where the request was larger); InputError below 1."""
+    from motionrecon.jaxsetup import cores_available
+
+    asked = getattr(args, "workers", 1)
+    if asked < 1:
+        raise InputError("--workers", f"must be at least 1, got {asked}")
+    cores = len(cores_available())
+    if asked > cores:
+        echo(f"note: --workers {asked}: this machine lets the process use {cores} CPU "
+             f"{'core' if cores == 1 else 'cores'}, so {cores} {'worker' if cores == 1 else 'workers'}")
+    return max(1, min(asked, cores, jobs))
+
+
+def output_folders(paths, out: Path) -> list[Path]:
+    """out/<stem>/ for each input; InputError where two inputs would write the same folder (one file listed twice,
+    or two files of one name)."""
+    folders, seen = [], {}
+    for path in paths:
+        folder = out / Path(path).stem
+        if folder in seen:
+            why = "is listed twice" if Path(seen[folder]).resolve() == Path(path).resolve() else \
+                f"would be written to {folder} as {seen[folder]} is (the same name); rename one, or reconstruct " \
+                "them into different --out folders"
+            raise InputError(str(path), why)
+        seen[folder] = str(path)
+        folders.append(folder)
+    return folders
+
+
 # Inputs per batch: 4 clips of one length share each compiled call (bench/speed.py: a batch of 8 windows costs
 # about 4 single ones on one CPU core); small enough that a killed run loses little.
 BATCH_ENTRIES = 4
@@ -50,6 +87,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="redo inputs whose output folder is already complete")
     p.add_argument("--batch", type=int, default=BATCH_ENTRIES, metavar="N",
                    help="inputs reconstructed together, their windows in one batch (default %(default)s)")
+    add_workers_argument(p, "inputs")
     p.add_argument("--joint-map", default=None, metavar="FILE",
                    help="BVH files: a JSON object of role -> joint name for what the names and the tree cannot "
                         "tell (e.g. {\"thorax\": \"Chest2\", \"left_knee\": \"LKnee\"}), optionally \"up\" "
@@ -119,8 +157,7 @@ def reconstruct_files(paths, out: Path, args, *, force: bool = False, echo=print
     if batch_size < 1:
         raise InputError("--batch", f"must be at least 1, got {batch_size}")
     done, failed, batch = [], [], []
-    for path in paths:
-        folder = out / Path(path).stem
+    for path, folder in zip(paths, output_folders(paths, out)):
         if is_complete(folder) and not force:
             echo(f"{path}: already reconstructed in {folder}, skipped")
             done.append(folder)
@@ -195,7 +232,10 @@ def progress_bar(name: str, disable: bool, leave: bool = True):
     no rate or time estimate), then evaluations of each pass with their rate and the time left."""
     from tqdm import tqdm
 
-    bar = tqdm(total=1, desc=name, unit="eval", disable=disable, file=sys.stderr, leave=leave)
+    from motionrecon.workers import bar_position
+
+    bar = tqdm(total=1, desc=name, unit="eval", disable=disable, file=sys.stderr, leave=leave,
+               position=bar_position())
     current = {"stage": None}
 
     def update_to(stage: str, n: int, total: int) -> None:
@@ -260,9 +300,56 @@ def print_metrics(folder: Path, echo=print) -> None:
         echo(f"  warning: the body fell and was restarted from the reference at {times} (a jump in the motion)")
 
 
+def reconstruct_files_in_workers(paths, out: Path, args, workers: int, echo=print) -> tuple[list, list]:
+    """`reconstruct_files` with the inputs still to do split among `workers` processes
+    (`motionrecon.workers.split_for_workers`: batches of at most `args.batch`, as many as there are workers where
+    the inputs allow), each reconstructing its batch on a core of its own. Returns (done folders, failures)."""
+    from motionrecon.datasets.bvh_rig import read_joint_map
+    from motionrecon.export.contract import is_complete
+    from motionrecon.workers import run_in_processes, split_for_workers
+
+    config_from_args(args)  # a bad option or joint map stops the run here, before any worker starts
+    if getattr(args, "joint_map", None) is not None:
+        read_joint_map(args.joint_map)
+    if args.batch < 1:
+        raise InputError("--batch", f"must be at least 1, got {args.batch}")
+    done, failed, todo = [], [], []
+    for path, folder in zip(paths, output_folders(paths, out)):
+        if is_complete(folder) and not args.force:
+            echo(f"{path}: already reconstructed in {folder}, skipped")
+            done.append(folder)
+        else:
+            todo.append(str(path))
+    groups = split_for_workers(todo, workers, args.batch)
+
+    def finished(group, result, error) -> None:
+        if error is not None:
+            message = f"worker process failed: {type(error).__name__}: {error}".splitlines()[0]
+            failed.extend((path, message) for path in group)
+            print(f"motionrecon: error: {', '.join(group)}: {message}", file=sys.stderr)
+            return
+        done.extend(result[0])
+        failed.extend(result[1])
+
+    run_in_processes(_files_in_worker, [(group, out, args) for group in groups], workers,
+                     lambda job, result, error: finished(job[0], result, error))
+    order = {folder: k for k, folder in enumerate(output_folders(paths, out))}
+    return sorted(done, key=lambda folder: order.get(folder, len(order))), failed  # as listed, not as finished
+
+
+def _files_in_worker(job) -> tuple[list, list]:
+    """A worker's share of `reconstruct_files_in_workers`: (paths, out, args) -> (done folders, failures)."""
+    paths, out, args = job
+    return reconstruct_files(paths, out, args, force=args.force)
+
+
 def run(args) -> int:
     out = Path(args.out)
-    done, failed = reconstruct_files(args.paths, out, args, force=args.force)
+    workers = workers_from_args(args, len(args.paths))
+    if workers > 1:
+        done, failed = reconstruct_files_in_workers(args.paths, out, args, workers)
+    else:
+        done, failed = reconstruct_files(args.paths, out, args, force=args.force)
     for folder in done:
         print_metrics(folder)
     if failed:

@@ -36,6 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--person", metavar="X,Y",
                    help="follow the person at this pixel of the first frame (default: the most visible person)")
     p.add_argument("--force", action="store_true", help="redo videos whose output folder is complete")
+    mocap.add_workers_argument(p, "videos")
     from motionrecon.reconstruct import video_config
 
     mocap.add_common_arguments(p, video_config())
@@ -188,24 +189,41 @@ def print_video_notes(folder: Path, echo=print) -> None:
 
 def run(args) -> int:
     from motionrecon.export.contract import is_complete
-
     from motionrecon.reconstruct import video_config
 
     cfg = mocap.config_from_args(args, video_config())
     person = None if args.person is None else parse_point(args.person)
     out = Path(args.out)
-    done, failed = [], []
-    for video in map(Path, args.videos):
-        folder = out / video.stem
+    done, failed, todo = [], [], []
+    for video, folder in zip(map(Path, args.videos), mocap.output_folders(args.videos, out)):
         if is_complete(folder) and not args.force:
             print(f"{video}: already reconstructed in {folder}, skipped")
             done.append(folder)
-            continue
-        try:
-            done.append(reconstruct_video(video, folder, args, cfg, person=person))
-        except InputError as e:
-            failed.append(str(video))
-            print(f"motionrecon: error: {e}", file=sys.stderr)
+        else:
+            todo.append((video, folder, args, cfg, person))
+    workers = mocap.workers_from_args(args, len(todo))
+    if workers > 1:
+        def finished(job, result, error) -> None:
+            if error is None:
+                done.append(result)
+                return
+            failed.append(str(job[0]))
+            message = str(error) if isinstance(error, InputError) else \
+                f"{job[0]}: worker process failed: {type(error).__name__}: {error}".splitlines()[0]
+            print(f"motionrecon: error: {message}", file=sys.stderr)
+
+        from motionrecon.workers import run_in_processes
+
+        run_in_processes(_video_in_worker, todo, workers, finished)
+        order = {folder: k for k, folder in enumerate(mocap.output_folders(args.videos, out))}
+        done.sort(key=lambda folder: order.get(folder, len(order)))  # as listed, not as finished
+    else:
+        for video, folder, *_ in todo:
+            try:
+                done.append(reconstruct_video(video, folder, args, cfg, person=person))
+            except InputError as e:
+                failed.append(str(video))
+                print(f"motionrecon: error: {e}", file=sys.stderr)
     for folder in done:
         mocap.print_metrics(folder)
         print_video_notes(folder)
@@ -213,3 +231,9 @@ def run(args) -> int:
         print(f"motionrecon: {len(failed)} of {len(args.videos)} videos failed", file=sys.stderr)
         return 1
     return 0
+
+
+def _video_in_worker(job) -> Path:
+    """One video in a worker process (`motionrecon.workers`): (video, folder, args, cfg, person) -> its folder."""
+    video, folder, args, cfg, person = job
+    return reconstruct_video(video, folder, args, cfg, person=person)

@@ -14,8 +14,8 @@ first, so a batch holds clips of about one length. Video entries go one at a
 time (detection first, then their physics).
 
 Parallel runs:
-- `run_in_processes`: a `ProcessPoolExecutor` with the "spawn" start method, a
-  batch per job. A worker keeps its compiled programs (the process-wide cache
+- `run_in_processes`: a batch per job in worker processes (`motionrecon.workers`:
+  "spawn", one core each). A worker keeps its compiled programs (the process-wide cache
   of `motionrecon.window`) from one batch to the next, and JAX's persistent
   compilation cache (`motionrecon.jaxsetup`) shares compiled code on disk
   between workers. The first batch runs alone first so that the others load
@@ -217,41 +217,19 @@ def run_serially(jobs: list[list[EntryTask]], on_done: Callable[[EntryOutcome], 
             on_done(outcome)
 
 
-def _worker_on_one_core(cores) -> None:
-    """Worker initialiser: this process on the next core from the queue `cores`."""
-    from motionrecon.jaxsetup import use_one_core
-
-    use_one_core(cores.get())
-
-
 def run_in_processes(jobs: list[list[EntryTask]], workers: int, on_done: Callable[[EntryOutcome], None]) -> None:
-    """Batches in `workers` spawned processes; outcomes are reported as batches finish."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    """Batches in `workers` spawned processes, each on a core of its own (`motionrecon.workers`); outcomes are
+    reported as batches finish. The first batch runs alone first, so the others load its compiled programs."""
+    from motionrecon.workers import run_in_processes as in_workers
 
-    if not jobs:
-        return
-    from motionrecon.jaxsetup import cores_available
+    def done(job: list[EntryTask], outcomes, error) -> None:
+        if error is not None:  # the worker process died (e.g. killed for memory); run_batch itself never raises
+            outcomes = [EntryOutcome(t.entry.key, "failed",
+                                     one_line(f"worker process failed: {type(error).__name__}: {error}")) for t in job]
+        for outcome in outcomes:
+            on_done(outcome)
 
-    ctx = multiprocessing.get_context("spawn")
-    cores, available = ctx.Queue(), cores_available()
-    for i in range(workers):  # one core per worker, round robin (see jaxsetup.use_one_core)
-        cores.put(available[i % len(available)])
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_on_one_core,
-                             initargs=(cores,)) as pool:
-        # The first batch alone: its compiled code lands in the persistent cache for the others.
-        waves = [jobs[:1], jobs[1:]] if workers > 1 else [jobs]
-        for wave in waves:
-            futures = {pool.submit(run_batch, job): job for job in wave}
-            for fut in as_completed(futures):
-                job = futures[fut]
-                try:
-                    outcomes = fut.result()
-                except Exception as e:  # the worker process died (e.g. killed for memory)
-                    outcomes = [EntryOutcome(t.entry.key, "failed",
-                                             one_line(f"worker process failed: {type(e).__name__}: {e}")) for t in job]
-                for outcome in outcomes:
-                    on_done(outcome)
+    in_workers(run_batch, jobs, workers, done, first_alone=True)
 
 
 def run_on_ray(jobs: list[list[EntryTask]], address: str, on_done: Callable[[EntryOutcome], None], *,

@@ -542,6 +542,8 @@ def detect_video(video_path: str | os.PathLike, *, model_complexity: int = 1,
     """
     from tqdm import tqdm
 
+    from motionrecon.workers import bar_position
+
     check_model_available(model_complexity)
     info = videoio.probe_video(video_path)
     if person is not None and not (0 <= person[0] < info.width and 0 <= person[1] < info.height):
@@ -565,8 +567,8 @@ def detect_video(video_path: str | os.PathLike, *, model_complexity: int = 1,
         options = dict(model_complexity=model_complexity, smooth_landmarks=False, enable_segmentation=False)
         tracker = stack.enter_context(_PoseSolution(static_image_mode=False, **options))
         finder = stack.enter_context(_PoseSolution(static_image_mode=True, **options))
-        bar = stack.enter_context(tqdm(total=expected, desc="keypoints", unit="frame", disable=not progress,
-                                       file=console, leave=False))
+        bar = stack.enter_context(tqdm(total=expected, desc=f"{info.path.stem} keypoints", unit="frame",
+                                       disable=not progress, file=console, leave=False, position=bar_position()))
         for k, (index, frame) in enumerate(videoio.iter_frames(info.path, stride=stride, start=start, stop=stop)):
             found, window, note = None, nan4, None
             grey, scale = camera_motion.analysis_image(frame)
