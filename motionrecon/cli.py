@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
 
 from motionrecon.errors import InputError
@@ -49,7 +50,15 @@ def build_parser(commands: dict[str, tuple[str, str]]) -> argparse.ArgumentParse
     return parser
 
 
+# OpenCV's and FFmpeg's own log lines off the terminal (before OpenCV loads; a value set in the environment wins):
+# a damaged video printed two lines of theirs ("moov atom not found", "[ WARN:0@1.1] global cap.cpp ...") before
+# the one line that names the file and the problem.
+QUIET_VIDEO_LIBRARIES = {"OPENCV_LOG_LEVEL": "ERROR", "OPENCV_FFMPEG_LOGLEVEL": "-8"}
+
+
 def main(argv: list[str] | None = None) -> int:
+    for name, value in QUIET_VIDEO_LIBRARIES.items():
+        os.environ.setdefault(name, value)
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = available_commands()
     if argv and argv[0] not in commands and not argv[0].startswith("-") and "video" in commands:

@@ -108,6 +108,23 @@ def test_not_a_video_fails_cleanly(tmp_path, capsys):
     assert not (tmp_path / "out" / fake.stem).exists()
 
 
+def test_a_damaged_video_prints_our_line_and_none_of_the_libraries(tmp_path):
+    """From the shell (a fresh process, OpenCV loaded by the command): only motionrecon's lines on stderr, not
+    FFmpeg's "moov atom not found" or OpenCV's "[ WARN...] global cap.cpp" before them."""
+    import os
+    import subprocess
+    import sys
+
+    fake = tmp_path / "damaged.mp4"
+    fake.write_text("not a video")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENCV_LOG", "OPENCV_FFMPEG"))}
+    done = subprocess.run([sys.executable, "-m", "motionrecon.cli", str(fake), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith(f"motionrecon: error: {fake}: ") and "1 of 1" in lines[1], lines
+
+
 def test_the_terminal_says_which_stretches_were_not_simulated(tmp_path):
     from motionrecon.commands.video import print_video_notes
 
