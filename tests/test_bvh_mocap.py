@@ -174,6 +174,9 @@ def test_load_motion_time_window_and_formats(tmp_path, caplog):
     (tmp_path / "x.c3d").write_bytes(b"")
     with pytest.raises(InputError, match="BVH .bvh"):
         load_motion(tmp_path / "x.c3d")
+    (tmp_path / "phone clip.MOV").write_bytes(b"")  # a video given to `mocap`: pointed to the video command
+    with pytest.raises(InputError, match="is a video, not motion capture: run `motionrecon '.*phone clip.MOV' --out DIR`"):
+        load_motion(tmp_path / "phone clip.MOV")
 
 
 @pytest.mark.parametrize("rows, frames, message", [

@@ -51,4 +51,13 @@ def load_motion(path: str | os.PathLike, *, start: float = 0.0, duration: float 
     if suffix == ".npz" and p.name.startswith("data_3d_h36m"):
         raise InputError(str(path), "holds every Human3.6M sequence; use `motionrecon eval --dataset h36m --root "
                                     "FOLDER` or motionrecon.datasets.h36m.load_h36m(folder, subject, action)")
+    if suffix in VIDEO_SUFFIXES:
+        import shlex
+
+        raise InputError(str(path), f"is a video, not motion capture: run `motionrecon {shlex.quote(str(path))} --out "
+                                    "DIR` (the video command)")
     raise InputError(str(path), f"unknown motion format {suffix!r} (supported: {SUPPORTED})")
+
+
+# Common video containers: given to `mocap`, they get a pointer to the video command instead of "unknown format".
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".3gp")
