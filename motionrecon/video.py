@@ -101,7 +101,16 @@ def _why_unreadable(path: Path) -> str:
         if all(end - start <= 16 for start, end in _mdat_spans(path, boxes)):
             return "contains no video frames (the MP4/MOV media data is empty)"
         return "is an MP4/MOV file OpenCV cannot decode (unsupported codec or damaged index)"
+    if path.suffix.lower() in MOTION_SUFFIXES:
+        import shlex
+
+        return (f"is motion capture, not a video: run `motionrecon mocap {shlex.quote(str(path))} --out DIR` (the "
+                "mocap command)")
     return "is not a video OpenCV can read (unknown format, damaged file, or unsupported codec)"
+
+
+# Motion-capture files (`motionrecon.datasets.load_motion`): given to the video command, they get a pointer to mocap.
+MOTION_SUFFIXES = (".bvh", ".cdf", ".pkl")
 
 
 def _top_level_boxes(path: Path) -> list[tuple[bytes, int]]:

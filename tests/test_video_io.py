@@ -60,6 +60,10 @@ def test_not_a_video(tmp_path):
     path.write_text("this is a text file, renamed\n")
     with pytest.raises(InputError, match="not a video"):
         video.probe_video(path)
+    bvh = tmp_path / "walk.bvh"  # motion capture given to the video command: pointed to mocap
+    bvh.write_text("HIERARCHY\nROOT Hips\n")
+    with pytest.raises(InputError, match="is motion capture, not a video: run `motionrecon mocap .*walk.bvh --out DIR`"):
+        video.probe_video(bvh)
 
 
 def test_empty_missing_and_folder(tmp_path):
