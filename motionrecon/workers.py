@@ -77,6 +77,17 @@ def run_in_processes(fn: Callable[[Any], Any], jobs: Sequence, workers: int,
                 on_done(futures[fut], result, error)
 
 
+def failure_line(error: BaseException) -> str:
+    """One line for a job whose worker raised `error` (or died): an InputError as it reads (it names the input and
+    the problem), anything else as "worker process failed: <type>: <first line>"."""
+    from motionrecon.errors import InputError
+
+    if isinstance(error, InputError):
+        return str(error)
+    lines = str(error).splitlines()
+    return f"worker process failed: {type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
+
 def split_for_workers(items: Sequence, workers: int, largest: int) -> list[list]:
     """items in consecutive groups of at most `largest`, as many groups as there are workers where the items
     allow (so that every worker has work), in the items' order: [[...], ...]."""

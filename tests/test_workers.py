@@ -81,3 +81,11 @@ def test_an_input_error_crosses_from_a_worker_as_it_was():
     e = pickle.loads(pickle.dumps(InputError("clip.mp4", "no person found in any frame")))
     assert isinstance(e, InputError) and str(e) == "clip.mp4: no person found in any frame"
     assert (e.source, e.problem) == ("clip.mp4", "no person found in any frame")
+
+
+def test_a_failed_job_reads_as_one_line():
+    from motionrecon.workers import failure_line
+
+    assert failure_line(InputError("a.bvh", "line 3: file ends early")) == "a.bvh: line 3: file ends early"
+    assert failure_line(RuntimeError("boom\ntraceback...")) == "worker process failed: RuntimeError: boom"
+    assert failure_line(MemoryError()) == "worker process failed: MemoryError"

@@ -306,7 +306,7 @@ def reconstruct_files_in_workers(paths, out: Path, args, workers: int, echo=prin
     the inputs allow), each reconstructing its batch on a core of its own. Returns (done folders, failures)."""
     from motionrecon.datasets.bvh_rig import read_joint_map
     from motionrecon.export.contract import is_complete
-    from motionrecon.workers import run_in_processes, split_for_workers
+    from motionrecon.workers import failure_line, run_in_processes, split_for_workers
 
     config_from_args(args)  # a bad option or joint map stops the run here, before any worker starts
     if getattr(args, "joint_map", None) is not None:
@@ -324,7 +324,7 @@ def reconstruct_files_in_workers(paths, out: Path, args, workers: int, echo=prin
 
     def finished(group, result, error) -> None:
         if error is not None:
-            message = f"worker process failed: {type(error).__name__}: {error}".splitlines()[0]
+            message = failure_line(error)
             failed.extend((path, message) for path in group)
             print(f"motionrecon: error: {', '.join(group)}: {message}", file=sys.stderr)
             return

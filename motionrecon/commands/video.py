@@ -208,11 +208,11 @@ def run(args) -> int:
                 done.append(result)
                 return
             failed.append(str(job[0]))
-            message = str(error) if isinstance(error, InputError) else \
-                f"{job[0]}: worker process failed: {type(error).__name__}: {error}".splitlines()[0]
-            print(f"motionrecon: error: {message}", file=sys.stderr)
+            message = failure_line(error)
+            print(f"motionrecon: error: {message if isinstance(error, InputError) else f'{job[0]}: {message}'}",
+                  file=sys.stderr)
 
-        from motionrecon.workers import run_in_processes
+        from motionrecon.workers import failure_line, run_in_processes
 
         run_in_processes(_video_in_worker, todo, workers, finished)
         order = {folder: k for k, folder in enumerate(mocap.output_folders(args.videos, out))}

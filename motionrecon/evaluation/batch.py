@@ -220,12 +220,11 @@ def run_serially(jobs: list[list[EntryTask]], on_done: Callable[[EntryOutcome], 
 def run_in_processes(jobs: list[list[EntryTask]], workers: int, on_done: Callable[[EntryOutcome], None]) -> None:
     """Batches in `workers` spawned processes, each on a core of its own (`motionrecon.workers`); outcomes are
     reported as batches finish. The first batch runs alone first, so the others load its compiled programs."""
-    from motionrecon.workers import run_in_processes as in_workers
+    from motionrecon.workers import failure_line, run_in_processes as in_workers
 
     def done(job: list[EntryTask], outcomes, error) -> None:
         if error is not None:  # the worker process died (e.g. killed for memory); run_batch itself never raises
-            outcomes = [EntryOutcome(t.entry.key, "failed",
-                                     one_line(f"worker process failed: {type(error).__name__}: {error}")) for t in job]
+            outcomes = [EntryOutcome(t.entry.key, "failed", one_line(failure_line(error))) for t in job]
         for outcome in outcomes:
             on_done(outcome)
 
