@@ -35,6 +35,12 @@ def test_workers_at_most_one_per_core_and_per_input(monkeypatch):
     assert notes and "4 CPU cores" in notes[0]
     with pytest.raises(InputError, match="--workers: must be at least 1"):
         mocap.workers_from_args(argparse.Namespace(workers=0), 10)
+    notes.clear()  # not given: one process, and a note where several inputs could use several cores
+    assert mocap.workers_from_args(argparse.Namespace(workers=None), 3, echo=notes.append) == 1
+    assert notes == ["note: 3 inputs on one core of 4; --workers 3 reconstructs them at once"]
+    assert mocap.workers_from_args(argparse.Namespace(workers=None), 1, echo=notes.append) == 1
+    assert mocap.workers_from_args(argparse.Namespace(workers=1), 3, echo=notes.append) == 1
+    assert len(notes) == 1
 
 
 def test_two_inputs_into_one_folder_are_refused_before_anything_runs(tmp_path, capsys):

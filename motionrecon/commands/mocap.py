@@ -38,20 +38,25 @@ def add_common_arguments(p: argparse.ArgumentParser, defaults=None) -> None:
 
 
 def add_workers_argument(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument("--workers", type=int, default=1, metavar="N",
+    p.add_argument("--workers", type=int, default=None, metavar="N",
                    help=f"{what} reconstructed at once in N processes, each on a CPU core of its own (default 1; at "
                         "most the cores this process may use; each holds its own JAX runtime, about 1 GB)")
 
 
 def workers_from_args(args, jobs: int, echo=print) -> int:
     """How many worker processes `--workers` asks for `jobs` jobs: at most one per job and one per CPU core this
-    process may use (a note says so where the request was larger); InputError below 1."""
+    process may use (a note says so where the request was larger); 1 where it is not given (a note says that
+    several jobs could use several cores); InputError below 1."""
     from motionrecon.jaxsetup import cores_available
 
-    asked = getattr(args, "workers", 1)
+    asked = getattr(args, "workers", None)
+    cores = len(cores_available())
+    if asked is None:
+        if jobs > 1 and cores > 1:
+            echo(f"note: {jobs} inputs on one core of {cores}; --workers {min(jobs, cores)} reconstructs them at once")
+        return 1
     if asked < 1:
         raise InputError("--workers", f"must be at least 1, got {asked}")
-    cores = len(cores_available())
     if asked > cores:
         echo(f"note: --workers {asked}: this machine lets the process use {cores} CPU "
              f"{'core' if cores == 1 else 'cores'}, so {cores} {'worker' if cores == 1 else 'workers'}")
