@@ -369,10 +369,11 @@ def weight_bearing(z: np.ndarray, contact_height: float, min_frames: int, transi
     low = z < contact_height
     if band is not None and len(z):
         low &= z < (floor_levels(z) if levels is None else np.asarray(levels)) + band
+    from motionrecon.observations import frame_runs
+
     out = np.zeros_like(low)
     for f in range(low.shape[1]):
-        edges = np.flatnonzero(np.diff(np.concatenate([[0], low[:, f].astype(np.int8), [0]])))
-        for start, stop in zip(edges[::2], edges[1::2]):  # runs [start, stop)
+        for start, stop in frame_runs(low[:, f]):
             if stop - start >= min_frames:
                 out[start + transition_frames: stop - transition_frames, f] = True
     return out

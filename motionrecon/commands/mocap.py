@@ -79,6 +79,27 @@ def output_folders(paths, out: Path) -> list[Path]:
     return folders
 
 
+def still_to_do(paths, out: Path, force: bool, echo=print) -> tuple[list[Path], list[tuple[str, Path]]]:
+    """(folders of the inputs already reconstructed, [(input, its folder)] of those to do) for inputs `paths` into
+    out/<stem>/ (`output_folders`); a complete folder is skipped (and said) unless `force`."""
+    from motionrecon.export.contract import is_complete
+
+    done, todo = [], []
+    for path, folder in zip(paths, output_folders(paths, out)):
+        if is_complete(folder) and not force:
+            echo(f"{path}: already reconstructed in {folder}, skipped")
+            done.append(folder)
+        else:
+            todo.append((str(path), folder))
+    return done, todo
+
+
+def in_listed_order(folders: list[Path], paths, out: Path) -> list[Path]:
+    """`folders` in the order their inputs `paths` were listed (workers finish in any order)."""
+    order = {folder: k for k, folder in enumerate(output_folders(paths, out))}
+    return sorted(folders, key=lambda folder: order.get(folder, len(order)))
+
+
 # Inputs per batch: 4 clips of one length share each compiled call (bench/speed.py: a batch of 8 windows costs
 # about 4 single ones on one CPU core); small enough that a killed run loses little.
 BATCH_ENTRIES = 4
@@ -153,7 +174,6 @@ def reconstruct_files(paths, out: Path, args, *, force: bool = False, echo=print
     (`reconstruct_many`). Returns (done folders, failures as (path, message))."""
     from motionrecon.datasets import load_motion
     from motionrecon.datasets.bvh_rig import read_joint_map
-    from motionrecon.export.contract import is_complete
 
     cfg = config_from_args(args)
     map_file = getattr(args, "joint_map", None)
@@ -161,12 +181,9 @@ def reconstruct_files(paths, out: Path, args, *, force: bool = False, echo=print
     batch_size = getattr(args, "batch", 1)
     if batch_size < 1:
         raise InputError("--batch", f"must be at least 1, got {batch_size}")
-    done, failed, batch = [], [], []
-    for path, folder in zip(paths, output_folders(paths, out)):
-        if is_complete(folder) and not force:
-            echo(f"{path}: already reconstructed in {folder}, skipped")
-            done.append(folder)
-            continue
+    done, todo = still_to_do(paths, out, force, echo)
+    failed, batch = [], []
+    for path, folder in todo:
         try:
             obs = load_motion(path, start=args.start, duration=args.duration, joint_map=joint_map)
         except InputError as e:
@@ -310,7 +327,6 @@ def reconstruct_files_in_workers(paths, out: Path, args, workers: int, echo=prin
     (`motionrecon.workers.split_for_workers`: batches of at most `args.batch`, as many as there are workers where
     the inputs allow), each reconstructing its batch on a core of its own. Returns (done folders, failures)."""
     from motionrecon.datasets.bvh_rig import read_joint_map
-    from motionrecon.export.contract import is_complete
     from motionrecon.workers import failure_line, run_in_processes, split_for_workers
 
     config_from_args(args)  # a bad option or joint map stops the run here, before any worker starts
@@ -318,16 +334,11 @@ def reconstruct_files_in_workers(paths, out: Path, args, workers: int, echo=prin
         read_joint_map(args.joint_map)
     if args.batch < 1:
         raise InputError("--batch", f"must be at least 1, got {args.batch}")
-    done, failed, todo = [], [], []
-    for path, folder in zip(paths, output_folders(paths, out)):
-        if is_complete(folder) and not args.force:
-            echo(f"{path}: already reconstructed in {folder}, skipped")
-            done.append(folder)
-        else:
-            todo.append(str(path))
-    groups = split_for_workers(todo, workers, args.batch)
+    done, todo = still_to_do(paths, out, args.force, echo)
+    failed = []
 
-    def finished(group, result, error) -> None:
+    def finished(job, result, error) -> None:
+        group = job[0]
         if error is not None:
             message = failure_line(error)
             failed.extend((path, message) for path in group)
@@ -336,10 +347,9 @@ def reconstruct_files_in_workers(paths, out: Path, args, workers: int, echo=prin
         done.extend(result[0])
         failed.extend(result[1])
 
-    run_in_processes(_files_in_worker, [(group, out, args) for group in groups], workers,
-                     lambda job, result, error: finished(job[0], result, error))
-    order = {folder: k for k, folder in enumerate(output_folders(paths, out))}
-    return sorted(done, key=lambda folder: order.get(folder, len(order))), failed  # as listed, not as finished
+    groups = split_for_workers([path for path, _ in todo], workers, args.batch)
+    run_in_processes(_files_in_worker, [(group, out, args) for group in groups], workers, finished)
+    return in_listed_order(done, paths, out), failed
 
 
 def _files_in_worker(job) -> tuple[list, list]:

@@ -188,19 +188,13 @@ def print_video_notes(folder: Path, echo=print) -> None:
 
 
 def run(args) -> int:
-    from motionrecon.export.contract import is_complete
     from motionrecon.reconstruct import video_config
 
     cfg = mocap.config_from_args(args, video_config())
     person = None if args.person is None else parse_point(args.person)
     out = Path(args.out)
-    done, failed, todo = [], [], []
-    for video, folder in zip(map(Path, args.videos), mocap.output_folders(args.videos, out)):
-        if is_complete(folder) and not args.force:
-            print(f"{video}: already reconstructed in {folder}, skipped")
-            done.append(folder)
-        else:
-            todo.append((video, folder, args, cfg, person))
+    done, to_do = mocap.still_to_do(args.videos, out, args.force)
+    failed, todo = [], [(Path(video), folder, args, cfg, person) for video, folder in to_do]
     workers = mocap.workers_from_args(args, len(todo))
     if workers > 1:
         def finished(job, result, error) -> None:
@@ -215,8 +209,7 @@ def run(args) -> int:
         from motionrecon.workers import failure_line, run_in_processes
 
         run_in_processes(_video_in_worker, todo, workers, finished)
-        order = {folder: k for k, folder in enumerate(mocap.output_folders(args.videos, out))}
-        done.sort(key=lambda folder: order.get(folder, len(order)))  # as listed, not as finished
+        done = mocap.in_listed_order(done, args.videos, out)
     else:
         for video, folder, *_ in todo:
             try:
