@@ -37,6 +37,13 @@ frame, so the joins are continuous by construction (`join_position_jump_m` and
 the continuity pass alone gets `max_evals` per window: the window-at-a-time
 reconstruction of earlier versions (bench/speed.py compares the two).
 
+Parts: a clip longer than twice `part_seconds` is cut into parts (`window.part_windows`)
+that go through the passes as clips of their own, side by side in one batch (or spread
+over worker processes, `workers`), each starting from the reference state at its first
+frame. The window where two parts meet is solved in both; over the `step` frames after
+its start the two simulations are cross-faded (`_Run._join_parts`), and from there on
+the later part's simulation is the motion (`metrics["part_seams"]`).
+
 Compilation: one program per (window shape, batch bucket, solver); the body is
 a traced argument, so a new subject reuses it, and JAX's persistent cache keeps
 it across runs (`jaxsetup.enable_compilation_cache`).
@@ -49,15 +56,15 @@ import functools
 import os
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 
 from motionrecon import diffphy, metrics, window
 from motionrecon.body import Body, Gains, build_body, with_reference_damping
-from motionrecon.body.fit import (geom_positions, hold_after_last_seen, inverse_kinematics, joint_range_excess,
-                                  landmark_sites, lift_onto_ground, lowest_body_point, measure_shape, site_offsets,
-                                  smooth_in_time)
+from motionrecon.body.fit import (blend_poses, geom_positions, hold_after_last_seen, inverse_kinematics,
+                                  joint_range_excess, landmark_sites, lift_onto_ground, lowest_body_point,
+                                  measure_shape, site_offsets, smooth_in_time)
 from motionrecon.body.seats import Seat, find_seats, seat_rows
 from motionrecon.body.template import CONTACT_PARTS, FEET_ONLY, BodyShape, contact_spheres
 from motionrecon.errors import InputError
@@ -91,6 +98,14 @@ class ReconstructionConfig:
     continuous_controls: bool = False
     sim_rate: float = 120.0         # Hz (rounded to a whole number of steps per frame)
     largest_bucket: int = 16        # most window problems in one compiled batch
+    # s: a clip whose windows span at least twice this is cut into parts of at least this length (a power of two
+    # of them, at most `largest_bucket`), whose windows are solved side by side in one batch, each part from the
+    # reference state at its first frame, and joined by a cross-fade over one window step (`window.part_windows`,
+    # `_Run._join_parts`). A minute of walk in 8 parts: 1.35x faster on one CPU core (bench/clip_parts.py; a batch
+    # of 8 windows costs 0.57x per window what one does there, bench/speed.py); on an accelerator a batch costs
+    # about what one window does; `reconstruct(workers=N)` spreads the parts over N cores. Clips of up to 12 s
+    # (the corpora's) stay whole. 0: never (one simulation throughout).
+    part_seconds: float = 6.0
     # s: a stretch this long with no joint observed (a person out of view or not detected) is not simulated;
     # the body restarts from the kinematic reference after it (window.observed_segments). 0: never.
     restart_after_gap: float = 0.5
@@ -471,6 +486,11 @@ class _Clip:
     restarts: list = dataclasses.field(default_factory=list)      # windows restarted after a fall
     slide_retries: dict = dataclasses.field(default_factory=dict)  # window -> what its slide retry did
     fall_retries: dict = dataclasses.field(default_factory=dict)  # window -> what its fall retry did
+    # A part of a long clip (`window.part_windows`): the frames [first, stop) its windows simulate; None: the whole.
+    span: tuple[int, int] | None = None
+    # A long clip joined from its parts (`_Run._join_parts`): the part of each window, and each seam's facts.
+    window_part: list = dataclasses.field(default_factory=list)
+    seams: list = dataclasses.field(default_factory=list)
 
     @functools.cached_property
     def seat_data(self) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -488,18 +508,31 @@ class _Clip:
         """Whether window w starts from the reference state: a stretch's first, or restarted after a fall."""
         return self.starts_segment(w) or w in self.restarts
 
+    def part(self, windows: list[int], F: int) -> "_Clip":
+        """The part of this clip made of its windows `windows` (in order; F frames each): a clip of its own over
+        the same observations, body and reference, whose first window starts from the reference state."""
+        starts, ends = [self.starts[w] for w in windows], [self.ends[w] for w in windows]
+        first, stop = starts[0], min(ends[-1], starts[-1] + F + 1)
+        segments = [(max(a, first), min(b, stop)) for a, b in self.segments if a < stop and b > first]
+        return dataclasses.replace(self, starts=starts, ends=ends, segments=segments, span=(first, stop),
+                                   shooting=[], continuity=[], controls=[], restarts=[], slide_retries={},
+                                   fall_retries={}, window_part=[], seams=[])
+
 
 def reconstruct(obs: Observations, config: ReconstructionConfig | None = None, *,
                 shape: BodyShape | None = None, progress: Progress | None = None,
-                resume: str | os.PathLike | None = None) -> Reconstruction:
+                resume: str | os.PathLike | None = None, workers: int = 1,
+                worker_progress: Callable[[str], Progress] | None = None) -> Reconstruction:
     """Physically simulated reconstruction of `obs` (3D observations); see `reconstruct_many`."""
-    return reconstruct_many([obs], config, shapes=[shape], progress=progress, resume=resume)[0]
+    return reconstruct_many([obs], config, shapes=[shape], progress=progress, resume=resume, workers=workers,
+                            worker_progress=worker_progress)[0]
 
 
 def reconstruct_many(observations: list[Observations], config: ReconstructionConfig | None = None, *,
                      shapes: list[BodyShape | None] | None = None,
                      progress: Progress | None = None,
-                     resume: str | os.PathLike | None = None) -> list[Reconstruction]:
+                     resume: str | os.PathLike | None = None, workers: int = 1,
+                     worker_progress: Callable[[str], Progress] | None = None) -> list[Reconstruction]:
     """Reconstructs several clips together: their windows share batches (module docstring).
 
     Args:
@@ -511,6 +544,13 @@ def reconstruct_many(observations: list[Observations], config: ReconstructionCon
       resume: a file where the work done so far is kept after every window (and after the shooting pass): a
         call with the same observations and settings that finds it carries on from there instead of starting
         over (a killed long clip loses at most one window). Removed when the call returns.
+      workers: processes (each on a CPU core of its own, `motionrecon.workers`) over which the parts of long
+        clips (`part_seconds`) are spread, in smaller batches: the same parts, solved sooner; with L-BFGS the
+        same motion to the last digit, with Optimus (whose batched arithmetic rounds differently with the batch
+        size) an equally good one (bench/clip_parts.py). 1: this process alone. With `resume`, each worker keeps
+        its share's work in a file of its own beside it.
+      worker_progress: a picklable worker_progress(label) -> progress for each worker's share (label: which
+        parts); `progress` then reports the stage "parts" (shares done of all).
     """
     cfg = config or ReconstructionConfig()
     for obs in observations:
@@ -536,7 +576,8 @@ def reconstruct_many(observations: list[Observations], config: ReconstructionCon
         clips = [clip for _, clip in members]
         spec = window.WindowSpec(layout, J, F, K, spf)
         keep = None if resume is None else _Checkpoint(Path(f"{resume}.{g}" if g else resume), cfg, clips)
-        recs = _Run(cfg, solver, spec, F - ov, clips, progress, t0 if g == 0 else time.perf_counter(), keep).run()
+        recs = _Run(cfg, solver, spec, F - ov, clips, progress, t0 if g == 0 else time.perf_counter(), keep,
+                    workers=workers, worker_progress=worker_progress).run()
         for (i, _), rec in zip(members, recs):
             out[i] = rec
     return out
@@ -557,7 +598,7 @@ class _Checkpoint:
             for a in (c.obs.joints3d, c.obs.confidence, c.obs.joints2d):
                 if a is not None:
                     h.update(np.ascontiguousarray(a).tobytes())
-            h.update(f"{c.obs.fps}|{c.body.mjcf}".encode())
+            h.update(f"{c.obs.fps}|{c.body.mjcf}|{c.span}".encode())
         h.update(source_fingerprint().encode())
         self.path, self.fingerprint = path, h.hexdigest()
 
@@ -583,16 +624,26 @@ class _Checkpoint:
 
 
 class _Run:
-    """The two passes over the clips of one window shape."""
+    """The two passes over the clips of one window shape; a long clip's parts (`part_seconds`) go through them as
+    clips of their own and are joined at the end (`_join_parts`)."""
 
     def __init__(self, cfg: ReconstructionConfig, solver, spec: window.WindowSpec, step: int, clips: list[_Clip],
-                 progress: Progress | None, t0: float, checkpoint: _Checkpoint | None = None):
-        self.cfg, self.solver, self.spec, self.step, self.clips = cfg, solver, spec, step, clips
+                 progress: Progress | None, t0: float, checkpoint: _Checkpoint | None = None, *, workers: int = 1,
+                 worker_progress: Callable[[str], Progress] | None = None):
+        self.cfg, self.solver, self.spec, self.step, self.whole = cfg, solver, spec, step, clips
         self.progress, self.t0, self.checkpoint = progress, t0, checkpoint
+        self.workers, self.worker_progress = workers, worker_progress
+        most = max(1, cfg.largest_bucket // max(cfg.warm_starts, 1))
+        self.parts = []
+        for c in clips:  # a part (of a share solved in a worker) is not cut again
+            fpp = 0 if c.span is not None else int(round(cfg.part_seconds * c.obs.fps))
+            cut = window.part_windows(list(zip(c.starts, c.ends)), fpp, most)
+            self.parts.append([c] if len(cut) == 1 else [c.part(ws, spec.frames) for ws in cut])
+        self.clips = [part for parts in self.parts for part in parts]
         self.shooting = cfg.uses_shooting()
         self.batched = is_batched(cfg.solver)
-        shooting = cfg.uses_shooting()
-        self.size = window.bucket(sum(len(c.starts) for c in clips) if shooting else cfg.warm_starts * len(clips),
+        n = len(self.clips)
+        self.size = window.bucket(sum(len(c.starts) for c in self.clips) if self.shooting else cfg.warm_starts * n,
                                   cfg.largest_bucket)
         self.compile_s, self.ready_s, self.problem_evals = 0.0, None, 0
         self.foot_levels: dict = {}  # per clip: the reference's SLIDE_POINTS floor levels [P] (`_foot_levels`)
@@ -656,6 +707,18 @@ class _Run:
 
     # -- the passes --------------------------------------------------------------------------------------
     def run(self) -> list[Reconstruction]:
+        if self.workers > 1 and len(self.clips) > 1:
+            self._solve_in_workers()
+        else:
+            self.solve()
+        wall = time.perf_counter() - self.t0
+        out = [self._result(self._join_parts(c, parts), wall) for c, parts in zip(self.whole, self.parts)]
+        if self.checkpoint is not None:
+            self.checkpoint.remove()
+        return out
+
+    def solve(self) -> None:
+        """The passes over the clips (from where the checkpoint left them, where it kept any work)."""
         saved = self.checkpoint.load() if self.checkpoint is not None else None
         if saved is not None:
             self._restore(saved)
@@ -663,26 +726,63 @@ class _Run:
             self._shooting()
             self._save(0)
         self._continuity(saved["next_window"] if saved is not None else 0)
-        wall = time.perf_counter() - self.t0
-        out = [self._result(c, wall) for c in self.clips]
-        if self.checkpoint is not None:
-            self.checkpoint.remove()
-        return out
 
-    def _save(self, next_window: int) -> None:
-        """Keeps everything the passes have done before window `next_window` of the continuity pass."""
-        if self.checkpoint is None:
-            return
+    def _solve_in_workers(self) -> None:
+        """`solve` with the clips (parts) spread over `workers` processes in consecutive shares
+        (`_solve_share`), their work then taken in as from a checkpoint. Each share keeps its work in a file of its
+        own beside the run's checkpoint (named by the parts it holds), so a killed run resumes share by share."""
+        from motionrecon.errors import InputError
+        from motionrecon.workers import failure_line, run_in_processes, split_for_workers
+
+        shares = split_for_workers(list(range(len(self.clips))), self.workers, len(self.clips))
+        jobs = []
+        for share in shares:
+            label = (f"part {share[0] + 1}" if len(share) == 1 else f"parts {share[0] + 1}-{share[-1] + 1}") + \
+                f" of {len(self.clips)}"
+            path = None if self.checkpoint is None else f"{self.checkpoint.path}.parts{share[0]}-{share[-1]}"
+            jobs.append((self.cfg, self.spec, self.step, [self.clips[i] for i in share], path, self.worker_progress,
+                         label))
+        states, errors = {}, []
+
+        def finished(job, result, error) -> None:
+            if error is not None:
+                errors.append(error)
+            else:
+                states[id(job)] = result
+            if self.progress is not None:
+                self.progress("parts", len(states) + len(errors), len(jobs))
+
+        if self.progress is not None:
+            self.progress("parts", 0, len(jobs))
+        run_in_processes(_solve_share, jobs, self.workers, finished)
+        if errors:
+            raise InputError(self.whole[0].obs.source, failure_line(errors[0]))
+        done = [states[id(job)] for job in jobs]
+        merged = {k: [x for d in done for x in d[k]] if done[0][k] is not None else None
+                  for k in ("clips", "shooting_traj", "frames", "states")}
+        self._restore({**merged, "next_window": 0, "problem_evals": sum(d["problem_evals"] for d in done),
+                       "elapsed_s": max(d["elapsed_s"] - d["session_s"] for d in done)})
+        self.compile_s = max(d["compile_s"] for d in done)
+        self.ready_s = min(d["ready_s"] or 0.0 for d in done)
+        self.size = max(d["batch_bucket"] for d in done)
+        for job in jobs:
+            if job[4] is not None:
+                Path(job[4]).unlink(missing_ok=True)
+
+    def _state(self, next_window: int) -> dict:
+        """Everything the passes have done before window `next_window` of the continuity pass."""
         clips = [{"shooting": c.shooting, "continuity": c.continuity, "controls": c.controls, "restarts": c.restarts,
                   "slide_retries": c.slide_retries, "fall_retries": c.fall_retries} for c in self.clips]
-        self.checkpoint.save({"next_window": next_window, "clips": clips,
-                              "shooting_traj": getattr(self, "shooting_traj_list", None),
-                              "frames": [self.frames[id(c)].saved() for c in self.clips] if hasattr(self, "frames")
-                              else None,
-                              "states": [_np_state(self.states[id(c)]) for c in self.clips]
-                              if hasattr(self, "states") else None,
-                              "problem_evals": self.problem_evals,
-                              "elapsed_s": time.perf_counter() - self.t0})
+        return {"next_window": next_window, "clips": clips,
+                "shooting_traj": getattr(self, "shooting_traj_list", None),
+                "frames": [self.frames[id(c)].saved() for c in self.clips] if hasattr(self, "frames") else None,
+                "states": [_np_state(self.states[id(c)]) for c in self.clips] if hasattr(self, "states") else None,
+                "problem_evals": self.problem_evals, "elapsed_s": time.perf_counter() - self.t0}
+
+    def _save(self, next_window: int) -> None:
+        """Keeps `_state(next_window)` in the checkpoint."""
+        if self.checkpoint is not None:
+            self.checkpoint.save(self._state(next_window))
 
     def _restore(self, saved: dict) -> None:
         """Carries on from a checkpoint of the same run."""
@@ -827,7 +927,7 @@ class _Run:
                 before = landmark_sites(c.body.model, np.asarray(states[id(c)].qpos, np.float64)[None])[:, idx]
             else:  # the stretch simulated so far, up to frame s
                 begin = max(a for a, _ in c.segments if a <= s)
-                before = self.frames[id(c)].markers[begin:s + 1, idx]
+                before = self.frames[id(c)].between(begin, s + 1).markers[:, idx]
             levels = self._foot_levels(c, before, idx) + SLIDE_LEVEL_MARGIN
             n, span = len(before) - 1, self._frames_in_stretch(c, w)  # the handed-over frame; the window's frames
             points_of = lambda traj, before=before: np.concatenate([before, np.asarray(traj.markers)[:, idx]])
@@ -948,6 +1048,48 @@ class _Run:
         c.continuity.append(continuity)
         self.frames[id(c)].window_parts.append({k: float(v) for k, v in parts.items()})
 
+    def _join_parts(self, whole: _Clip, parts: list[_Clip]) -> _Clip:
+        """The clip `whole` as one, from its parts solved side by side: their frames in order, windows, controls
+        and retries. Where a part begins with the window that ended the part before (a seam inside a stretch:
+        `window.part_windows`), the two simulations' poses are cross-faded over the `step` frames after the seam
+        (`blend_poses`, from all the earlier part's to all the later's), so the motion has no jump there; each
+        seam's gap before the cross-fade (landmarks, pelvis) goes into the metrics."""
+        if len(parts) == 1:
+            return parts[0]
+        joined = dataclasses.replace(whole, starts=[], ends=[], shooting=[], continuity=[], controls=[],
+                                     restarts=[], slide_retries={}, fall_retries={}, window_part=[], seams=[])
+        fr = _Frames(joined)
+        for p, part in enumerate(parts):
+            pf, (first, stop), offset = self.frames[id(part)], part.span, len(joined.starts)
+            copy_from = first
+            if p > 0 and part.starts[0] == parts[p - 1].starts[-1]:
+                n = min(self.step, stop - first - 1)
+                frames = np.arange(first + 1, first + 1 + n)
+                earlier, later = fr.between(first + 1, first + 1 + n), pf.between(first + 1, first + 1 + n)
+                gap = np.linalg.norm(earlier.markers[0] - later.markers[0], axis=-1)
+                joined.seams.append({"frame": int(first), "frames_blended": int(n),
+                                     "landmark_gap_max_m": float(gap.max()),
+                                     "pelvis_gap_m": float(np.linalg.norm(earlier.qpos[0, :3] - later.qpos[0, :3]))})
+                for t, q in zip(frames, blend_poses(whole.body.model, earlier.qpos, later.qpos, (frames - first) / n)):
+                    fr.pose(int(t), q)
+                copy_from = first + 1 + n
+            fr.copy(pf, copy_from, stop)
+            joined.starts += part.starts
+            joined.ends += part.ends
+            joined.shooting += part.shooting
+            joined.continuity += part.continuity
+            joined.controls += part.controls
+            joined.restarts += [offset + w for w in part.restarts]
+            joined.slide_retries.update({offset + w: r for w, r in part.slide_retries.items()})
+            joined.fall_retries.update({offset + w: r for w, r in part.fall_retries.items()})
+            joined.window_part += [p] * len(part.starts)
+            fr.kept += pf.kept
+            fr.window_parts += pf.window_parts
+            fr.join_position_jump = max(fr.join_position_jump, pf.join_position_jump)
+            fr.join_velocity_jump = max(fr.join_velocity_jump, pf.join_velocity_jump)
+        self.frames[id(joined)] = fr
+        return joined
+
     def _fallen(self, c: _Clip, pelvis_height: float, frame: int) -> bool:
         """Whether a simulated pelvis at `pelvis_height` (m) at `frame` has fallen (`restart_after_fall`)."""
         ratio = self.cfg.restart_after_fall
@@ -986,6 +1128,7 @@ class _Run:
             "simulated_stretches": [[int(a), int(b) - 1] for a, b in c.segments],
             "seats": [seat.describe(obs.fps) for seat in c.seats],
             "fall_restarts": [int(c.starts[w]) for w in c.restarts],
+            "parts": 1 + max(c.window_part, default=0), "part_seams": c.seams,
             "slide_retries": {"windows": len(c.slide_retries),
                               "kept": sum(r["kept"] for r in c.slide_retries.values())},
             "fall_retries": {"windows": len(c.fall_retries),
@@ -1016,6 +1159,8 @@ class _Run:
                "kept_frames": int(self.frames[id(c)].kept[w]), "n_evals": n_evals, "n_iters": n_evals,
                "loss": weighted_loss(self.cfg.weights, parts), "parts": parts,
                "message": main.message, "trace": trace, "info": main.info}
+        if c.window_part:
+            rec["part"] = c.window_part[w]
         if retry is not None:  # where it is kept, the parts above are the retry's
             rec["slide_retry"] = retry
         if fall is not None:  # likewise
@@ -1029,13 +1174,29 @@ class _Run:
         return rec
 
 
+def _solve_share(job) -> dict:
+    """A worker's share of `_Run._solve_in_workers`: (settings, window spec, step, parts, checkpoint path or None,
+    progress factory or None, label) -> the `_Run._state` of the parts once solved, with its compile time and this
+    call's time. The checkpoint stays until the caller has taken the work in."""
+    cfg, spec, step, parts, path, progress_of, label = job
+    progress = None if progress_of is None else progress_of(label)
+    t0 = time.perf_counter()
+    enable_compilation_cache()
+    keep = None if path is None else _Checkpoint(Path(path), cfg, parts)
+    run = _Run(cfg, cfg.make_solver(), spec, step, parts, progress, t0, keep)
+    run.solve()
+    return {**run._state(max(len(c.starts) for c in parts)), "compile_s": run.compile_s, "ready_s": run.ready_s,
+            "batch_bucket": run.size, "session_s": time.perf_counter() - t0}
+
+
 class _Frames:
     """The continuous simulation of one clip, filled window by window."""
 
     def __init__(self, c: _Clip):
         import mujoco
 
-        T, body = c.obs.num_frames, c.body
+        self.first, stop = c.span or (0, c.obs.num_frames)  # the frames kept: first .. stop - 1
+        T, body = stop - self.first, c.body
         self.qpos = np.zeros((T, body.model.nq))
         self.markers = np.zeros((T, len(body.layout.sites), 3))
         self.contact_pos = np.zeros((T, len(body.layout.contact_geoms), 3))
@@ -1047,8 +1208,8 @@ class _Frames:
         d = mujoco.MjData(body.model)
         self._mj = d
 
-    DATA = ("qpos", "markers", "contact_pos", "kept", "window_parts", "join_position_jump", "join_velocity_jump",
-            "_last_state")
+    DATA = ("first", "qpos", "markers", "contact_pos", "kept", "window_parts", "join_position_jump",
+            "join_velocity_jump", "_last_state")
 
     def saved(self) -> dict:
         """What a checkpoint keeps of it."""
@@ -1058,27 +1219,39 @@ class _Frames:
         for k in self.DATA:
             setattr(self, k, saved[k])
 
-    def _pose(self, frame: int, qpos) -> None:
+    def pose(self, frame: int, qpos) -> None:
         """Frame `frame` from a pose alone (its markers and contact spheres by MuJoCo's kinematics)."""
         import mujoco
 
         self._mj.qpos[:] = qpos
         mujoco.mj_kinematics(self._body.model, self._mj)
-        self.qpos[frame] = qpos
-        self.markers[frame] = self._mj.site_xpos[list(self._body.layout.sites)]
-        self.contact_pos[frame] = self._mj.geom_xpos[list(self._body.layout.contact_geoms)]
+        t = frame - self.first
+        self.qpos[t] = qpos
+        self.markers[t] = self._mj.site_xpos[list(self._body.layout.sites)]
+        self.contact_pos[t] = self._mj.geom_xpos[list(self._body.layout.contact_geoms)]
+
+    def between(self, a: int, b: int) -> "_FrameRange":
+        """Frames a .. b - 1 (clip frame numbers) of qpos, markers and contact spheres."""
+        sl = slice(a - self.first, b - self.first)
+        return _FrameRange(self.qpos[sl], self.markers[sl], self.contact_pos[sl])
+
+    def copy(self, other: "_Frames", a: int, b: int) -> None:
+        """Frames a .. b - 1 (clip frame numbers) taken from `other`."""
+        src, dst = slice(a - other.first, b - other.first), slice(a - self.first, b - self.first)
+        self.qpos[dst], self.markers[dst], self.contact_pos[dst] = other.qpos[src], other.markers[src], \
+            other.contact_pos[src]
 
     def put(self, start: int, keep: int, traj, state, first: bool = False) -> None:
         """Frames start+1 .. start+keep from a window's trajectory; `state` is the window's initial state: frame
         `start` itself for the `first` window of a simulated stretch, otherwise checked against the state the
         previous window left at frame `start`."""
         if first:
-            self._pose(start, np.asarray(state.qpos, np.float64))
+            self.pose(start, np.asarray(state.qpos, np.float64))
         elif self._last_state is not None:
             q, v = self._last_state
             self.join_position_jump = max(self.join_position_jump, float(np.max(np.abs(np.asarray(state.qpos) - q))))
             self.join_velocity_jump = max(self.join_velocity_jump, float(np.max(np.abs(np.asarray(state.qvel) - v))))
-        sl = slice(start + 1, start + 1 + keep)
+        sl = slice(start + 1 - self.first, start + 1 + keep - self.first)
         self.qpos[sl] = traj.qpos[:keep]
         self.markers[sl] = traj.markers[:keep]
         self.contact_pos[sl] = traj.contact_pos[:keep]
@@ -1089,8 +1262,16 @@ class _Frames:
         """Frames outside the simulated stretches (`simulated` [T] false: the gaps of `window.observed_segments`)
         take the pose of `qkin` [T, nq] (the kinematic reference, held after a shot's last detection:
         `body.fit.hold_after_last_seen`)."""
-        for t in np.flatnonzero(~simulated):
-            self._pose(int(t), np.asarray(qkin[t], np.float64))
+        for t in np.flatnonzero(~simulated[self.first:self.first + len(self.qpos)]) + self.first:
+            self.pose(int(t), np.asarray(qkin[t], np.float64))
+
+
+class _FrameRange(NamedTuple):
+    """Some frames of a `_Frames`: qpos [n, nq], markers [n, S, 3], contact spheres [n, C, 3]."""
+
+    qpos: np.ndarray
+    markers: np.ndarray
+    contact_pos: np.ndarray
 
 
 def _np_state(state):

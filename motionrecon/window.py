@@ -119,6 +119,30 @@ def segment_window_starts(segments: list[tuple[int, int]], F: int, overlap: int)
     return [(a + s, b) for a, b in segments for s in window_starts(b - a, F, overlap)]
 
 
+def part_windows(placed: list[tuple[int, int]], frames_per_part: int, most_parts: int) -> list[list[int]]:
+    """The windows of a long clip cut into parts solved side by side: lists of window indices into `placed`
+    (`segment_window_starts`), one per part, in order. The clip is cut into as many parts as it spans
+    `frames_per_part` frames (at most `most_parts`, each of at least two windows), rounded down to a power of
+    two so that the parts fill a batch bucket (`bucket`), at evenly spaced windows. Where a cut falls inside a
+    simulated stretch, the window there ends the part before it too (the seam window, solved in both: there
+    the two simulations are cross-faded, `reconstruct._Run._join_parts`); where it falls on a stretch's first
+    window, that window starts the next part alone. [[0, .., W-1]] (one part) for a short clip or
+    `frames_per_part` <= 0."""
+    W = len(placed)
+    span = placed[-1][1] - placed[0][0] if placed else 0
+    parts = min(most_parts, W // 2, span // frames_per_part if frames_per_part > 0 else 1)
+    if parts <= 1:
+        return [list(range(W))]
+    parts = 1 << (parts.bit_length() - 1)
+    cuts = [round(k * W / parts) for k in range(1, parts)] + [W]
+    out, first = [], 0
+    for cut in cuts:
+        seam = cut < W and placed[cut][1] == placed[cut - 1][1]  # the cut window continues a stretch
+        out.append(list(range(first, cut + 1 if seam else cut)))
+        first = cut
+    return out
+
+
 def initial_state(body: Body, qpos0: np.ndarray, qpos1: np.ndarray, dt: float) -> SimState:
     """A state at a frame of the kinematic reference: its pose lifted out of the floor, with the finite-difference
     velocity towards the next frame's pose (qpos0, qpos1 [nq]; dt seconds apart)."""

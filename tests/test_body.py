@@ -724,3 +724,33 @@ def test_range_rows_jacobian_matches_finite_differences():
         mujoco.mj_integratePos(m, q2, dq, 1.0)
         numeric[:, k] = (_range_rows(m, q2)[0] - r) / eps
     np.testing.assert_allclose(numeric, J, atol=1e-5)
+
+
+def test_blended_poses_go_from_one_to_the_other_along_the_shortest_way():
+    from motionrecon.body.fit import blend_poses
+
+    body = build_body(BodyShape())
+    m = body.model
+    rng = np.random.default_rng(0)
+    qa, qb = np.tile(m.qpos0, (3, 1)), np.tile(m.qpos0, (3, 1))
+    qb[:, :3] += [0.3, -0.1, 0.05]
+    for j in range(m.njnt):  # every rotation of qb turned a little away from qa's, some quaternions flipped
+        a = m.jnt_qposadr[j]
+        kind = int(m.jnt_type[j])
+        if kind in (int(mujoco.mjtJoint.mjJNT_FREE), int(mujoco.mjtJoint.mjJNT_BALL)):
+            k = a + 3 if kind == int(mujoco.mjtJoint.mjJNT_FREE) else a
+            axis = rng.normal(size=3)
+            q = np.concatenate([[np.cos(0.2)], np.sin(0.2) * axis / np.linalg.norm(axis)])
+            qb[:, k:k + 4] = -q if j % 2 else q
+        else:
+            qb[:, a] += 0.4
+    out = blend_poses(m, qa, qb, np.array([0.0, 0.5, 1.0]))
+    np.testing.assert_allclose(out[0], qa[0], atol=1e-9)
+    v = np.zeros(m.nv)
+    mujoco.mj_differentiatePos(m, v, 1.0, out[2], qb[2])
+    np.testing.assert_allclose(v, 0.0, atol=1e-9)  # the same pose (a flipped quaternion is the same rotation)
+    half_a, half_b = np.zeros(m.nv), np.zeros(m.nv)
+    mujoco.mj_differentiatePos(m, half_a, 1.0, qa[1], out[1])
+    mujoco.mj_differentiatePos(m, half_b, 1.0, out[1], qb[1])
+    np.testing.assert_allclose(half_a, half_b, atol=1e-9)  # halfway: as far from each, along the shortest arc
+    np.testing.assert_allclose(out[1, :3], qa[1, :3] + [0.15, -0.05, 0.025])

@@ -244,6 +244,86 @@ def test_a_killed_reconstruction_resumes_where_it_stopped(walk_1s, test_config, 
     assert rec.metrics["n_evals"] == whole.metrics["n_evals"]
 
 
+@pytest.fixture(scope="module")
+def walk_in_parts(test_config):
+    """4 s of walk cut into 4 parts of 1 s: (observations, settings, reconstruction)."""
+    walk = load_deepmimic(clip_path("walk"), duration=4.0)
+    cfg = dataclasses.replace(test_config, part_seconds=1.0)
+    return walk, cfg, reconstruct(walk, cfg)
+
+
+def test_a_long_clip_cut_into_parts_is_each_part_s_simulation_cross_faded_at_the_seams(walk_in_parts, tmp_path):
+    """With `part_seconds` a clip is cut into parts whose windows are solved side by side in one batch, each part
+    from the reference state at its first frame: outside the cross-fades the motion is each part's simulation
+    (replayed here from that state and the kept controls), over a cross-fade the root goes from the earlier part's
+    simulation to the later's, the seams are in the metrics, and a killed run resumes to the same motion."""
+    import jax
+    import jax.numpy as jnp
+
+    from motionrecon import window
+
+    walk, cfg, whole = walk_in_parts
+    resume = tmp_path / "walk.resume"
+
+    def killed_after_one_step(stage, done, total):
+        if stage == "continuity" and done > TEST_EVALS:  # each part's second window
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        reconstruct(walk, cfg, progress=killed_after_one_step, resume=resume)
+    rec = reconstruct(walk, cfg, resume=resume)
+    np.testing.assert_array_equal(rec.joints3d, whole.joints3d)
+    m = rec.metrics
+    assert m["parts"] == 4 and m["batch_bucket"] == 4 and m["mpjpe_g_mm"] < 60, m
+    seams = m["part_seams"]
+    assert len(seams) == 3 and all(0 < s["landmark_gap_max_m"] < 0.3 for s in seams), seams
+    F, ov, K, spf = window.window_frames(walk.fps, walk.num_frames, cfg.window, cfg.overlap, cfg.keyframe_spacing,
+                                         cfg.sim_rate)
+    step = F - ov
+    assert all(s["frames_blended"] == step for s in seams)
+    blended = {s["frame"] + t: t / step for s in seams for t in range(1, step + 1)}
+    spec = window.WindowSpec(rec.body.layout, walk.skeleton.num_joints, F, K, spf)
+    evaluate = jax.jit(lambda x, p: window.loss_and_grad(spec, x, p, cfg.contact, cfg.weights))
+    parts = [[w for w, wd in enumerate(rec.windows) if wd["part"] == p] for p in range(4)]
+    ends = {}  # per seam frame: the root positions of the earlier part's seam window and the later's first
+    for p, windows in enumerate(parts):
+        first = rec.windows[windows[0]]["start_frame"]
+        stop = rec.windows[parts[p + 1][0]]["start_frame"] if p < 3 else walk.num_frames
+        assert p == 0 or first == rec.windows[parts[p - 1][-1]]["start_frame"]  # the seam window, in both
+        state = window.initial_state(rec.body, rec.qpos_kinematic[first], rec.qpos_kinematic[first + 1],
+                                     1 / walk.fps)
+        for w in windows:
+            s, keep = rec.windows[w]["start_frame"], rec.windows[w]["kept_frames"]
+            problem = window.WindowProblem(window.window_data(walk, rec.qpos_kinematic, state, s, F),
+                                           rec.body.arrays)
+            (_, (traj, _)), _ = evaluate(jnp.asarray(rec.control[w].reshape(-1), jnp.float32), problem)
+            own = np.array([f for f in range(s + 1, min(s + 1 + keep, stop + 1)) if f not in blended], int)
+            np.testing.assert_allclose(np.asarray(traj.qpos)[own - s - 1], rec.qpos[own], atol=1e-5)
+            if s in ends or s == stop:
+                ends.setdefault(s, []).append(np.asarray(traj.qpos)[:step, :3])
+            state = traj.state(keep - 1)
+    for s, (earlier, later) in ends.items():
+        weight = np.array([blended[s + t] for t in range(1, step + 1)])[:, None]
+        np.testing.assert_allclose(rec.qpos[s + 1:s + 1 + step, :3], (1 - weight) * earlier + weight * later,
+                                   atol=1e-5)
+
+
+def test_a_long_clip_s_parts_spread_over_worker_processes_give_the_same_motion(walk_in_parts, tmp_path):
+    """`workers=2`: the 4 parts in two processes, two each (a batch of 2 there, of 4 in one process): with L-BFGS
+    the same motion and evaluations; each worker's resume file is gone once the work is taken in."""
+    walk, cfg, whole = walk_in_parts
+    stages = []
+    rec = reconstruct(walk, cfg, workers=2, resume=tmp_path / "walk.resume",
+                      progress=lambda stage, done, total: stages.append((stage, done, total)))
+    np.testing.assert_array_equal(rec.joints3d, whole.joints3d)
+    np.testing.assert_array_equal(rec.qpos, whole.qpos)
+    assert rec.metrics["n_evals"] == whole.metrics["n_evals"] and rec.metrics["parts"] == 4
+    assert rec.metrics["batch_bucket"] == 2 and whole.metrics["batch_bucket"] == 4
+    assert rec.metrics["part_seams"] == whole.metrics["part_seams"]
+    assert stages[0] == ("parts", 0, 2) and stages[-1] == ("parts", 2, 2)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_all_windows_shot_together_then_joined(walk_1s, test_config):
     """With shooting (the default on an accelerator) every window is first solved from the reference state in
     one batch; the continuity pass then joins them into one simulation."""

@@ -115,6 +115,24 @@ def test_observed_segments_cut_long_unobserved_stretches_only():
         [(s, 20) for s in (0, 8, 16)] + [(25 + s, 95) for s in range(0, 65, 8)])
 
 
+def test_a_long_clip_is_cut_into_parts_that_share_their_seam_windows():
+    from motionrecon.window import part_windows, segment_window_starts
+
+    placed = segment_window_starts([(0, 400)], 10, 2)  # 50 windows, 8 frames apart
+    assert part_windows(placed, 0, 16) == [list(range(50))]  # never cut
+    assert part_windows(placed, 250, 16) == [list(range(50))]  # shorter than two parts
+    parts = part_windows(placed, 100, 16)  # 4 parts, each sharing its first window with the part before
+    assert [p[0] for p in parts] == [0, 12, 25, 38] and [p[-1] for p in parts] == [12, 25, 38, 49]
+    assert sorted(set(w for p in parts for w in p)) == list(range(50))
+    assert len(part_windows(placed, 10, 16)) == 16 and len(part_windows(placed, 10, 8)) == 8  # at most
+    assert len(part_windows(placed, 60, 16)) == 4  # 6 parts' length: 4 parts fill a batch of 4, not 6 one of 8
+    assert [len(p) for p in part_windows(placed[:7], 1, 16)] == [5, 3]  # parts of two windows at least
+    # A cut on a stretch's first window: that window starts its part alone, as it starts from the reference.
+    placed = segment_window_starts([(0, 100), (150, 250)], 10, 2)  # 13 + 13 windows
+    parts = part_windows(placed, 100, 16)
+    assert parts == [list(range(13)), list(range(13, 26))]
+
+
 def test_handover_adds_the_step_out_of_the_initial_state_to_the_skate_term(windows, walk_1s):
     """`WindowData.handover` 1 adds the pair (initial state, frame 1) to the skate term, with the initial sphere
     centres from the state's pose (checked against MuJoCo's kinematics); 0 leaves the loss as it was."""

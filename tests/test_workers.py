@@ -43,6 +43,18 @@ def test_workers_at_most_one_per_core_and_per_input(monkeypatch):
     assert len(notes) == 1
 
 
+def test_one_input_gives_its_workers_to_the_parts_of_its_clip(monkeypatch):
+    """With one input, `--workers N` goes to the parts of its clip (`reconstruct_many(workers=N)`), at most one per
+    core; with several inputs the workers take whole inputs and each clip's parts stay in its process."""
+    import motionrecon.jaxsetup as jaxsetup
+
+    monkeypatch.setattr(jaxsetup, "cores_available", lambda: [0, 1, 2, 3])
+    assert mocap.part_workers_from_args(argparse.Namespace(workers=3), 1) == 3
+    assert mocap.part_workers_from_args(argparse.Namespace(workers=16), 1) == 4
+    assert mocap.part_workers_from_args(argparse.Namespace(workers=3), 2) == 1
+    assert mocap.part_workers_from_args(argparse.Namespace(workers=None), 1) == 1
+
+
 def test_two_inputs_into_one_folder_are_refused_before_anything_runs(tmp_path, capsys):
     """Two files of one name (or one file listed twice) would write the same output folder: one clear line,
     nothing written."""

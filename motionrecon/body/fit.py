@@ -508,6 +508,18 @@ def interpolate_unseen(model: mujoco.MjModel, qpos: np.ndarray, seen: np.ndarray
     return out
 
 
+def blend_poses(model: mujoco.MjModel, qa: np.ndarray, qb: np.ndarray, toward_b: np.ndarray) -> np.ndarray:
+    """[n, nq] poses the fraction `toward_b` [n] of the way from qa [n, nq] to qb [n, nq], as
+    `interpolate_unseen` goes (`mj_differentiatePos`: positions and hinges linearly, rotations along the shortest
+    arc)."""
+    out = np.array(qa, np.float64)
+    velocity = np.zeros(model.nv)
+    for i, s in enumerate(np.asarray(toward_b, np.float64)):
+        mujoco.mj_differentiatePos(model, velocity, 1.0, np.asarray(qa[i], np.float64), np.asarray(qb[i], np.float64))
+        mujoco.mj_integratePos(model, out[i], velocity, float(s))
+    return out
+
+
 # The reference's balance (`inverse_kinematics`' balance_weight): a foot is down while its lowest sphere's bottom is
 # within BALANCE_FOOT_HEIGHT (m) of the floor; the centre of mass, seen from above, stays within BALANCE_REACH
 # standard deviations of the feet's spheres' centres from their mean: an ellipse well inside the polygon under the

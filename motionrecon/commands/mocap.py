@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import sys
 from pathlib import Path
 
@@ -40,7 +41,8 @@ def add_common_arguments(p: argparse.ArgumentParser, defaults=None) -> None:
 def add_workers_argument(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help=f"{what} reconstructed at once in N processes, each on a CPU core of its own (default 1; at "
-                        "most the cores this process may use; each holds its own JAX runtime, about 1 GB)")
+                        "most the cores this process may use; each holds its own JAX runtime, about 1 GB); with one "
+                        "input of more than 12 s, the parts of that input (part_seconds) spread over N processes")
 
 
 def workers_from_args(args, jobs: int, echo=print) -> int:
@@ -61,6 +63,23 @@ def workers_from_args(args, jobs: int, echo=print) -> int:
         echo(f"note: --workers {asked}: this machine lets the process use {cores} CPU "
              f"{'core' if cores == 1 else 'cores'}, so {cores} {'worker' if cores == 1 else 'workers'}")
     return max(1, min(asked, cores, jobs))
+
+
+def part_workers_from_args(args, jobs: int) -> int:
+    """Worker processes for the parts of one long clip (`reconstruct_many(workers=...)`): what `--workers` asks,
+    at most one per CPU core this process may use, where there is one input (`jobs`) to reconstruct; else 1."""
+    from motionrecon.jaxsetup import cores_available
+
+    asked = getattr(args, "workers", None) or 1
+    return max(1, min(asked, len(cores_available()))) if jobs == 1 else 1
+
+
+def worker_progress_bar(name: str, disable: bool, label: str):
+    """The progress of a worker's share of a clip's parts (`reconstruct_many(worker_progress=...)`): a bar of its
+    own, below the clip's."""
+    from motionrecon.workers import bar_position
+
+    return progress_bar(f"{name} {label}", disable, leave=False, position=bar_position() + 1).update_to
 
 
 def output_folders(paths, out: Path) -> list[Path]:
@@ -222,9 +241,11 @@ def _reconstruct_together(batch: list, cfg, args) -> list[Path]:
     from motionrecon.reconstruct import reconstruct_many
 
     names = [Path(path).stem for path, _, _ in batch]
-    bar = progress_bar(names[0] if len(names) == 1 else f"{names[0]} +{len(names) - 1}", args.no_progress)
+    name = names[0] if len(names) == 1 else f"{names[0]} +{len(names) - 1}"
+    bar = progress_bar(name, args.no_progress)
     recs = reconstruct_many([obs for _, _, obs in batch], cfg, progress=bar.update_to,
-                            resume=resume_file(batch[0][1]))
+                            resume=resume_file(batch[0][1]), workers=getattr(args, "part_workers", 1),
+                            worker_progress=functools.partial(worker_progress_bar, name, args.no_progress))
     bar.close()
     for (path, folder, obs), rec in zip(batch, recs):
         write_reconstruction(rec, folder, run_info(path, args, obs), extra_files=write_exports)
@@ -249,15 +270,16 @@ def resume_file(folder: Path) -> Path:
     return beside(folder, "resume")
 
 
-def progress_bar(name: str, disable: bool, leave: bool = True):
+def progress_bar(name: str, disable: bool, leave: bool = True, position: int | None = None):
     """A tqdm bar for `reconstruct(progress=bar.update_to)`: compilation shown as a stage of its own ("compiling",
-    no rate or time estimate), then evaluations of each pass with their rate and the time left."""
+    no rate or time estimate), then evaluations of each pass with their rate and the time left. `position`: its
+    line (default: this process's, `workers.bar_position`)."""
     from tqdm import tqdm
 
     from motionrecon.workers import bar_position
 
     bar = tqdm(total=1, desc=name, unit="eval", disable=disable, file=sys.stderr, leave=leave,
-               position=bar_position())
+               position=bar_position() if position is None else position)
     current = {"stage": None}
 
     def update_to(stage: str, n: int, total: int) -> None:
@@ -275,7 +297,7 @@ def progress_bar(name: str, disable: bool, leave: bool = True):
 
 # What the progress bar says for each stage of `reconstruct`.
 STAGE_LABELS = {"compile": "compiling (once per window shape; cached)", "shooting": "all windows",
-                "continuity": "windows in order"}
+                "continuity": "windows in order", "parts": "parts in worker processes (shares done)"}
 
 
 def write_exports(folder: Path) -> None:
@@ -312,6 +334,12 @@ def print_metrics(folder: Path, echo=print) -> None:
         n = falls["windows"]
         echo(f"  {'fall retry':<12} {n:>10} {'window' if n == 1 else 'windows'} solved again where the body fell, "
              f"{falls['kept']} kept (evaluations included above)")
+    if m.get("parts", 1) > 1:
+        seams = m.get("part_seams") or []
+        gap = max((s["landmark_gap_max_m"] for s in seams), default=0.0)
+        echo(f"  {'parts':<12} {m['parts']:>10} solved side by side, joined by a cross-fade at {len(seams)} "
+             f"{'seam' if len(seams) == 1 else 'seams'} (widest gap {100 * gap:.1f} cm; `part_seconds` 0: one "
+             f"simulation)")
     for seat in m.get("seats") or []:
         start = m.get("start_s", 0.0)
         echo(f"  {'seat':<12} {seat['height_m']:>10.2f} m high under the pelvis from {start + seat['from_s']:.1f} to "
@@ -361,6 +389,7 @@ def _files_in_worker(job) -> tuple[list, list]:
 def run(args) -> int:
     out = Path(args.out)
     workers = workers_from_args(args, len(args.paths))
+    args.part_workers = part_workers_from_args(args, len(args.paths))  # one long clip: its parts over the cores
     if workers > 1:
         done, failed = reconstruct_files_in_workers(args.paths, out, args, workers)
     else:

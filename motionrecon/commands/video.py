@@ -15,6 +15,7 @@ says it too when the camera moved or the person was not found in some frames.
 from __future__ import annotations
 
 import argparse
+import functools
 import shutil
 import sys
 from pathlib import Path
@@ -89,7 +90,9 @@ def reconstruct_video(video: Path, folder: Path, args, cfg, echo=print,
                                  fov_deg=args.fov, person=person, progress=not args.no_progress)
     obs, first, stop = _time_slice(vo.observations, args.start, args.duration)
     bar = mocap.progress_bar(video.stem, args.no_progress)
-    rec = reconstruct(obs, cfg, progress=bar.update_to, resume=mocap.resume_file(folder))
+    rec = reconstruct(obs, cfg, progress=bar.update_to, resume=mocap.resume_file(folder),
+                      workers=getattr(args, "part_workers", 1),
+                      worker_progress=functools.partial(mocap.worker_progress_bar, video.stem, args.no_progress))
     bar.close()
     cam = obs.camera
     sim2d = cam.project(rec.joints3d)  # pixels of obs.camera; obs.camera_model.video_pixels maps them to the video
@@ -196,6 +199,7 @@ def run(args) -> int:
     done, to_do = mocap.still_to_do(args.videos, out, args.force)
     failed, todo = [], [(Path(video), folder, args, cfg, person) for video, folder in to_do]
     workers = mocap.workers_from_args(args, len(todo))
+    args.part_workers = mocap.part_workers_from_args(args, len(todo))  # one long video: its parts over the cores
     if workers > 1:
         def finished(job, result, error) -> None:
             if error is None:
