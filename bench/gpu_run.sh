@@ -10,6 +10,9 @@
 # 5. "batch": `motionrecon mocap` of pybullet's 15 clips (2 s each) together (--batch 15), stopped at BATCH_LIMIT
 #    seconds (200): does a GPU pay for many clips at once? Session 23: no (8 of 15 clips in 370 s there,
 #    all 15 in 199 s on one core here; docs/performance.md "On a GPU").
+# 6. "parts": one 20 s clip (pybullet's walk, looped) in 8 parts, in 2, and whole (bench/clip_parts.py), stopped
+#    at PARTS_LIMIT seconds (300): how much a long clip's parts (part_seconds) gain where a batch costs what one
+#    window does (session 35 measured 1.45x on a CPU core for a minute in 8 parts; docs/performance.md).
 # STEPS names the steps to run (default "throughput meta", 9 minutes in all; META_MIN sets meta's minutes, 6;
 # META_OPT whose numbers ES tunes, pop (default) or optimus;
 # with STEPS="batch meta" use META_MIN=5 to stay under the 10-minute call; session 22 measured the first three,
@@ -78,6 +81,14 @@ if wanted batch; then
   timeout ${BATCH_LIMIT:-200} "$PY" -m motionrecon.cli mocap $inputs --batch "$clips" --duration "$seconds" \
       --out "$WORK/batch" > "$OUT/batch.log" 2>&1
   echo "exit $?" >> "$OUT/batch.log"; grep -E "wall time|per second|exit" "$OUT/batch.log" | tail -4
+fi
+
+if wanted parts; then
+  elapsed "6. a long clip in parts"
+  if [ "$SMOKE" = 1 ]; then parts_case=walk2; parts_settings="0.5,0"; else parts_case=walk20; parts_settings="2,6,0"; fi
+  timeout ${PARTS_LIMIT:-300} "$PY" bench/clip_parts.py --cases "$parts_case" --part-seconds "$parts_settings" \
+      --out "$OUT/clip_parts.json" > "$OUT/parts.log" 2>&1
+  echo "exit $?" >> "$OUT/parts.log"; tail -3 "$OUT/parts.log"
 fi
 
 elapsed "done"
