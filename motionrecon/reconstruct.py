@@ -642,9 +642,8 @@ class _Run:
         self.clips = [part for parts in self.parts for part in parts]
         self.shooting = cfg.uses_shooting()
         self.batched = is_batched(cfg.solver)
-        n = len(self.clips)
-        self.size = window.bucket(sum(len(c.starts) for c in self.clips) if self.shooting else cfg.warm_starts * n,
-                                  cfg.largest_bucket)
+        problems = sum(len(c.starts) for c in self.clips) if self.shooting else cfg.warm_starts * len(self.clips)
+        self.size = window.bucket(problems, cfg.largest_bucket)
         self.compile_s, self.ready_s, self.problem_evals = 0.0, None, 0
         self.foot_levels: dict = {}  # per clip: the reference's SLIDE_POINTS floor levels [P] (`_foot_levels`)
 
@@ -740,8 +739,8 @@ class _Run:
             label = (f"part {share[0] + 1}" if len(share) == 1 else f"parts {share[0] + 1}-{share[-1] + 1}") + \
                 f" of {len(self.clips)}"
             path = None if self.checkpoint is None else f"{self.checkpoint.path}.parts{share[0]}-{share[-1]}"
-            jobs.append((self.cfg, self.spec, self.step, [self.clips[i] for i in share], path, self.worker_progress,
-                         label))
+            jobs.append(_Share(self.cfg, self.spec, self.step, [self.clips[i] for i in share], path,
+                               self.worker_progress, label))
         states, errors = {}, []
 
         def finished(job, result, error) -> None:
@@ -766,8 +765,8 @@ class _Run:
         self.ready_s = min(d["ready_s"] or 0.0 for d in done)
         self.size = max(d["batch_bucket"] for d in done)
         for job in jobs:
-            if job[4] is not None:
-                Path(job[4]).unlink(missing_ok=True)
+            if job.path is not None:
+                Path(job.path).unlink(missing_ok=True)
 
     def _state(self, next_window: int) -> dict:
         """Everything the passes have done before window `next_window` of the continuity pass."""
@@ -1174,19 +1173,29 @@ class _Run:
         return rec
 
 
-def _solve_share(job) -> dict:
-    """A worker's share of `_Run._solve_in_workers`: (settings, window spec, step, parts, checkpoint path or None,
-    progress factory or None, label) -> the `_Run._state` of the parts once solved, with its compile time and this
-    call's time. The checkpoint stays until the caller has taken the work in."""
-    cfg, spec, step, parts, path, progress_of, label = job
-    progress = None if progress_of is None else progress_of(label)
+class _Share(NamedTuple):
+    """A worker's share of `_Run._solve_in_workers`: some of the parts, and what solving them needs."""
+
+    cfg: ReconstructionConfig
+    spec: window.WindowSpec
+    step: int
+    parts: list
+    path: str | None  # its checkpoint (None: none kept)
+    progress_of: Callable[[str], Progress] | None  # progress_of(label) -> its progress (picklable)
+    label: str  # which parts, for its progress bar
+
+
+def _solve_share(share: _Share) -> dict:
+    """The `_Run._state` of a share's parts once solved (in a worker process), with its compile time, batch
+    bucket and this call's time. The checkpoint stays until the caller has taken the work in."""
+    progress = None if share.progress_of is None else share.progress_of(share.label)
     t0 = time.perf_counter()
     enable_compilation_cache()
-    keep = None if path is None else _Checkpoint(Path(path), cfg, parts)
-    run = _Run(cfg, cfg.make_solver(), spec, step, parts, progress, t0, keep)
+    keep = None if share.path is None else _Checkpoint(Path(share.path), share.cfg, share.parts)
+    run = _Run(share.cfg, share.cfg.make_solver(), share.spec, share.step, share.parts, progress, t0, keep)
     run.solve()
-    return {**run._state(max(len(c.starts) for c in parts)), "compile_s": run.compile_s, "ready_s": run.ready_s,
-            "batch_bucket": run.size, "session_s": time.perf_counter() - t0}
+    return {**run._state(max(len(c.starts) for c in share.parts)), "compile_s": run.compile_s,
+            "ready_s": run.ready_s, "batch_bucket": run.size, "session_s": time.perf_counter() - t0}
 
 
 class _Frames:
