@@ -545,10 +545,10 @@ def reconstruct_many(observations: list[Observations], config: ReconstructionCon
         call with the same observations and settings that finds it carries on from there instead of starting
         over (a killed long clip loses at most one window). Removed when the call returns.
       workers: processes (each on a CPU core of its own, `motionrecon.workers`) over which the parts of long
-        clips (`part_seconds`) are spread, in smaller batches: the same parts, solved sooner; with L-BFGS the
-        same motion to the last digit, with Optimus (whose batched arithmetic rounds differently with the batch
-        size) an equally good one (bench/clip_parts.py). 1: this process alone. With `resume`, each worker keeps
-        its share's work in a file of its own beside it.
+        clips (`part_seconds`) are spread, in smaller batches: the same parts, solved sooner; the same motion up
+        to rounding, which the solves carry on (a batch of another size, or XLA on one thread, rounds differently
+        on some CPUs: docs/performance.md), so an equally good one (bench/clip_parts.py). 1: this process alone.
+        With `resume`, each worker keeps its share's work in a file of its own beside it.
       worker_progress: a picklable worker_progress(label) -> progress for each worker's share (label: which
         parts); `progress` then reports the stage "parts" (shares done of all).
     """

@@ -252,44 +252,29 @@ def walk_in_parts(test_config):
     return walk, cfg, reconstruct(walk, cfg)
 
 
-def test_a_long_clip_cut_into_parts_is_each_part_s_simulation_cross_faded_at_the_seams(walk_in_parts, tmp_path):
-    """With `part_seconds` a clip is cut into parts whose windows are solved side by side in one batch, each part
-    from the reference state at its first frame: outside the cross-fades the motion is each part's simulation
-    (replayed here from that state and the kept controls), over a cross-fade the root goes from the earlier part's
-    simulation to the later's, the seams are in the metrics, and a killed run resumes to the same motion."""
+def _assert_each_part_s_simulation_cross_faded(walk, cfg, rec, parts: int = 4):
+    """Outside the cross-fades `rec`'s motion is each part's simulation (replayed here from the reference state at
+    the part's first frame and the kept controls); over a cross-fade the root goes from the earlier part's
+    simulation to the later's."""
     import jax
     import jax.numpy as jnp
 
     from motionrecon import window
 
-    walk, cfg, whole = walk_in_parts
-    resume = tmp_path / "walk.resume"
-
-    def killed_after_one_step(stage, done, total):
-        if stage == "continuity" and done > TEST_EVALS:  # each part's second window
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        reconstruct(walk, cfg, progress=killed_after_one_step, resume=resume)
-    rec = reconstruct(walk, cfg, resume=resume)
-    np.testing.assert_array_equal(rec.joints3d, whole.joints3d)
-    m = rec.metrics
-    assert m["parts"] == 4 and m["batch_bucket"] == 4 and m["mpjpe_g_mm"] < 60, m
-    seams = m["part_seams"]
-    assert len(seams) == 3 and all(0 < s["landmark_gap_max_m"] < 0.3 for s in seams), seams
     F, ov, K, spf = window.window_frames(walk.fps, walk.num_frames, cfg.window, cfg.overlap, cfg.keyframe_spacing,
                                          cfg.sim_rate)
     step = F - ov
-    assert all(s["frames_blended"] == step for s in seams)
+    seams = rec.metrics["part_seams"]
+    assert len(seams) == parts - 1 and all(s["frames_blended"] == step for s in seams)
     blended = {s["frame"] + t: t / step for s in seams for t in range(1, step + 1)}
     spec = window.WindowSpec(rec.body.layout, walk.skeleton.num_joints, F, K, spf)
     evaluate = jax.jit(lambda x, p: window.loss_and_grad(spec, x, p, cfg.contact, cfg.weights))
-    parts = [[w for w, wd in enumerate(rec.windows) if wd["part"] == p] for p in range(4)]
+    windows_of = [[w for w, wd in enumerate(rec.windows) if wd["part"] == p] for p in range(parts)]
     ends = {}  # per seam frame: the root positions of the earlier part's seam window and the later's first
-    for p, windows in enumerate(parts):
+    for p, windows in enumerate(windows_of):
         first = rec.windows[windows[0]]["start_frame"]
-        stop = rec.windows[parts[p + 1][0]]["start_frame"] if p < 3 else walk.num_frames
-        assert p == 0 or first == rec.windows[parts[p - 1][-1]]["start_frame"]  # the seam window, in both
+        stop = rec.windows[windows_of[p + 1][0]]["start_frame"] if p < parts - 1 else walk.num_frames
+        assert p == 0 or first == rec.windows[windows_of[p - 1][-1]]["start_frame"]  # the seam window, in both
         state = window.initial_state(rec.body, rec.qpos_kinematic[first], rec.qpos_kinematic[first + 1],
                                      1 / walk.fps)
         for w in windows:
@@ -308,18 +293,44 @@ def test_a_long_clip_cut_into_parts_is_each_part_s_simulation_cross_faded_at_the
                                    atol=1e-5)
 
 
+def test_a_long_clip_cut_into_parts_is_each_part_s_simulation_cross_faded_at_the_seams(walk_in_parts, tmp_path):
+    """With `part_seconds` a clip is cut into parts whose windows are solved side by side in one batch, each part
+    from the reference state at its first frame: outside the cross-fades the motion is each part's simulation, over
+    a cross-fade the root goes from the earlier part's simulation to the later's, the seams are in the metrics, and
+    a killed run resumes to the same motion."""
+    walk, cfg, whole = walk_in_parts
+    resume = tmp_path / "walk.resume"
+
+    def killed_after_one_step(stage, done, total):
+        if stage == "continuity" and done > TEST_EVALS:  # each part's second window
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        reconstruct(walk, cfg, progress=killed_after_one_step, resume=resume)
+    rec = reconstruct(walk, cfg, resume=resume)
+    np.testing.assert_array_equal(rec.joints3d, whole.joints3d)
+    m = rec.metrics
+    assert m["parts"] == 4 and m["batch_bucket"] == 4 and m["mpjpe_g_mm"] < 60, m
+    assert all(0 < s["landmark_gap_max_m"] < 0.3 for s in m["part_seams"]), m["part_seams"]
+    _assert_each_part_s_simulation_cross_faded(walk, cfg, rec)
+
+
 def test_a_long_clip_s_parts_spread_over_worker_processes_give_the_same_motion(walk_in_parts, tmp_path):
-    """`workers=2`: the 4 parts in two processes, two each (a batch of 2 there, of 4 in one process): with L-BFGS
-    the same motion and evaluations; each worker's resume file is gone once the work is taken in."""
+    """`workers=2`: the 4 parts in two processes, two each (a batch of 2 there, of 4 in one process): the motion is
+    again each part's simulation cross-faded at the seams, with about the same error as in one process; each
+    worker's resume file is gone once the work is taken in. Not the same bits: a worker runs XLA on one thread
+    (`jaxsetup.use_one_core`) at another batch size, and on some CPUs (this AVX2 one) the batched loss then rounds
+    differently, which the solves carry on (a few mm here, and a slide retry in one and not the other: 375
+    evaluations against 325)."""
     walk, cfg, whole = walk_in_parts
     stages = []
     rec = reconstruct(walk, cfg, workers=2, resume=tmp_path / "walk.resume",
                       progress=lambda stage, done, total: stages.append((stage, done, total)))
-    np.testing.assert_array_equal(rec.joints3d, whole.joints3d)
-    np.testing.assert_array_equal(rec.qpos, whole.qpos)
-    assert rec.metrics["n_evals"] == whole.metrics["n_evals"] and rec.metrics["parts"] == 4
     assert rec.metrics["batch_bucket"] == 2 and whole.metrics["batch_bucket"] == 4
-    assert rec.metrics["part_seams"] == whole.metrics["part_seams"]
+    assert rec.metrics["parts"] == 4
+    assert [s["frame"] for s in rec.metrics["part_seams"]] == [s["frame"] for s in whole.metrics["part_seams"]]
+    assert abs(rec.metrics["mpjpe_g_mm"] - whole.metrics["mpjpe_g_mm"]) < 0.1 * whole.metrics["mpjpe_g_mm"]
+    _assert_each_part_s_simulation_cross_faded(walk, cfg, rec)
     assert stages[0] == ("parts", 0, 2) and stages[-1] == ("parts", 2, 2)
     assert list(tmp_path.iterdir()) == []
 

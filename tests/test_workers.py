@@ -73,7 +73,9 @@ def test_two_inputs_into_one_folder_are_refused_before_anything_runs(tmp_path, c
 @pytest.mark.slow
 def test_inputs_in_two_workers_come_out_as_one_process_makes_them(tmp_path, capfd):
     """`mocap --workers 2` on a bad file and two clips: the bad one fails with its one line, the clips come out
-    bit for bit as one process reconstructs them one at a time (the same batches of one)."""
+    as one process reconstructs them one at a time (the same batches of one), up to rounding: a worker runs XLA on
+    one thread (`jaxsetup.use_one_core`), this process on two, and on some CPUs (this AVX2 one) that rounds the
+    loss differently (a few 1e-7 in the joint angles after three evaluations)."""
     bad = tmp_path / "broken.bvh"
     bad.write_text("HIERARCHY\nROOT Hips\n{\n")
     clips = [str(clip_path("walk")), str(clip_path("run"))]
@@ -87,9 +89,9 @@ def test_inputs_in_two_workers_come_out_as_one_process_makes_them(tmp_path, capf
     for name in ("humanoid3d_walk", "humanoid3d_run"):
         assert is_complete(par / name) and is_complete(ser / name)
         a, b = np.load(par / name / "motion.npz"), np.load(ser / name / "motion.npz")
-        np.testing.assert_array_equal(a["qpos"], b["qpos"])
+        np.testing.assert_allclose(a["qpos"], b["qpos"], atol=1e-5)
         assert json.loads((par / name / "metrics.json").read_text())["mpjpe_g_mm"] == \
-            json.loads((ser / name / "metrics.json").read_text())["mpjpe_g_mm"]
+            pytest.approx(json.loads((ser / name / "metrics.json").read_text())["mpjpe_g_mm"], abs=0.01)
     assert not (par / "broken").exists()
 
 
