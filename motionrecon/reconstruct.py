@@ -514,9 +514,12 @@ class _Clip:
         starts, ends = [self.starts[w] for w in windows], [self.ends[w] for w in windows]
         first, stop = starts[0], min(ends[-1], starts[-1] + F + 1)
         segments = [(max(a, first), min(b, stop)) for a, b in self.segments if a < stop and b > first]
-        return dataclasses.replace(self, starts=starts, ends=ends, segments=segments, span=(first, stop),
-                                   shooting=[], continuity=[], controls=[], restarts=[], slide_retries={},
-                                   fall_retries={}, window_part=[], seams=[])
+        return self.unsolved(starts=starts, ends=ends, segments=segments, span=(first, stop))
+
+    def unsolved(self, **changes) -> "_Clip":
+        """This clip with `changes` and none of its windows' work (solves, controls, restarts, retries, parts)."""
+        return dataclasses.replace(self, shooting=[], continuity=[], controls=[], restarts=[], slide_retries={},
+                                   fall_retries={}, window_part=[], seams=[], **changes)
 
 
 def reconstruct(obs: Observations, config: ReconstructionConfig | None = None, *,
@@ -1055,8 +1058,7 @@ class _Run:
         seam's gap before the cross-fade (landmarks, pelvis) goes into the metrics."""
         if len(parts) == 1:
             return parts[0]
-        joined = dataclasses.replace(whole, starts=[], ends=[], shooting=[], continuity=[], controls=[],
-                                     restarts=[], slide_retries={}, fall_retries={}, window_part=[], seams=[])
+        joined = whole.unsolved(starts=[], ends=[])
         fr = _Frames(joined)
         for p, part in enumerate(parts):
             pf, (first, stop), offset = self.frames[id(part)], part.span, len(joined.starts)
